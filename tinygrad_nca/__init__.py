@@ -1,0 +1,34 @@
+"""tinygrad_nca: a small reverse-mode autodiff engine on NumPy, and NCA built from it.
+
+Importing the package imports NumPy only; the models that need SciPy or
+scikit-learn are loaded on first use.
+"""
+from .errors import AnomalyError, GradientCheckError, ShapeError
+from .tensor import (Primitive, Tensor, as_tensor, detect_anomaly, enable_grad, is_grad_enabled,
+                     no_grad, primitive, value_of)
+from .ops import (abs, add, astype, broadcast_to, concatenate, divide, exp, expand_dims, log,
+                  log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, multiply,
+                  negative, power, reshape, softmax, sqrt, squeeze, stack, subtract, sum,
+                  swapaxes, tanh, transpose, where)
+from .transforms import checkpoint, grad, hvp, jacobian, stop_gradient, value_and_grad, vjp
+from .gradcheck import check_grads
+
+__version__ = "0.1.0"
+
+# Names served lazily: module attribute -> (submodule, attribute). Their modules
+# import SciPy / scikit-learn / matplotlib, which `import tinygrad_nca` must not.
+_LAZY = {}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        module_name, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module_name, __name__), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'tinygrad_nca' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

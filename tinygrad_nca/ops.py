@@ -1,0 +1,475 @@
+"""The table of derivative rules: every primitive's forward and VJP side by side.
+
+Read each entry as a line of a textbook table. ``g`` is the cotangent of the
+output ``ans`` (ȳ in the notes), and each VJP returns the cotangent of one
+input (x̄). VJPs use the same tensor operations as everything else, so the
+derivative of a derivative comes for free.
+
+Broadcasting is an operation of its own (``broadcast_to``, whose VJP is a sum
+back to the input's shape): binary operations broadcast their tensor operands
+explicitly first, so none of their VJPs needs an "unbroadcast" special case.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from .errors import ShapeError
+from .tensor import Tensor, primitive, value_of
+
+_shape = np.shape
+
+
+def _reduced_size(x, *_, **__):
+    return x.size
+
+
+def _kept_shape(shape, axis):
+    """The shape a reduction over ``axis`` has with ``keepdims=True``."""
+    if axis is None:
+        return (1,) * len(shape)
+    axes = {a % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,))}
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _unreduce(g, shape, axis):
+    """Bring the cotangent of a reduction back to keepdims form."""
+    return reshape(g, _kept_shape(shape, axis))
+
+
+# ------------------------------------------------------------------ broadcasting
+@primitive(flops=lambda ans, x, shape: 0)
+def _broadcast_to(x, shape):
+    return np.broadcast_to(x, shape)
+
+
+def _sum_to(g, shape):
+    """Sum ``g`` down to ``shape`` (the reverse of broadcasting to g.shape)."""
+    if g.shape == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and g.shape[lead + i] != 1)
+    return reshape(sum(g, axis=axes), shape)
+
+
+_broadcast_to.defvjp(lambda g, ans, x, shape: _sum_to(g, x.shape))
+
+
+def broadcast_to(x, shape):
+    """Broadcast ``x`` to ``shape`` (NumPy rules); the VJP sums back."""
+    shape = tuple(shape)
+    if _shape(value_of(x)) == shape:
+        return x
+    try:
+        np.broadcast_shapes(_shape(value_of(x)), shape)
+    except ValueError:
+        raise ShapeError(f"broadcast_to: cannot broadcast shape {_shape(value_of(x))} "
+                         f"to {shape}") from None
+    return _broadcast_to(x, shape)
+
+
+def _broadcast_operands(name, *operands):
+    """Broadcast the tensor operands of an elementwise op to their common shape."""
+    shapes = [_shape(value_of(a)) for a in operands]
+    try:
+        out = np.broadcast_shapes(*shapes)
+    except ValueError:
+        listed = " and ".join(str(s) for s in shapes)
+        raise ShapeError(f"{name}: shapes {listed} cannot be broadcast together") from None
+    return [broadcast_to(a, out) if isinstance(a, Tensor) and a.shape != out else a
+            for a in operands]
+
+
+# ------------------------------------------------------------------ arithmetic
+_add = primitive(np.add, name="add")
+_add.defvjp(lambda g, ans, x, y: g,
+            lambda g, ans, x, y: g)
+
+_subtract = primitive(np.subtract, name="subtract")
+_subtract.defvjp(lambda g, ans, x, y: g,
+                 lambda g, ans, x, y: -g)
+
+_multiply = primitive(np.multiply, name="multiply")
+_multiply.defvjp(lambda g, ans, x, y: g * y,
+                 lambda g, ans, x, y: g * x)
+
+_divide = primitive(np.divide, name="divide")
+_divide.defvjp(lambda g, ans, x, y: g / y,
+               lambda g, ans, x, y: -g * ans / y)
+
+_power = primitive(np.power, name="power")
+_power.defvjp(lambda g, ans, x, y: g * y * x ** (y - 1),
+              # d(x^y)/dy = x^y log x; where x <= 0 the power is not smooth in y: use 0.
+              lambda g, ans, x, y: g * ans * log(where(value_of(x) > 0, x, 1.0)))
+
+_maximum = primitive(np.maximum, name="maximum")
+_maximum.defvjp(  # a tie sends half of the gradient to each side
+    lambda g, ans, x, y: g * _tie_weights(x, y, ans),
+    lambda g, ans, x, y: g * _tie_weights(y, x, ans))
+
+_minimum = primitive(np.minimum, name="minimum")
+_minimum.defvjp(
+    lambda g, ans, x, y: g * _tie_weights(x, y, ans),
+    lambda g, ans, x, y: g * _tie_weights(y, x, ans))
+
+
+def _tie_weights(mine, other, ans):
+    """1 where ``mine`` is the one chosen, 1/2 on a tie, else 0 (in ans's dtype)."""
+    mine, other = value_of(mine), value_of(other)
+    chosen = mine == value_of(ans)
+    return (chosen * np.where(mine == other, 0.5, 1.0)).astype(ans.dtype)
+
+
+negative = primitive(np.negative, name="negative")
+negative.defvjp(lambda g, ans, x: -g)
+
+
+# ------------------------------------------------------------------ elementwise functions
+exp = primitive(np.exp, name="exp")
+exp.defvjp(lambda g, ans, x: g * ans)            # (e^x)' = e^x: reuse the output
+
+log = primitive(np.log, name="log")
+log.defvjp(lambda g, ans, x: g / x)
+
+sqrt = primitive(np.sqrt, name="sqrt")
+sqrt.defvjp(lambda g, ans, x: g * 0.5 / ans)
+
+tanh = primitive(np.tanh, name="tanh")
+tanh.defvjp(lambda g, ans, x: g * (1 - ans * ans))
+
+abs = primitive(np.abs, name="abs")
+abs.defvjp(lambda g, ans, x: g * np.sign(value_of(x)))   # 0 at the kink
+
+_where = primitive(np.where, name="where")
+_where.defvjp(None,
+              lambda g, ans, cond, x, y: _where(cond, g, 0.0),
+              lambda g, ans, cond, x, y: _where(cond, 0.0, g))
+
+_astype = primitive(lambda x, dtype: x.astype(dtype), name="astype", flops=lambda *a, **k: 0)
+_astype.defvjp(lambda g, ans, x, dtype: _astype(g, x.dtype))
+
+
+# ------------------------------------------------------------------ shapes
+reshape = primitive(lambda x, shape: np.reshape(x, shape), name="reshape",
+                    flops=lambda *a, **k: 0)
+reshape.defvjp(lambda g, ans, x, shape: reshape(g, x.shape))
+
+_transpose = primitive(lambda x, axes: np.transpose(x, axes), name="transpose",
+                       flops=lambda *a, **k: 0)
+_transpose.defvjp(lambda g, ans, x, axes: _transpose(g, tuple(np.argsort(axes))))
+
+_getitem = primitive(lambda x, index: x[index], name="getitem", flops=lambda *a, **k: 0)
+_getitem.defvjp(lambda g, ans, x, index: _scatter_add(g, index, x.shape))
+
+
+@primitive(name="scatter_add")
+def _scatter_add(g, index, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    np.add.at(out, index, g)       # repeated integer indices must add up
+    return out
+
+
+_scatter_add.defvjp(lambda g, ans, gx, index, shape: _getitem(g, index))
+
+
+@primitive(name="concatenate", flops=lambda *a, **k: 0)
+def _concatenate(*xs, axis=0):
+    return np.concatenate(xs, axis=axis)
+
+
+@_concatenate.defvjp_argnum
+def _concatenate_vjp(i, g, ans, *xs, axis=0):
+    # The cotangent of the i-th piece is its own slice of ḡ.
+    start = builtins.sum(_shape(value_of(x))[axis] for x in xs[:i])
+    index = [slice(None)] * g.ndim
+    index[axis] = slice(start, start + _shape(value_of(xs[i]))[axis])
+    return _getitem(g, tuple(index))
+
+
+# ------------------------------------------------------------------ linear algebra
+def _matmul_flops(ans, a, b):
+    return 2 * ans.size * a.shape[-1]
+
+
+_matmul = primitive(np.matmul, name="matmul", flops=_matmul_flops)
+_matmul.defvjp(lambda g, ans, a, b: g @ swapaxes(b, -1, -2),    # Ā = C̄ Bᵀ
+               lambda g, ans, a, b: swapaxes(a, -1, -2) @ g)    # B̄ = Aᵀ C̄
+
+
+# ------------------------------------------------------------------ reductions
+_sum = primitive(lambda x, axis=None, keepdims=False, where=True:
+                 np.sum(x, axis=axis, keepdims=keepdims, where=where),
+                 name="sum", flops=_reduced_size)
+_sum.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
+            _masked(broadcast_to(_unreduce(g, x.shape, axis), x.shape), where))
+
+
+def _masked(g, where_mask):
+    """Zero the entries outside the mask (no-op for the default ``True``)."""
+    if where_mask is True:
+        return g
+    return _where(where_mask, g, 0.0)
+
+
+def _extreme(fn):
+    def forward(x, axis=None, keepdims=False):
+        return fn(x, axis=axis, keepdims=keepdims)
+
+    def vjp(g, ans, x, axis=None, keepdims=False):
+        # Every element equal to the extreme shares the gradient equally.
+        hits = value_of(x) == np.reshape(value_of(ans), _kept_shape(x.shape, axis))
+        share = (hits / np.sum(hits, axis=axis, keepdims=True)).astype(x.dtype)
+        return broadcast_to(_unreduce(g, x.shape, axis), x.shape) * share
+    return primitive(forward, name=fn.__name__, flops=_reduced_size).defvjp(vjp)
+
+
+_amax = _extreme(np.max)
+_amin = _extreme(np.min)
+
+
+# ------------------------------------------------------------------ softmax family
+# All three take an optional boolean ``where`` mask: masked entries take no part,
+# get probability exactly 0 and cotangent exactly 0, even when a whole row is
+# masked out. Shifting by the (masked) row maximum keeps exp from overflowing.
+def _masked_shift(x, axis, where):
+    if where is True:
+        m = np.max(x, axis=axis, keepdims=True)
+    else:
+        m = np.max(x, axis=axis, keepdims=True, where=where, initial=-np.inf)
+    return np.where(np.isfinite(m), m, 0.0)   # an empty or all -inf row shifts by 0
+
+
+def _masked_exp(x, m, where):
+    e = np.zeros(np.broadcast_shapes(x.shape, _shape(where)), dtype=x.dtype)
+    with np.errstate(over="ignore"):
+        np.exp(np.subtract(x, m), out=e, where=where)
+    return e
+
+
+@primitive(name="logsumexp", flops=lambda ans, x, **k: 5 * x.size)
+def _logsumexp(x, axis=None, keepdims=False, where=True):
+    """log Σ exp(x) along ``axis`` over the entries where ``where`` holds (−inf if none)."""
+    m = _masked_shift(x, axis, where)
+    s = np.sum(_masked_exp(x, m, where), axis=axis, keepdims=True)
+    with np.errstate(divide="ignore"):
+        out = np.log(s) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+_logsumexp.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
+                  _unreduce(g, x.shape, axis) * _softmax(x, axis=axis, where=where))
+
+
+@primitive(name="softmax", flops=lambda ans, x, **k: 5 * x.size)
+def _softmax(x, axis=-1, where=True):
+    """exp(x) / Σ exp(x) along ``axis``, over the entries where ``where`` holds."""
+    e = _masked_exp(x, _masked_shift(x, axis, where), where)
+    s = np.sum(e, axis=axis, keepdims=True)
+    return e / np.where(s > 0, s, 1.0)
+
+
+_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:     # x̄ = p ∘ (ḡ − Σ ḡ∘p)
+                _masked(ans * (g - sum(g * ans, axis=axis, keepdims=True)), where))
+
+
+@primitive(name="log_softmax", flops=lambda ans, x, **k: 5 * x.size)
+def _log_softmax(x, axis=-1, where=True):
+    """x − logsumexp(x) along ``axis``; masked entries are −inf (log of probability 0)."""
+    lse = _logsumexp.fun(x, axis=axis, keepdims=True, where=where)
+    out = np.subtract(x, lse)
+    return out if where is True else np.where(where, out, -np.inf)
+
+
+_log_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:  # x̄ = ḡ − p Σ ḡ
+                    _masked(_masked(g, where) - _softmax(x, axis=axis, where=where)
+                            * sum(_masked(g, where), axis=axis, keepdims=True), where))
+
+
+# ------------------------------------------------------------------ public functions
+def add(x, y):
+    return _add(*_broadcast_operands("add", x, y))
+
+
+def subtract(x, y):
+    return _subtract(*_broadcast_operands("subtract", x, y))
+
+
+def multiply(x, y):
+    return _multiply(*_broadcast_operands("multiply", x, y))
+
+
+def divide(x, y):
+    return _divide(*_broadcast_operands("divide", x, y))
+
+
+def power(x, y):
+    return _power(*_broadcast_operands("power", x, y))
+
+
+def maximum(x, y):
+    return _maximum(*_broadcast_operands("maximum", x, y))
+
+
+def minimum(x, y):
+    return _minimum(*_broadcast_operands("minimum", x, y))
+
+
+def where(condition, x, y):
+    """``x`` where ``condition`` holds, else ``y``; ``condition`` is a constant boolean array."""
+    condition = np.asarray(value_of(condition), dtype=bool)
+    return _where(*_broadcast_operands("where", condition, x, y))
+
+
+def astype(x, dtype):
+    """Cast to ``dtype``; the cotangent is cast back to the input's dtype."""
+    dtype = np.dtype(dtype)
+    if not isinstance(x, Tensor):
+        return Tensor(np.asarray(x, dtype=dtype))
+    return x if x.dtype == dtype else _astype(x, dtype)
+
+
+def transpose(x, axes=None):
+    ndim = np.ndim(value_of(x))
+    axes = tuple(reversed(range(ndim))) if axes is None else tuple(a % ndim for a in axes)
+    return _transpose(x, axes)
+
+
+def swapaxes(x, axis1, axis2):
+    axes = list(range(np.ndim(value_of(x))))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return _transpose(x, tuple(axes))
+
+
+def expand_dims(x, axis):
+    return reshape(x, np.expand_dims(value_of(x), axis).shape)
+
+
+def squeeze(x, axis=None):
+    return reshape(x, np.squeeze(value_of(x), axis).shape)
+
+
+def concatenate(arrays, axis=0):
+    arrays = list(arrays)
+    shapes = [_shape(value_of(a)) for a in arrays]
+    try:
+        np.concatenate([np.empty(s, dtype=np.int8) for s in shapes], axis=axis)
+    except (ValueError, np.exceptions.AxisError) as err:
+        raise ShapeError(f"concatenate: shapes {shapes} do not fit along axis {axis} ({err})") from None
+    return _concatenate(*arrays, axis=axis)
+
+
+def stack(arrays, axis=0):
+    arrays = list(arrays)
+    return concatenate([expand_dims(a, axis) for a in arrays], axis=axis)
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's rules (1-D operands, batched stacks)."""
+    sa, sb = _shape(value_of(a)), _shape(value_of(b))
+    if len(sa) == 0 or len(sb) == 0:
+        raise ShapeError(f"matmul: scalar operands are not allowed (shapes {sa} and {sb}); use *")
+    k_a, k_b = sa[-1], (sb[-2] if len(sb) > 1 else sb[0])
+    if k_a != k_b:
+        raise ShapeError(f"matmul: shapes {sa} and {sb} are not aligned ({k_a} != {k_b})")
+    # 1-D operands become matrices (and are squeezed back) so the VJP stays 2-D.
+    a2 = reshape(a, (1, sa[0])) if len(sa) == 1 else a
+    b2 = reshape(b, (sb[0], 1)) if len(sb) == 1 else b
+    batch = np.broadcast_shapes(_shape(value_of(a2))[:-2], _shape(value_of(b2))[:-2])
+    if isinstance(a2, Tensor) and a2.shape[:-2] != batch:
+        a2 = broadcast_to(a2, batch + a2.shape[-2:])
+    if isinstance(b2, Tensor) and b2.shape[:-2] != batch:
+        b2 = broadcast_to(b2, batch + b2.shape[-2:])
+    out = _matmul(a2, b2)
+    if len(sa) == 1 or len(sb) == 1:
+        out = reshape(out, np.matmul(np.empty(sa, np.int8), np.empty(sb, np.int8)).shape)
+    return out
+
+
+def sum(x, axis=None, keepdims=False, where=None):
+    """Σ x along ``axis``; with ``where=mask`` only the masked entries count (a masked sum)."""
+    return _sum(x, axis=axis, keepdims=keepdims, where=_mask_or_true(where))
+
+
+def mean(x, axis=None, keepdims=False, where=None):
+    """Mean along ``axis`` over the entries where ``where`` holds."""
+    shape = _shape(value_of(x))
+    mask = np.broadcast_to(True if where is None else np.asarray(value_of(where), bool), shape)
+    count = np.maximum(np.sum(mask, axis=axis, keepdims=keepdims), 1)
+    return sum(x, axis=axis, keepdims=keepdims, where=where) / count.astype(value_of(x).dtype)
+
+
+def max(x, axis=None, keepdims=False):
+    """Maximum along ``axis``; tied maxima share the gradient equally."""
+    return _amax(x, axis=axis, keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims=False):
+    """Minimum along ``axis``; tied minima share the gradient equally."""
+    return _amin(x, axis=axis, keepdims=keepdims)
+
+
+def _mask_or_true(where_mask):
+    if where_mask is None or where_mask is True:
+        return True
+    return np.asarray(value_of(where_mask), dtype=bool)
+
+
+def logsumexp(x, axis=None, keepdims=False, where=None):
+    """Numerically stable log Σ exp(x) along ``axis``; ``where`` masks entries out
+    (a fully masked row gives −inf and zero gradient)."""
+    return _logsumexp(x, axis=axis, keepdims=keepdims, where=_mask_or_true(where))
+
+
+def softmax(x, axis=-1, where=None):
+    """Stable softmax along ``axis``; masked entries get probability exactly 0
+    and cotangent exactly 0 (a fully masked row is all zeros)."""
+    return _softmax(x, axis=axis, where=_mask_or_true(where))
+
+
+def log_softmax(x, axis=-1, where=None):
+    """Stable log-softmax along ``axis``; masked entries are −inf with zero gradient."""
+    return _log_softmax(x, axis=axis, where=_mask_or_true(where))
+
+
+# ------------------------------------------------------------------ Tensor operators
+def _reflected(fn):
+    return lambda self, other: fn(other, self)
+
+
+def _compare(fn):
+    return lambda self, other: fn(self.value, value_of(other))
+
+
+Tensor.__add__, Tensor.__radd__ = add, _reflected(add)
+Tensor.__sub__, Tensor.__rsub__ = subtract, _reflected(subtract)
+Tensor.__mul__, Tensor.__rmul__ = multiply, _reflected(multiply)
+Tensor.__truediv__, Tensor.__rtruediv__ = divide, _reflected(divide)
+Tensor.__pow__, Tensor.__rpow__ = power, _reflected(power)
+Tensor.__matmul__, Tensor.__rmatmul__ = matmul, _reflected(matmul)
+Tensor.__neg__ = lambda self: negative(self)
+Tensor.__abs__ = lambda self: abs(self)
+Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
+Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
+Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
+Tensor.__hash__ = lambda self: id(self)
+Tensor.__getitem__ = lambda self, index: _getitem(self, _plain_index(index))
+Tensor.T = property(lambda self: transpose(self))
+Tensor.mT = property(lambda self: swapaxes(self, -1, -2))
+Tensor.exp = lambda self: exp(self)
+Tensor.log = lambda self: log(self)
+Tensor.sqrt = lambda self: sqrt(self)
+Tensor.tanh = lambda self: tanh(self)
+for _method in (sum, mean, max, min, swapaxes, logsumexp, softmax, log_softmax, astype):
+    setattr(Tensor, _method.__name__, _method)
+Tensor.reshape = lambda self, *shape: reshape(self, shape[0] if len(shape) == 1 else shape)
+Tensor.transpose = lambda self, *axes: transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
+
+
+def _plain_index(index):
+    """Turn Tensors inside an index into arrays (an index carries no gradient)."""
+    if isinstance(index, tuple):
+        return tuple(value_of(i) for i in index)
+    return value_of(index)
+

@@ -1,0 +1,362 @@
+"""The tensor, the primitive mechanism and the reverse sweep.
+
+A :class:`Tensor` wraps a NumPy array. When an operation is applied to tensors
+that require a gradient, the result remembers *how* it was made: the primitive,
+its arguments and keyword arguments. That record is the expression graph.
+``y.backward()`` walks the graph from ``y`` to the leaves in reverse
+topological order and, at every node, asks the primitive for the
+vector-Jacobian products (VJPs) of its inputs.
+
+VJPs are written with tensor operations themselves, so when the reverse sweep
+is itself recorded (``create_graph=True``) the gradient is an ordinary graph and
+can be differentiated again.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from .errors import AnomalyError
+
+__all__ = ["Tensor", "Primitive", "primitive", "no_grad", "enable_grad",
+           "is_grad_enabled", "detect_anomaly", "as_tensor", "value_of"]
+
+
+class _State:
+    """Global switches: recording on/off, NaN detection, op listeners."""
+    grad_enabled = True
+    detect_anomaly = False
+    listeners: list = []   # callables(name, flops) told of every op executed
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context in which operations are computed but not recorded."""
+    previous, _State.grad_enabled = _State.grad_enabled, False
+    try:
+        yield
+    finally:
+        _State.grad_enabled = previous
+
+
+@contextlib.contextmanager
+def enable_grad():
+    """Context in which recording is switched back on (inside ``no_grad``)."""
+    previous, _State.grad_enabled = _State.grad_enabled, True
+    try:
+        yield
+    finally:
+        _State.grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    return _State.grad_enabled
+
+
+@contextlib.contextmanager
+def detect_anomaly():
+    """Raise :class:`AnomalyError` at the first op whose forward output, or
+    whose VJP, contains NaN or inf, naming that op.
+
+    >>> import tinygrad_nca as tg
+    >>> with tg.detect_anomaly():
+    ...     tg.log(tg.Tensor([-1.0]))
+    Traceback (most recent call last):
+    ...
+    tinygrad_nca.errors.AnomalyError: log: forward output contains NaN
+    """
+    previous, _State.detect_anomaly = _State.detect_anomaly, True
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    finally:
+        _State.detect_anomaly = previous
+
+
+def _check_finite(value, where: str):
+    if value.dtype.kind == "f" and not np.isfinite(value).all():
+        kind = "NaN" if np.isnan(value).any() else "inf"
+        raise AnomalyError(f"{where} contains {kind}")
+
+
+def _to_array(data) -> np.ndarray:
+    """Validate user data and turn it into a float ndarray."""
+    if isinstance(data, Tensor):
+        return data.value
+    array = np.asarray(data)
+    if array.dtype.kind in "fc" and array.dtype.kind == "c":
+        raise TypeError(f"complex input (dtype {array.dtype}) is not supported; "
+                        "tinygrad_nca works with real float arrays")
+    if array.dtype.kind in "biu":
+        return array.astype(np.float64)
+    if array.dtype.kind != "f":
+        raise TypeError(f"cannot make a Tensor from {type(data).__name__} with dtype "
+                        f"{array.dtype}; expected numbers (a float, int or bool array)")
+    if array.dtype == np.float16 or array.dtype.itemsize > 8:
+        return array.astype(np.float64)
+    return array
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it.
+
+    Parameters
+    ----------
+    data : array_like
+        Float data is kept in its dtype (float32 stays float32); integer and
+        boolean data become float64.
+    requires_grad : bool
+        Whether ``backward`` should compute ``.grad`` for this tensor. Asking
+        for the gradient of integer or boolean data is an error: a derivative
+        with respect to a discrete quantity is not defined.
+
+    Examples
+    --------
+    >>> import tinygrad_nca as tg
+    >>> x = tg.Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad
+    array([2., 4., 6.])
+    """
+
+    __slots__ = ("value", "requires_grad", "grad", "_op", "_args", "_kwargs", "__weakref__")
+    # Make NumPy defer to our reflected operators: ``ndarray + Tensor`` -> Tensor.
+    __array_ufunc__ = None
+    __array_priority__ = 1000
+
+    def __init__(self, data, requires_grad: bool = False):
+        raw = np.asarray(data) if not isinstance(data, Tensor) else data.value
+        if requires_grad and raw.dtype.kind in "biu":
+            raise TypeError(f"requires_grad=True for an integer/bool array (dtype {raw.dtype}): "
+                            "gradients are defined only for float data; pass floats, "
+                            "e.g. np.asarray(x, dtype=float)")
+        self.value = _to_array(data)
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._op = None
+        self._args = ()
+        self._kwargs = {}
+
+    @classmethod
+    def _from_op(cls, value, op, args, kwargs):
+        out = cls.__new__(cls)
+        out.value, out.grad = value, None
+        out.requires_grad = op is not None
+        out._op, out._args, out._kwargs = op, args, kwargs
+        return out
+
+    # -- array-like properties ------------------------------------------------
+    shape = property(lambda self: self.value.shape)
+    dtype = property(lambda self: self.value.dtype)
+    ndim = property(lambda self: self.value.ndim)
+    size = property(lambda self: self.value.size)
+    is_leaf = property(lambda self: self._op is None)
+
+    def __len__(self):
+        return len(self.value)
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        op = f", op={self._op.name}" if self._op is not None else ""
+        body = np.array2string(self.value, prefix="Tensor(")
+        return f"Tensor({body}{grad}{op})"
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value if dtype is None else self.value.astype(dtype)
+
+    def __float__(self):
+        return float(self.value)
+
+    def item(self):
+        return self.value.item()
+
+    def numpy(self) -> np.ndarray:
+        return self.value
+
+    def detach(self) -> "Tensor":
+        """The same value, cut from the graph."""
+        return Tensor._from_op(self.value, None, (), {})
+
+    def __hash__(self):
+        return id(self)
+
+    # -- the reverse sweep ---------------------------------------------------------
+    def backward(self, g=None, *, accumulate: bool = False, create_graph: bool = False):
+        """Backpropagate from this tensor into ``.grad`` of the leaves.
+
+        Parameters
+        ----------
+        g : array_like, optional
+            The cotangent ȳ of this tensor. May be omitted only for a scalar,
+            where it is 1.
+        accumulate : bool
+            Add to existing ``.grad`` instead of replacing it (replacing is the
+            default so that calling ``backward`` twice never silently doubles).
+        create_graph : bool
+            Record the reverse sweep, so that ``.grad`` can be differentiated.
+        """
+        if g is None:
+            if self.size != 1:
+                raise ValueError(f"backward() of a non-scalar tensor of shape {self.shape} "
+                                 "needs the cotangent g (an array of the same shape)")
+            g = np.ones_like(self.value)
+        leaves = [t for t in _topological_order(self) if t._op is None and t.requires_grad]
+        grads = backprop(self, g, leaves, create_graph=create_graph)
+        for leaf, grad in zip(leaves, grads):
+            value = grad if create_graph else grad.value
+            leaf.grad = leaf.grad + value if (accumulate and leaf.grad is not None) else value
+
+    # -- operators: defined in ops.py and attached there ---------------------------
+
+
+def as_tensor(x) -> Tensor:
+    """``x`` if it is a Tensor, else a constant Tensor of it."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def value_of(x):
+    """The raw array behind a Tensor (anything else passes through)."""
+    return x.value if isinstance(x, Tensor) else x
+
+
+def _topological_order(root: Tensor, stop=frozenset()) -> list:
+    """Nodes reachable from ``root``, every node after all of its inputs.
+
+    Iterative depth-first search: a chain of 100,000 ops must not hit Python's
+    recursion limit. Nodes whose id is in ``stop`` are treated as leaves.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+            continue
+        # Mark on expansion, not on push: a node pushed earlier may still be
+        # waiting below, and must be emitted before every node that uses it.
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        if id(node) in stop:
+            continue
+        for arg in node._args:
+            if isinstance(arg, Tensor) and arg.requires_grad and id(arg) not in visited:
+                stack.append((arg, False))
+    return order
+
+
+def backprop(y: Tensor, g, inputs, create_graph: bool = False) -> list:
+    """Cotangents of ``inputs`` given the cotangent ``g`` of ``y``.
+
+    Each node's cotangent is the sum of what its consumers sent it (fan-out and
+    parameter tying accumulate here). A cotangent is dropped as soon as its node
+    has passed it on, so the sweep holds only the current "frontier".
+    """
+    g = as_tensor(g)
+    if g.shape != y.shape:
+        raise ValueError(f"backward: cotangent of shape {g.shape} given for an output of shape {y.shape}")
+    stop = frozenset(id(t) for t in inputs)
+    wanted = {id(t) for t in inputs}
+    results = {}
+    cotangents = {id(y): g}
+    recording = no_grad() if not create_graph else enable_grad()
+    with recording:
+        for node in reversed(_topological_order(y, stop)):
+            ct = cotangents.pop(id(node), None)
+            if ct is None:
+                continue
+            if id(node) in wanted:
+                results[id(node)] = ct
+                continue
+            if node._op is None:
+                continue
+            for arg, arg_ct in node._op.backward(ct, node):
+                if _State.detect_anomaly:
+                    _check_finite(arg_ct.value, f"{node._op.name}: VJP")
+                key = id(arg)
+                previous = cotangents.get(key)
+                cotangents[key] = arg_ct if previous is None else previous + arg_ct
+    return [results.get(id(t)) if id(t) in results else Tensor(np.zeros_like(t.value))
+            for t in inputs]
+
+
+class Primitive:
+    """An operation whose forward rule is a NumPy function and whose reverse
+    rule is one VJP per positional input.
+
+    A VJP has the signature ``vjp(g, ans, *args, **kwargs) -> x̄``: given the
+    cotangent ``g`` of the output ``ans``, return the cotangent of one input.
+    ``g`` and ``ans`` are Tensors, and so are the inputs that are Tensors, so a
+    VJP written with tensor operations can itself be differentiated.
+    """
+
+    def __init__(self, fun, name=None, flops=None):
+        self.fun = fun
+        self.name = name or fun.__name__
+        self.vjps = {}
+        self.vjp_argnum = None   # one rule for every position: vjp(argnum, g, ans, *args)
+        self.flops = flops or (lambda ans, *args, **kwargs: ans.size)
+        self.__doc__ = fun.__doc__
+        self.__name__ = self.name
+
+    def defvjp(self, *vjps, argnums=None):
+        """Declare one VJP per positional input (``None``: not differentiable)."""
+        for i, vjp in zip(argnums or range(len(vjps)), vjps):
+            if vjp is not None:
+                self.vjps[i] = vjp
+        return self
+
+    def defvjp_argnum(self, vjp):
+        """Declare one VJP for every position: ``vjp(argnum, g, ans, *args, **kwargs)``."""
+        self.vjp_argnum = vjp
+        return vjp
+
+    def __call__(self, *args, **kwargs):
+        raw = [a.value if isinstance(a, Tensor) else a for a in args]
+        value = self.fun(*raw, **kwargs)
+        if not isinstance(value, np.ndarray):
+            value = np.asarray(value)
+        for listener in _State.listeners:
+            listener(self.name, self.flops(value, *raw, **kwargs))
+        if _State.detect_anomaly:
+            _check_finite(value, f"{self.name}: forward output")
+        record = _State.grad_enabled and any(
+            isinstance(a, Tensor) and a.requires_grad for a in args)
+        if not record:
+            return Tensor._from_op(value, None, (), {})
+        return Tensor._from_op(value, self, args, kwargs)
+
+    def backward(self, g, node):
+        """Yield ``(input, cotangent)`` for every input that needs one."""
+        for i, arg in enumerate(node._args):
+            if isinstance(arg, Tensor) and arg.requires_grad:
+                vjp = self.vjps.get(i)
+                if vjp is not None:
+                    ct = vjp(g, node, *node._args, **node._kwargs)
+                elif self.vjp_argnum is not None:
+                    ct = self.vjp_argnum(i, g, node, *node._args, **node._kwargs)
+                else:
+                    raise NotImplementedError(f"{self.name}: no VJP defined for argument {i}")
+                yield arg, as_tensor(ct)
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+def primitive(fun=None, *, name=None, flops=None):
+    """Declare a primitive: ``fun`` takes and returns NumPy arrays.
+
+    >>> import tinygrad_nca as tg
+    >>> @tg.primitive
+    ... def cube(x):
+    ...     return x ** 3
+    >>> _ = cube.defvjp(lambda g, ans, x: g * 3 * x ** 2)
+    >>> tg.grad(lambda x: cube(x).sum())(np.array([1.0, 2.0]))
+    array([ 3., 12.])
+    """
+    if fun is None:
+        return lambda f: Primitive(f, name=name, flops=flops)
+    return Primitive(fun, name=name, flops=flops)
