@@ -1,0 +1,154 @@
+"""Tests of tinygrad_nca.optim: SciPy-driven minimize, SGD with momentum, Adam."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinygrad_nca as tg
+from tinygrad_nca import optim
+
+
+def rosenbrock(params, a=1.0, b=100.0):
+    """Rosenbrock's function with x and y in two separate parameter arrays."""
+    x, y = params
+    return tg.sum((a - x) ** 2 + b * (y - x ** 2) ** 2)
+
+
+def test_import_optim_imports_numpy_only():
+    code = ("import sys, tinygrad_nca.optim; "
+            "print(any(m.split('.')[0] in ('scipy', 'sklearn', 'matplotlib') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_rosenbrock_in_two_arrays():
+    x0 = (np.array([-1.2, 0.5]), np.array([1.0, -0.3]))
+    res = optim.minimize(rosenbrock, x0, max_iter=500, tol=1e-10)
+    assert res.success, res.message
+    assert isinstance(res.x, tuple) and [p.shape for p in res.x] == [(2,), (2,)]
+    np.testing.assert_allclose(res.x[0], 1.0, atol=1e-5)
+    np.testing.assert_allclose(res.x[1], 1.0, atol=1e-5)
+    assert res.fun < 1e-10
+    # loss_curve: the value at x0, then one per iteration, ending at the optimum.
+    assert len(res.loss_curve) == res.nit + 1
+    assert res.loss_curve[0] == pytest.approx(float(rosenbrock(x0)))
+    assert res.loss_curve[-1] == pytest.approx(res.fun, abs=1e-12)
+
+
+def test_quadratic_matches_linear_solve():
+    rng = np.random.default_rng(0)
+    M = rng.normal(size=(5, 5))
+    H = M @ M.T + 5 * np.eye(5)               # symmetric positive definite
+    b = rng.normal(size=(5, 1))
+    res = optim.minimize(lambda w, H, b: 0.5 * tg.sum(w * (H @ w)) - tg.sum(b * w),
+                         np.zeros((5, 1)), args=(H, b), tol=1e-10)
+    np.testing.assert_allclose(res.x, np.linalg.solve(H, b), rtol=1e-6, atol=1e-8)
+    assert res.x.shape == (5, 1)
+
+
+def test_keeps_float32_for_evaluation():
+    seen = []
+
+    def f(w):
+        seen.append(w.dtype)
+        return tg.sum((w - 1.5) ** 2)
+    res = optim.minimize(f, np.zeros(3, dtype=np.float32))
+    assert set(seen) == {np.dtype(np.float32)}
+    assert res.x.dtype == np.float32
+    np.testing.assert_allclose(res.x, 1.5, atol=1e-4)
+
+
+def test_callback_each_iteration_and_early_stop():
+    calls = []
+
+    def callback(params, n_iter):
+        calls.append(n_iter)
+        assert isinstance(params, tuple)
+        return n_iter == 3
+    res = optim.minimize(rosenbrock, (np.array([-1.2]), np.array([1.0])), callback=callback)
+    assert calls == [1, 2, 3]
+    assert res.nit == 3 and not res.success and "callback" in res.message
+    assert len(res.loss_curve) == 4
+
+
+def test_verbose_prints_table(capsys):
+    optim.minimize(lambda w: tg.sum(w ** 2), np.ones(2), verbose=1)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["iter", "objective", "seconds"]
+    assert len(out) >= 3
+
+
+def test_other_scipy_method():
+    res = optim.minimize(lambda w: tg.sum((w - 2.0) ** 2), np.zeros(4), method="BFGS")
+    np.testing.assert_allclose(res.x, 2.0, atol=1e-5)
+
+
+def test_bad_inputs_have_clear_errors():
+    with pytest.raises(ValueError, match="NaN"):
+        optim.minimize(lambda w: tg.sum(w ** 2), np.array([np.nan, 1.0]))
+    with pytest.raises(ValueError, match="not finite"), np.errstate(invalid="ignore"):
+        optim.minimize(lambda w: tg.sum(tg.log(w)), np.array([-1.0, 1.0]))
+    with pytest.raises(ValueError, match="scalar"):
+        optim.minimize(lambda w: w * 2, np.ones(3))
+    with pytest.raises(TypeError, match="dtype"):
+        optim.minimize(lambda w: tg.sum(w), np.array(["a"]))
+
+
+@pytest.mark.parametrize("run", [
+    lambda f, x0, **kw: optim.sgd(f, x0, lr=0.002, momentum=0.9, **kw),
+    lambda f, x0, **kw: optim.adam(f, x0, lr=0.05, **kw),
+])
+def test_first_order_methods_on_a_quadratic(run):
+    rng = np.random.default_rng(1)
+    M = rng.normal(size=(4, 4))
+    H = M @ M.T + np.eye(4)
+    b = rng.normal(size=4)
+    f = lambda w: 0.5 * tg.sum(w * (H @ w)) - tg.sum(b * w)
+    res = run(f, np.zeros(4), n_steps=3000)
+    np.testing.assert_allclose(res.x, np.linalg.solve(H, b), atol=1e-3)
+    assert res.nit == 3000 and len(res.loss_curve) == 3000
+    assert res.loss_curve[-1] < res.loss_curve[0]
+
+
+def test_sgd_without_momentum_is_plain_gradient_descent():
+    # One step from w0 on f = ½|w|²: w1 = w0 − η w0.
+    res = optim.sgd(lambda w: 0.5 * tg.sum(w ** 2), np.array([2.0, -4.0]), lr=0.25,
+                    momentum=0.0, n_steps=1)
+    np.testing.assert_allclose(res.x, [1.5, -3.0])
+
+
+def test_adam_first_step_has_size_lr():
+    # After bias correction the first Adam step is η · sign(g) (up to ε).
+    res = optim.adam(lambda w: tg.sum(w * np.array([3.0, -0.01])), np.zeros(2), lr=0.1, n_steps=1)
+    np.testing.assert_allclose(res.x, [-0.1, 0.1], rtol=1e-5)
+
+
+def test_mini_batches_callback_and_progress():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(60, 3))
+    w_true = np.array([1.0, -2.0, 0.5])
+    y = X @ w_true
+    batches = [(X[i:i + 20], y[i:i + 20]) for i in range(0, 60, 20)]
+    seen, logged = [], []
+
+    def loss(params, Xb, yb):
+        w, c = params
+        seen.append(len(Xb))
+        return tg.mean((Xb @ w + c - yb) ** 2)
+
+    res = optim.adam(loss, (np.zeros(3), np.zeros(1)), lr=0.05, n_steps=1500, batches=batches,
+                     progress=lambda step, n, value: logged.append((step, n)),
+                     callback=lambda params, step: step >= 1200)
+    assert res.nit == 1200 and res.message == "stopped by callback"
+    assert logged[0] == (1, 1500) and logged[-1] == (1200, 1500)
+    assert set(seen) == {20}
+    np.testing.assert_allclose(res.x[0], w_true, atol=1e-3)
+    np.testing.assert_allclose(res.x[1], 0.0, atol=1e-3)
+
+
+def test_divergence_is_reported():
+    with np.errstate(over="ignore", invalid="ignore"):
+        res = optim.sgd(lambda w: tg.sum(w ** 4), np.array([10.0]), lr=1.0, momentum=0.0,
+                        n_steps=50)
+    assert not res.success and "learning rate" in res.message

@@ -1,0 +1,352 @@
+"""Optimisers driven by the engine's gradients.
+
+Three ways to minimise a scalar function ``fun(params, *args)`` written with
+engine operations:
+
+* :func:`minimize` hands the problem to SciPy (L-BFGS-B by default), with the
+  gradient from :func:`tinygrad_nca.value_and_grad` (one forward and one
+  reverse sweep per evaluation). The method of choice for full-batch problems.
+* :func:`sgd` (gradient descent with momentum) and :func:`adam` run a plain loop
+  of update steps, one mini-batch per step if ``batches`` is given. Their update
+  rules are the small classes :class:`SGD` and :class:`Adam`, short enough to read
+  as the formulas they implement.
+
+``params`` can be one array or a tuple of arrays (several parameter arrays
+optimised together, e.g. an encoder and a decoder matrix); results come back in
+the same structure. Importing this module imports NumPy only; SciPy is imported
+when :func:`minimize` is called.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .tensor import value_of
+from .transforms import value_and_grad
+
+__all__ = ["minimize", "sgd", "adam", "descend", "SGD", "Adam", "Result"]
+
+
+# ------------------------------------------------------------------ parameter structure
+def _as_structure(x0):
+    """Return (list of float arrays, is_tuple) for one array or a tuple/list of arrays."""
+    is_tuple = isinstance(x0, (tuple, list))
+    arrays = [np.array(value_of(a)) for a in (x0 if is_tuple else [x0])]
+    if is_tuple and not arrays:
+        raise ValueError("x0 is an empty tuple: give at least one parameter array")
+    for i, a in enumerate(arrays):
+        name = f"x0[{i}]" if is_tuple else "x0"
+        if a.dtype.kind in "biu":
+            arrays[i] = a = a.astype(np.float64)   # integer starting points: optimise in float64
+        if a.dtype.kind != "f":
+            raise TypeError(f"{name} has dtype {a.dtype}; parameters must be real float arrays")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} contains NaN or inf; start from finite values")
+    return arrays, is_tuple
+
+
+def _pack(arrays, is_tuple):
+    return tuple(arrays) if is_tuple else arrays[0]
+
+
+def _value_and_grad_fn(fun, n_arrays, is_tuple):
+    """(params, *args) -> (float value, list of gradient arrays)."""
+    if is_tuple:
+        # Differentiate with respect to every array: spread them as separate arguments.
+        def spread(*arrays_and_args):
+            return fun(tuple(arrays_and_args[:n_arrays]), *arrays_and_args[n_arrays:])
+        vg = value_and_grad(spread, argnums=tuple(range(n_arrays)))
+
+        def evaluate(arrays, args):
+            value, grads = vg(*arrays, *args)
+            return float(value), list(grads)
+    else:
+        vg = value_and_grad(fun, argnums=0)
+
+        def evaluate(arrays, args):
+            value, grad = vg(arrays[0], *args)
+            return float(value), [grad]
+    return evaluate
+
+
+# ------------------------------------------------------------------ SciPy driver
+class _Stop(Exception):
+    """Raised by our callback wrapper when the user's callback asks to stop."""
+
+
+def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
+             callback=None, verbose=0):
+    """Minimise ``fun(params, *args)`` with SciPy, gradients from the engine.
+
+    SciPy works on one float64 vector; this function flattens the parameter
+    arrays into it and back, and evaluates ``fun`` in the dtype of ``x0`` (a
+    float32 model stays float32), casting values and gradients at the boundary.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(params, *args)`` returns a scalar Tensor (or float) built from
+        engine operations. ``params`` is an ndarray when ``x0`` is one, a tuple
+        of ndarrays when ``x0`` is a tuple or list of arrays.
+    x0 : ndarray or tuple of ndarrays
+        Starting point; its structure, shapes and dtypes are kept.
+    args : tuple
+        Extra arguments passed to ``fun`` (not differentiated).
+    method : str
+        A gradient-based method of ``scipy.optimize.minimize`` ("L-BFGS-B",
+        "BFGS", "CG", ...).
+    max_iter : int
+        Maximum number of iterations.
+    tol : float
+        Stopping tolerance. For L-BFGS-B it is the gradient tolerance ``gtol``
+        (stop when the largest component of the projected gradient is at most
+        ``tol``), and the relative-decrease tolerance is ``ftol = tol²``
+        (stop when (f_k − f_{k+1}) / max(|f_k|, |f_{k+1}|, 1) ≤ tol²; floored at
+        float64's machine epsilon). Other methods get ``tol`` as SciPy's ``tol``.
+    callback : callable, optional
+        ``callback(params, n_iter)`` after every iteration, with the current
+        parameters in the structure of ``x0``; returning True stops early.
+    verbose : int
+        ``1`` prints a table: iteration, objective, seconds since the start.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        ``x`` (same structure as ``x0``), ``fun``, ``jac`` (same structure),
+        ``nit``, ``nfev``, ``success``, ``message``, and ``loss_curve``: the
+        objective at ``x0`` followed by its value after every iteration.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> from tinygrad_nca.optim import minimize
+    >>> res = minimize(lambda p: tg.sum((p[0] - 3.0) ** 2) + tg.sum((p[1] + 1.0) ** 2),
+    ...                (np.zeros(2), np.zeros((1, 1))))
+    >>> np.round(res.x[0], 6), np.round(res.x[1], 6), res.success
+    (array([3., 3.]), array([[-1.]]), True)
+    """
+    import scipy.optimize
+
+    arrays, is_tuple = _as_structure(x0)
+    shapes = [a.shape for a in arrays]
+    dtypes = [a.dtype for a in arrays]
+    splits = np.cumsum([a.size for a in arrays])[:-1]
+    evaluate = _value_and_grad_fn(fun, len(arrays), is_tuple)
+    args = tuple(args)
+
+    def unflatten(theta):
+        return [piece.reshape(shape).astype(dtype, copy=True)
+                for piece, shape, dtype in zip(np.split(theta, splits), shapes, dtypes)]
+
+    last = {}   # the latest evaluation, so iteration records need no extra call
+
+    def objective(theta):
+        value, grads = evaluate(unflatten(theta), args)
+        last.update(theta=theta.copy(), value=value)
+        flat = np.concatenate([np.asarray(g, dtype=np.float64).ravel() for g in grads])
+        return value, flat
+
+    theta0 = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
+    value0, grad0 = objective(theta0)
+    if not np.isfinite(value0) or not np.all(np.isfinite(grad0)):
+        raise ValueError(f"fun or its gradient is not finite at x0 (value {value0}); "
+                         "check the data and the starting point")
+
+    loss_curve = [value0]
+    start = time.perf_counter()
+    state = {"nit": 0, "theta": theta0}
+    if verbose:
+        print(f"{'iter':>6} {'objective':>16} {'seconds':>9}")
+        print(f"{0:>6d} {value0:>16.8g} {0.0:>9.3f}")
+
+    def on_iteration(theta):
+        state["nit"] += 1
+        state["theta"] = np.array(theta, copy=True)
+        if "theta" in last and np.array_equal(last["theta"], theta):
+            value = last["value"]
+        else:
+            value = objective(theta)[0]
+        loss_curve.append(value)
+        if verbose:
+            print(f"{state['nit']:>6d} {value:>16.8g} {time.perf_counter() - start:>9.3f}")
+        if callback is not None and callback(_pack(unflatten(theta), is_tuple), state["nit"]):
+            raise _Stop
+
+    if method.upper() == "L-BFGS-B":
+        options = {"maxiter": max_iter, "gtol": tol,
+                   "ftol": max(tol ** 2, np.finfo(np.float64).eps),
+                   "maxfun": max(15000, 20 * max_iter)}
+        extra = {}
+    else:
+        options, extra = {"maxiter": max_iter}, {"tol": tol}
+    try:
+        result = scipy.optimize.minimize(objective, theta0, jac=True, method=method,
+                                         callback=on_iteration, options=options, **extra)
+    except _Stop:
+        theta = state["theta"]
+        value, grad = objective(theta)
+        result = scipy.optimize.OptimizeResult(
+            x=theta, fun=value, jac=grad, nit=state["nit"], success=False,
+            status=-1, message="stopped by callback")
+    result.x = _pack(unflatten(np.asarray(result.x, dtype=np.float64)), is_tuple)
+    if getattr(result, "jac", None) is not None:
+        result.jac = _pack(unflatten(np.asarray(result.jac, dtype=np.float64)), is_tuple)
+    result.fun = float(np.asarray(result.fun))
+    result.loss_curve = loss_curve
+    return result
+
+
+# ------------------------------------------------------------------ first-order update rules
+class SGD:
+    """Gradient descent with (heavy-ball) momentum.
+
+    v ← μ v − η ∇f(θ),   θ ← θ + v.
+
+    With ``momentum=0`` this is plain gradient descent θ ← θ − η ∇f(θ).
+    """
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr, self.momentum = lr, momentum
+        self.velocity = None
+
+    def step(self, params, grads):
+        """Return the updated list of parameter arrays."""
+        if self.velocity is None:
+            self.velocity = [np.zeros_like(p) for p in params]
+        new = []
+        for p, g, v in zip(params, grads, self.velocity):
+            v *= self.momentum
+            v -= self.lr * g
+            new.append(p + v)
+        return new
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2015): steps scaled by running moments of the gradient.
+
+    m ← β₁ m + (1 − β₁) g,   s ← β₂ s + (1 − β₂) g²,
+    m̂ = m / (1 − β₁ᵗ),   ŝ = s / (1 − β₂ᵗ),   θ ← θ − η m̂ / (√ŝ + ε).
+
+    The bias corrections undo the start of m and s at zero.
+    """
+
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.m = self.s = None
+        self.t = 0
+
+    def step(self, params, grads):
+        """Return the updated list of parameter arrays."""
+        if self.m is None:
+            self.m = [np.zeros_like(p) for p in params]
+            self.s = [np.zeros_like(p) for p in params]
+        self.t += 1
+        b1, b2 = self.beta1, self.beta2
+        new = []
+        for p, g, m, s in zip(params, grads, self.m, self.s):
+            m *= b1
+            m += (1 - b1) * g
+            s *= b2
+            s += (1 - b2) * g * g
+            m_hat = m / (1 - b1 ** self.t)
+            s_hat = s / (1 - b2 ** self.t)
+            new.append(p - self.lr * m_hat / (np.sqrt(s_hat) + self.eps))
+        return new
+
+
+class Result(dict):
+    """The outcome of :func:`sgd` / :func:`adam`: a dict with attribute access."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _batch_for(batches, step):
+    if callable(batches):
+        return tuple(batches(step))
+    return tuple(batches[step % len(batches)])
+
+
+def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, progress=None):
+    """Run ``n_steps`` updates of ``rule`` (an :class:`SGD` or :class:`Adam`) on ``fun``.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(params, *args)`` returning a scalar Tensor, as in :func:`minimize`.
+    x0 : ndarray or tuple of ndarrays
+        Starting point.
+    rule : SGD or Adam
+        Any object with ``step(params, grads) -> params`` (lists of arrays).
+    n_steps : int
+        Number of updates.
+    args : tuple
+        Extra arguments of ``fun`` used at every step when ``batches`` is None.
+    batches : sequence of tuples, or callable, optional
+        Mini-batches: step ``t`` calls ``fun(params, *batches[t % len(batches)])``;
+        a callable is called as ``batches(t)`` and returns the argument tuple.
+    callback : callable, optional
+        ``callback(params, step)`` after every update; returning True stops.
+    progress : callable, optional
+        ``progress(step, n_steps, loss)`` after every update (for a progress
+        bar or a log line); its return value is ignored.
+
+    Returns
+    -------
+    Result
+        ``x`` (same structure as ``x0``), ``fun`` (the loss at the last step's
+        batch, before its update), ``nit``, ``loss_curve`` (the loss at every
+        step), ``success`` (False only if the loss became non-finite) and
+        ``message``.
+    """
+    arrays, is_tuple = _as_structure(x0)
+    evaluate = _value_and_grad_fn(fun, len(arrays), is_tuple)
+    if int(n_steps) < 0:
+        raise ValueError(f"n_steps must be >= 0, got {n_steps}")
+    losses, message, success, step = [], "reached n_steps", True, 0
+    for step in range(1, int(n_steps) + 1):
+        batch = tuple(args) if batches is None else _batch_for(batches, step - 1)
+        value, grads = evaluate(arrays, batch)
+        if not np.isfinite(value):
+            message, success = f"loss became {value} at step {step}; lower the learning rate", False
+            break
+        losses.append(value)
+        grads = [np.asarray(g, dtype=a.dtype) for g, a in zip(grads, arrays)]
+        arrays = [np.asarray(p, dtype=a.dtype) for p, a in zip(rule.step(arrays, grads), arrays)]
+        if progress is not None:
+            progress(step, n_steps, value)
+        if callback is not None and callback(_pack(arrays, is_tuple), step):
+            message = "stopped by callback"
+            break
+    return Result(x=_pack(arrays, is_tuple), fun=losses[-1] if losses else None,
+                  nit=len(losses), loss_curve=losses, success=success, message=message)
+
+
+def sgd(fun, x0, *, lr=0.01, momentum=0.9, n_steps=100, args=(), batches=None,
+        callback=None, progress=None):
+    """Minimise ``fun`` by gradient descent with momentum (see :class:`SGD`, :func:`descend`).
+
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> res = sgd(lambda w: tg.sum((w - 2.0) ** 2), np.zeros(3), lr=0.1, n_steps=200)
+    >>> np.round(res.x, 4)
+    array([2., 2., 2.])
+    """
+    return descend(fun, x0, SGD(lr=lr, momentum=momentum), n_steps=n_steps, args=args,
+                   batches=batches, callback=callback, progress=progress)
+
+
+def adam(fun, x0, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, n_steps=100, args=(),
+         batches=None, callback=None, progress=None):
+    """Minimise ``fun`` with Adam (see :class:`Adam`, :func:`descend`).
+
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> res = adam(lambda w: tg.sum((w - 2.0) ** 2), np.zeros(3), lr=0.1, n_steps=500)
+    >>> np.round(res.x, 3)
+    array([2., 2., 2.])
+    """
+    return descend(fun, x0, Adam(lr=lr, beta1=beta1, beta2=beta2, eps=eps), n_steps=n_steps,
+                   args=args, batches=batches, callback=callback, progress=progress)
