@@ -21,8 +21,8 @@ from .tensor import Tensor, primitive, value_of
 _shape = np.shape
 
 
-def _reduced_size(x, *_, **__):
-    return x.size
+def _reduced_size(ans, x, *_, **__):
+    return x.size       # a reduction touches every input element once
 
 
 def _kept_shape(shape, axis):
@@ -152,8 +152,15 @@ _astype.defvjp(lambda g, ans, x, dtype: _astype(g, x.dtype))
 
 
 # ------------------------------------------------------------------ shapes
-reshape = primitive(lambda x, shape: np.reshape(x, shape), name="reshape",
-                    flops=lambda *a, **k: 0)
+@primitive(name="reshape", flops=lambda *a, **k: 0)
+def reshape(x, shape):
+    try:
+        return np.reshape(x, shape)
+    except ValueError:
+        raise ShapeError(f"reshape: cannot reshape shape {np.shape(x)} (size {np.size(x)}) "
+                         f"into {shape}") from None
+
+
 reshape.defvjp(lambda g, ans, x, shape: reshape(g, x.shape))
 
 _transpose = primitive(lambda x, axes: np.transpose(x, axes), name="transpose",
@@ -270,8 +277,11 @@ def _softmax(x, axis=-1, where=True):
     return e / np.where(s > 0, s, 1.0)
 
 
+# Masked outputs are constant (0), so their cotangent must not count even if it is
+# NaN (log of a masked 0 downstream): mask ḡ before it is summed, and x̄ after.
 _softmax.defvjp(lambda g, ans, x, axis=-1, where=True:     # x̄ = p ∘ (ḡ − Σ ḡ∘p)
-                _masked(ans * (g - sum(g * ans, axis=axis, keepdims=True)), where))
+                _masked(ans * (_masked(g, where)
+                               - sum(_masked(g, where) * ans, axis=axis, keepdims=True)), where))
 
 
 @primitive(name="log_softmax", flops=lambda ans, x, **k: 5 * x.size)
@@ -355,7 +365,7 @@ def concatenate(arrays, axis=0):
     shapes = [_shape(value_of(a)) for a in arrays]
     try:
         np.concatenate([np.empty(s, dtype=np.int8) for s in shapes], axis=axis)
-    except (ValueError, np.exceptions.AxisError) as err:
+    except ValueError as err:      # NumPy's AxisError is a ValueError too
         raise ShapeError(f"concatenate: shapes {shapes} do not fit along axis {axis} ({err})") from None
     return _concatenate(*arrays, axis=axis)
 
@@ -389,13 +399,13 @@ def matmul(a, b):
 
 def sum(x, axis=None, keepdims=False, where=None):
     """Σ x along ``axis``; with ``where=mask`` only the masked entries count (a masked sum)."""
-    return _sum(x, axis=axis, keepdims=keepdims, where=_mask_or_true(where))
+    return _sum(x, axis=axis, keepdims=keepdims, where=_mask_or_true(where, x, "sum"))
 
 
 def mean(x, axis=None, keepdims=False, where=None):
     """Mean along ``axis`` over the entries where ``where`` holds."""
     shape = _shape(value_of(x))
-    mask = np.broadcast_to(True if where is None else np.asarray(value_of(where), bool), shape)
+    mask = np.broadcast_to(_mask_or_true(where, x, "mean"), shape)
     count = np.maximum(np.sum(mask, axis=axis, keepdims=keepdims), 1)
     return sum(x, axis=axis, keepdims=keepdims, where=where) / count.astype(value_of(x).dtype)
 
@@ -410,27 +420,35 @@ def min(x, axis=None, keepdims=False):
     return _amin(x, axis=axis, keepdims=keepdims)
 
 
-def _mask_or_true(where_mask):
+def _mask_or_true(where_mask, x, name):
+    """The boolean mask (``True`` for none), checked to broadcast to ``x``'s shape."""
     if where_mask is None or where_mask is True:
         return True
-    return np.asarray(value_of(where_mask), dtype=bool)
+    mask, shape = np.asarray(value_of(where_mask), dtype=bool), _shape(value_of(x))
+    try:
+        if np.broadcast_shapes(mask.shape, shape) == shape:
+            return mask
+    except ValueError:
+        pass
+    raise ShapeError(f"{name}: where mask of shape {mask.shape} does not broadcast to "
+                     f"the input's shape {shape}")
 
 
 def logsumexp(x, axis=None, keepdims=False, where=None):
     """Numerically stable log Σ exp(x) along ``axis``; ``where`` masks entries out
     (a fully masked row gives −inf and zero gradient)."""
-    return _logsumexp(x, axis=axis, keepdims=keepdims, where=_mask_or_true(where))
+    return _logsumexp(x, axis=axis, keepdims=keepdims, where=_mask_or_true(where, x, "logsumexp"))
 
 
 def softmax(x, axis=-1, where=None):
     """Stable softmax along ``axis``; masked entries get probability exactly 0
     and cotangent exactly 0 (a fully masked row is all zeros)."""
-    return _softmax(x, axis=axis, where=_mask_or_true(where))
+    return _softmax(x, axis=axis, where=_mask_or_true(where, x, "softmax"))
 
 
 def log_softmax(x, axis=-1, where=None):
     """Stable log-softmax along ``axis``; masked entries are −inf with zero gradient."""
-    return _log_softmax(x, axis=axis, where=_mask_or_true(where))
+    return _log_softmax(x, axis=axis, where=_mask_or_true(where, x, "log_softmax"))
 
 
 # ------------------------------------------------------------------ Tensor operators

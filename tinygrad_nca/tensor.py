@@ -28,6 +28,7 @@ class _State:
     grad_enabled = True
     detect_anomaly = False
     listeners: list = []   # callables(name, flops) told of every op executed
+    node_listeners: list = []   # callables(node) told before each node's VJP runs (cost_report)
 
 
 @contextlib.contextmanager
@@ -169,6 +170,9 @@ class Tensor:
     def __float__(self):
         return float(self.value)
 
+    def __bool__(self):
+        return bool(self.value)
+
     def item(self):
         return self.value.item()
 
@@ -273,14 +277,40 @@ def backprop(y: Tensor, g, inputs, create_graph: bool = False) -> list:
                 continue
             if node._op is None:
                 continue
-            for arg, arg_ct in node._op.backward(ct, node):
-                if _State.detect_anomaly:
-                    _check_finite(arg_ct.value, f"{node._op.name}: VJP")
+            for listener in _State.node_listeners:
+                listener(node)
+            for arg, arg_ct in _vjps(node, ct):
+                arg_ct = _cast_like(arg_ct, arg)
                 key = id(arg)
                 previous = cotangents.get(key)
                 cotangents[key] = arg_ct if previous is None else previous + arg_ct
     return [results.get(id(t)) if id(t) in results else Tensor(np.zeros_like(t.value))
             for t in inputs]
+
+
+def _vjps(node, ct):
+    """The (input, cotangent) pairs of one node. Under ``detect_anomaly`` a NaN or
+    inf made inside the VJP is reported as this op's VJP, not as the helper op
+    (a divide, say) that happened to produce it."""
+    if not _State.detect_anomaly:
+        return node._op.backward(ct, node)
+    try:
+        pairs = list(node._op.backward(ct, node))
+    except AnomalyError as err:
+        raise AnomalyError(f"{node._op.name}: VJP: {err}") from None
+    for _, arg_ct in pairs:
+        _check_finite(arg_ct.value, f"{node._op.name}: VJP output")
+    return pairs
+
+
+def _cast_like(ct, arg):
+    """A cotangent has the dtype of its input. NumPy promotes a float32 input
+    times a float64 constant to float64, but the float32 input's gradient stays
+    float32."""
+    if ct.dtype == arg.dtype:
+        return ct
+    from .ops import astype     # ops.py imports this module, so import on use
+    return astype(ct, arg.dtype)
 
 
 class Primitive:
