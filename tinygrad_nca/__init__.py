@@ -18,7 +18,9 @@ __version__ = "0.1.0"
 
 # Names served lazily: module attribute -> (submodule, attribute). Their modules
 # import SciPy / scikit-learn / matplotlib, which `import tinygrad_nca` must not.
-_LAZY = {}
+_LAZY = {
+    "LinearAutoencoder": (".models.autoencoder", "LinearAutoencoder"),
+}
 
 
 def __getattr__(name):
