@@ -12,6 +12,7 @@ from .ops import (abs, add, astype, broadcast_to, concatenate, divide, exp, expa
                   swapaxes, tanh, transpose, where)
 from .transforms import checkpoint, grad, hvp, jacobian, stop_gradient, value_and_grad, vjp
 from .gradcheck import check_grads
+from .graph import cost_report, to_dot
 from .blockwise import sum_of_blocks
 
 __version__ = "0.1.0"

@@ -1,0 +1,231 @@
+"""Seeing the expression graph: Graphviz text and a cost table.
+
+``to_dot(y)`` draws the graph behind a tensor; ``cost_report(f, *args)`` runs
+``f`` forward and backward and counts the floating-point operations of every
+node, to show the cheap-gradient principle at work: the reverse sweep costs a
+small constant times the forward pass, however many parameters there are.
+
+Flop counts are estimates, not measurements of time: each primitive declares
+one (``Primitive.flops``: a matmul costs 2·n·k·m, a reduction its input size,
+an elementwise op its output size, a reshape nothing).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .tensor import Primitive, Tensor, _State, _topological_order, backprop, no_grad, value_of
+
+__all__ = ["to_dot", "cost_report", "CostReport", "NodeCost"]
+
+
+def _graph_nodes(y: Tensor) -> list:
+    """Every tensor reachable from ``y`` (constants included), inputs first."""
+    order, seen, stack = [], set(), [(y, False)]
+    while stack:                       # iterative: deep graphs must not recurse
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+        elif id(node) not in seen:
+            seen.add(id(node))
+            stack.append((node, True))
+            stack.extend((a, False) for a in reversed(node._args) if isinstance(a, Tensor))
+    return order
+
+
+def _describe(node: Tensor) -> str:
+    """``input``/``constant`` for a leaf; else the op and the keyword arguments
+    that say which one it is (``sum axis=1``, ``softmax where=mask(3, 3)``)."""
+    if node._op is None:
+        return "input" if node.requires_grad else "constant"
+    words = [node._op.name]
+    for key, value in node._kwargs.items():
+        if value is None or value is False or (key == "where" and value is True):
+            continue                                 # the defaults say nothing
+        shown = f"mask{value.shape}" if isinstance(value, np.ndarray) else repr(value)
+        words.append(f"{key}={shown}")
+    return " ".join(words)
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def to_dot(y) -> str:
+    """The expression graph behind ``y`` as Graphviz DOT text.
+
+    One node per tensor, labelled with its op (``input`` for a leaf that
+    requires a gradient, ``constant`` for one that does not), shape and dtype;
+    an edge from each input to the op that consumed it, labelled with the
+    argument position when the op has several. Render the text with Graphviz
+    (``dot -Tsvg``) or any online viewer; producing it needs nothing but NumPy.
+
+    >>> import tinygrad_nca as tg
+    >>> x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    >>> print(tg.to_dot(tg.sum(x * x)))
+    digraph {
+      rankdir=BT;
+      node [shape=box, fontname="monospace"];
+      n0 [label="input\\n(2,) float64"];
+      n1 [label="multiply\\n(2,) float64"];
+      n2 [label="sum\\n() float64"];
+      n0 -> n1 [label="0"];
+      n0 -> n1 [label="1"];
+      n1 -> n2;
+    }
+    """
+    if not isinstance(y, Tensor):
+        raise TypeError(f"to_dot needs a Tensor, got {type(y).__name__}")
+    nodes = _graph_nodes(y)
+    names = {id(node): f"n{i}" for i, node in enumerate(nodes)}
+    lines = ["digraph {", "  rankdir=BT;", '  node [shape=box, fontname="monospace"];']
+    for node in nodes:
+        style = ", style=dashed" if node._op is None and not node.requires_grad else ""
+        label = _quote(_describe(node)) + "\\n" + _quote(f"{node.shape} {node.dtype}")
+        lines.append(f'  {names[id(node)]} [label="{label}"{style}];')
+    for node in nodes:
+        inputs = [(i, a) for i, a in enumerate(node._args) if isinstance(a, Tensor)]
+        for i, arg in inputs:
+            edge_label = f' [label="{i}"]' if len(inputs) > 1 else ""
+            lines.append(f"  {names[id(arg)]} -> {names[id(node)]}{edge_label};")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+@dataclass
+class NodeCost:
+    """One row of a :class:`CostReport`."""
+    op: str
+    shape: tuple
+    dtype: np.dtype
+    forward_flops: int
+    vjp_flops: int
+
+
+@dataclass
+class CostReport:
+    """Flop counts of every node of a graph, forward and reverse.
+
+    Attributes
+    ----------
+    nodes : list of NodeCost
+        One row per node, inputs first (the order of the forward pass).
+    forward_flops, backward_flops : int
+        Totals of the two sweeps.
+    ratio : float
+        ``backward_flops / forward_flops``.
+    """
+    nodes: list
+    forward_flops: int
+    backward_flops: int
+
+    @property
+    def ratio(self) -> float:
+        return self.backward_flops / self.forward_flops if self.forward_flops else float("nan")
+
+    def __str__(self) -> str:
+        header = ("#", "op", "shape", "dtype", "forward flops", "VJP flops")
+        rows = [(str(i), n.op, str(n.shape), str(n.dtype), f"{n.forward_flops:,}",
+                 f"{n.vjp_flops:,}") for i, n in enumerate(self.nodes)]
+        rows.append(("", "total", "", "", f"{self.forward_flops:,}", f"{self.backward_flops:,}"))
+        widths = [max(len(r[c]) for r in [header] + rows) for c in range(len(header))]
+        right = {0, 4, 5}     # numbers are right-aligned
+
+        def line(row):
+            return "  ".join(cell.rjust(w) if c in right else cell.ljust(w)
+                             for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        rule = "-" * len(line(header))
+        body = [line(header), rule] + [line(r) for r in rows[:-1]] + [rule, line(rows[-1])]
+        body.append(f"backward / forward = {self.ratio:.2f}")
+        return "\n".join(body)
+
+
+def _forward_flops(node: Tensor) -> int:
+    """The forward cost of one node, from its primitive's own estimate; an op
+    that is not a single primitive (a checkpoint) is re-run and its ops counted."""
+    op = node._op
+    if op is None:
+        return 0
+    if isinstance(op, Primitive):
+        raw = [value_of(a) for a in node._args]
+        return int(op.flops(node.value, *raw, **node._kwargs))
+    counted = []
+    _State.listeners.append(lambda name, flops: counted.append(flops))
+    try:
+        with no_grad():
+            op.f(*node._args, **node._kwargs)
+    finally:
+        _State.listeners.pop()
+    return int(sum(counted))
+
+
+def cost_report(f, *args, argnums=None) -> CostReport:
+    """Count the flops of every node of ``f(*args)``, forward and backward.
+
+    The forward cost of a node is its primitive's estimate. The VJP cost is
+    *measured*: the reverse sweep (from a cotangent of ones) runs with a
+    listener that is told of every primitive executed, and the ops executed
+    while a node's VJP runs (including the additions that accumulate fan-out)
+    are charged to that node.
+
+    Parameters
+    ----------
+    f : callable
+        Built from tinygrad_nca operations.
+    *args : array_like
+        Float arguments become inputs that require a gradient; others pass through.
+    argnums : sequence of int, optional
+        Which arguments to differentiate (default: every float argument).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> X = np.ones((5, 3))
+    >>> report = tg.cost_report(lambda A: tg.sum((X @ A) ** 2), np.ones((3, 2)))
+    >>> print(report)
+    #  op      shape   dtype    forward flops  VJP flops
+    ----------------------------------------------------
+    0  input   (3, 2)  float64              0          0
+    1  matmul  (5, 2)  float64             60         60
+    2  power   (5, 2)  float64             10         30
+    3  sum     ()      float64             10          0
+    ----------------------------------------------------
+       total                               80         90
+    backward / forward = 1.12
+    >>> report.forward_flops, report.backward_flops
+    (80, 90)
+    """
+    args = list(args)
+    if argnums is None:
+        argnums = [i for i, a in enumerate(args) if np.asarray(value_of(a)).dtype.kind == "f"]
+    leaves = [Tensor(value_of(args[i]), requires_grad=True) for i in argnums]
+    for i, leaf in zip(argnums, leaves):
+        args[i] = leaf
+    out = f(*args)
+    if not isinstance(out, Tensor) or out._op is None:
+        raise ValueError("cost_report: f's output does not depend on any differentiated argument")
+    nodes = _topological_order(out)
+    vjp_flops = {id(node): 0 for node in nodes}
+    current = [None]
+
+    def enter_node(node):
+        # A checkpoint's VJP runs a sweep of its own: its inner nodes are not
+        # ours, and their cost stays charged to the checkpoint node.
+        if id(node) in vjp_flops:
+            current[0] = id(node)
+
+    def count(name, flops):
+        if current[0] is not None:
+            vjp_flops[current[0]] += int(flops)
+
+    _State.node_listeners.append(enter_node)
+    _State.listeners.append(count)
+    try:
+        backprop(out, np.ones_like(out.value), leaves)
+    finally:
+        _State.node_listeners.remove(enter_node)
+        _State.listeners.remove(count)
+    rows = [NodeCost(_describe(n), n.shape, n.dtype, _forward_flops(n), vjp_flops[id(n)])
+            for n in nodes]
+    return CostReport(rows, sum(r.forward_flops for r in rows), sum(r.vjp_flops for r in rows))
