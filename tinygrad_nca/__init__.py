@@ -14,12 +14,15 @@ from .transforms import checkpoint, grad, hvp, jacobian, stop_gradient, value_an
 from .gradcheck import check_grads
 from .graph import cost_report, to_dot
 from .blockwise import sum_of_blocks
+from .nca import nca_loss
 
 __version__ = "0.1.0"
 
 # Names served lazily: module attribute -> (submodule, attribute). Their modules
 # import SciPy / scikit-learn / matplotlib, which `import tinygrad_nca` must not.
 _LAZY = {
+    "NeighborhoodComponentsAnalysis": (".nca.estimator", "NeighborhoodComponentsAnalysis"),
+    "NCA": (".nca.estimator", "NCA"),
     "LinearAutoencoder": (".models.autoencoder", "LinearAutoencoder"),
 }
 

@@ -1,0 +1,195 @@
+"""The NCA objective, written with engine operations only.
+
+Neighbourhood Components Analysis (Goldberger et al., 2004) learns a linear map
+A (d × D). In the projected space z = Ax every point i picks a neighbour j ≠ i
+with probability
+
+    p_ij = exp(−‖z_i − z_j‖²) / Σ_{k≠i} exp(−‖z_i − z_k‖²),
+
+and is classified correctly with probability p_i = Σ_{j ∈ C_i} p_ij, where C_i
+are the other points of i's class. The objectives are
+
+    f(A) = Σ_i p_i          ("expected": the expected number of points right)
+    g(A) = Σ_i log p_i      ("log": a log-likelihood).
+
+There is no derivative code here: the gradient comes from backpropagation
+through these operations. Projecting first (Z = X Aᵀ, then everything in
+d-space) keeps the forward pass at O(dDN + dN²), and the reverse sweep costs
+about the same — not the O(dD²N²) of the paper's closed-form gradient with
+its D × D outer products (see :mod:`tinygrad_nca.nca.reference`).
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import ops as tg
+from ..errors import ShapeError
+from ..tensor import as_tensor, value_of
+from ..blockwise import sum_of_blocks
+
+__all__ = ["nca_loss", "encode_labels"]
+
+OBJECTIVES = ("expected", "log")
+DISTANCES = ("gram", "broadcast")
+
+
+def nca_loss(A, X, y, objective="expected", distance="gram", block_size=None):
+    r"""The NCA objective f(A) = Σ_i p_i (or Σ_i log p_i), to be *maximised*.
+
+    Parameters
+    ----------
+    A : array_like or Tensor of shape (d, D)
+        The linear map; row k is the k-th projection direction.
+    X : array_like or Tensor of shape (N, D)
+        The data, one point per row.
+    y : array_like of shape (N,)
+        Class labels of any type (they are encoded to 0..C−1).
+    objective : {"expected", "log"}
+        "expected": f = Σ_i p_i, the expected number of points a stochastic
+        nearest-neighbour rule classifies correctly (the paper's eq. 3).
+        "log": g = Σ_i log p_i (the paper's eq. 6), computed stably as
+        log Σ_{j∈C_i} exp(−d_ij) − log Σ_{j≠i} exp(−d_ij). A point with no
+        other point of its class has p_i = 0: it adds 0 to "expected" and is
+        left out of the "log" sum (log 0 = −inf would swamp every other term).
+        Such points still serve as neighbours of the others.
+    distance : {"gram", "broadcast"}
+        How the squared distances d_ij = ‖z_i − z_j‖² are formed.
+        "gram" (default) expands ‖z_i‖² + ‖z_j‖² − 2 z_iᵀz_j: one matrix
+        product, O(N²) memory. "broadcast" subtracts z_i − z_j for every pair,
+        the formula as written, O(N²d) memory: the teaching form.
+    block_size : int, optional
+        Evaluate the sum over i in blocks of this many points with
+        :func:`~tinygrad_nca.sum_of_blocks`, which differentiates each block
+        as soon as it is computed and frees its graph: peak memory
+        O(block_size · N) instead of O(N²), and no forward pass is repeated.
+        The value and gradient equal the full computation's (up to rounding).
+
+    Returns
+    -------
+    Tensor
+        A scalar, in the dtype of Z = X Aᵀ (float32 inputs stay float32).
+
+    Notes
+    -----
+    Only differences of logits within a row matter to p_ij (softmax is
+    invariant to a per-row shift), so the Gram form drops the row constant
+    ‖z_i‖² and uses the logits 2 z_iᵀz_j − ‖z_j‖² = −d_ij + ‖z_i‖². This
+    removes an N×N operation and, with it, the slightly negative distances that
+    cancellation produces in ‖z_i‖² + ‖z_j‖² − 2 z_iᵀz_j — nothing to clip.
+    The logits come from a single product of augmented matrices,
+    [2Z_rows, −1] · [Z, ‖z‖²]ᵀ. The diagonal (j = i) is excluded by a mask,
+    never by an infinite distance, so no inf − inf can arise.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [3.0, 0.0], [3.0, 1.0]])
+    >>> y = np.array([0, 0, 1, 1])
+    >>> A = np.eye(2)
+    >>> round(float(tg.nca_loss(A, X, y).value), 4)   # each point's nearest is its classmate
+    3.9982
+    >>> value, gradient = tg.value_and_grad(tg.nca_loss)(A, X, y)
+    >>> gradient.shape
+    (2, 2)
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
+    A, X = as_tensor(A), as_tensor(X)
+    codes = _check_shapes(A, X, y)
+    if block_size is not None and (isinstance(block_size, bool)
+                                   or not isinstance(block_size, numbers.Integral)
+                                   or block_size < 1):
+        raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}")
+
+    Z = tg.matmul(X, tg.transpose(A))                        # project first: N × d
+    n = Z.shape[0]
+    # Points without a classmate contribute nothing to either objective (see
+    # above), so they are never rows; they remain columns (neighbours).
+    counts = np.bincount(codes)
+    rows = np.flatnonzero(counts[codes] >= 2)
+    # The columns' half of the Gram-form logits, shared by every block.
+    columns = None
+    if distance == "gram":
+        columns = tg.concatenate([Z, tg.reshape(tg.sum(Z * Z, axis=1), (n, 1))], axis=1)
+
+    blocks = _row_blocks(rows, n, block_size)
+    if not blocks:      # no point has a classmate: the objective is identically 0
+        return tg.sum(Z, where=np.zeros(Z.shape, dtype=bool))
+    if len(blocks) == 1 and block_size is None:
+        return _block_objective(Z, columns, blocks[0], codes, objective, distance)
+    # The loss is a sum over row blocks, so each block is differentiated as soon
+    # as it is computed and its graph dropped: memory of one block, no second
+    # forward pass (see sum_of_blocks).
+    def block_objective(Z, columns, index):
+        return _block_objective(Z, columns, index, codes, objective, distance)
+    return sum_of_blocks(block_objective, Z, columns, blocks=blocks)
+
+
+def _block_objective(Z, columns, index, codes, objective, distance):
+    """Σ over the rows ``index`` of p_i (or log p_i), against all N columns."""
+    n = Z.shape[0]
+    row_ids = np.arange(n)[index]
+    others = np.arange(n)[None, :] != row_ids[:, None]             # j ≠ i
+    same = (codes[None, :] == codes[row_ids][:, None]) & others     # j ∈ C_i
+    logits = _logits(Z, columns, index, distance)                   # −d_ij (+ row constant)
+    if objective == "expected":
+        p = tg.softmax(logits, axis=1, where=others)
+        return tg.sum(p, where=same)
+    log_p = (tg.logsumexp(logits, axis=1, where=same)
+             - tg.logsumexp(logits, axis=1, where=others))
+    return tg.sum(log_p)
+
+
+def _logits(Z, columns, index, distance):
+    """Row-wise −d_ij up to a per-row constant (block rows × all columns)."""
+    Zb = Z[index]
+    if distance == "broadcast":
+        diff = tg.expand_dims(Zb, 1) - tg.expand_dims(Z, 0)          # B × N × d
+        return -tg.sum(diff * diff, axis=2)
+    minus_ones = np.full((Zb.shape[0], 1), -1.0, dtype=Zb.dtype)
+    rows = tg.concatenate([Zb * 2, minus_ones], axis=1)              # [2 z_i, −1]
+    return tg.matmul(rows, tg.transpose(columns))                   # 2 z_iᵀz_j − ‖z_j‖²
+
+
+def _row_blocks(rows, n, block_size):
+    """Split the row indices into blocks; contiguous runs become slices (cheap
+    to index and to scatter back), anything else an index array."""
+    if rows.size == 0:
+        return []
+    size = rows.size if block_size is None else int(block_size)
+    blocks = []
+    for start in range(0, rows.size, size):
+        chunk = rows[start:start + size]
+        if chunk[-1] - chunk[0] + 1 == chunk.size:
+            blocks.append(slice(int(chunk[0]), int(chunk[-1]) + 1))
+        else:
+            blocks.append(chunk)
+    return blocks
+
+
+def encode_labels(y) -> np.ndarray:
+    """Labels of any type as integer codes 0..C−1 (in sorted label order)."""
+    y = np.asarray(value_of(y))
+    if y.ndim != 1:
+        raise ShapeError(f"nca_loss: y must be a 1-D array of labels, got shape {y.shape}")
+    return np.unique(y, return_inverse=True)[1].ravel()
+
+
+def _check_shapes(A, X, y):
+    if A.ndim != 2:
+        raise ShapeError(f"nca_loss: A must be a 2-D (d, D) matrix, got shape {A.shape}")
+    if X.ndim != 2:
+        raise ShapeError(f"nca_loss: X must be a 2-D (N, D) matrix, got shape {X.shape}")
+    if A.shape[1] != X.shape[1]:
+        raise ShapeError(f"nca_loss: A has shape {A.shape} but X has shape {X.shape}: "
+                         f"A needs one column per feature of X ({X.shape[1]})")
+    codes = encode_labels(y)
+    if codes.shape[0] != X.shape[0]:
+        raise ShapeError(f"nca_loss: y has {codes.shape[0]} labels but X has "
+                         f"{X.shape[0]} rows")
+    return codes
+
