@@ -24,6 +24,7 @@ _LAZY = {
     "NeighborhoodComponentsAnalysis": (".nca.estimator", "NeighborhoodComponentsAnalysis"),
     "NCA": (".nca.estimator", "NCA"),
     "LinearAutoencoder": (".models.autoencoder", "LinearAutoencoder"),
+    "LinearReduction": (".models.reduction", "LinearReduction"),
 }
 
 

@@ -1,0 +1,170 @@
+"""The reduction layer Z = XA composed with any differentiable loss of Z.
+
+A (D × K) maps each point to K features; a loss written with engine operations
+scores the projected points, with or without labels:
+
+    minimise over A:   L(Z),   or L(Z, y),   with Z = XA.
+
+Backpropagation reaches A through one matrix product: given the loss's
+cotangent Z̄ (N × K, whatever the loss is), the gradient is
+
+    Ā = Xᵀ Z̄,
+
+2NDK flops, the same as the forward product XA. Whatever the loss costs, it
+costs it in K dimensions; only this last step sees D, and linearly. That is why
+methods like NCA should project first and compare points afterwards.
+
+NCA itself is this layer with its classifier loss of Z: minus the expected
+number of points that a stochastic nearest-neighbour rule in Z-space gets
+right (see :func:`tinygrad_nca.exercises.nca_classifier_loss`).
+"""
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .. import ops
+from ..optim import minimize
+from ..tensor import as_tensor
+
+__all__ = ["LinearReduction", "reduction_objective"]
+
+
+def reduction_objective(A, X, loss, y=None):
+    """L(XA) — or L(XA, y) when labels are given: the objective over A.
+
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> float(reduction_objective(np.array([[1.0], [0.0]]), X, lambda Z: tg.sum(Z ** 2)))
+    10.0
+    """
+    Z = ops.matmul(X, A)
+    return loss(Z) if y is None else loss(Z, y)
+
+
+class LinearReduction(TransformerMixin, BaseEstimator):
+    """Learn a linear map Z = XA by minimising a user-written loss of Z.
+
+    Parameters
+    ----------
+    n_components : int
+        K, the number of output features (1 ≤ K).
+    loss : callable
+        ``loss(Z)`` (or ``loss(Z, y)`` when ``fit`` is given ``y``) returning a
+        scalar Tensor built from engine operations, to be minimised. ``Z`` is
+        a Tensor of shape (n_samples, n_components); ``y`` is the label array
+        as given to ``fit``.
+    max_iter : int, default=200
+        Maximum number of optimiser iterations.
+    tol : float, default=1e-6
+        Gradient tolerance of L-BFGS (see :func:`tinygrad_nca.optim.minimize`).
+    random_state : int, RandomState or None
+        Seed of the random initialisation.
+    init : {"random", "pca"} or ndarray of shape (n_features, n_components)
+        "random": Gaussian entries of variance 1/D; "pca": the top principal
+        directions of X; an array: that A.
+    optimizer : callable, optional
+        ``optimizer(fun, A0)`` returning an object with ``x`` (and optionally
+        ``nit``, ``loss_curve``, ``success``): e.g. a ``functools.partial`` of
+        :func:`tinygrad_nca.optim.adam`. Default: L-BFGS-B via ``minimize``.
+    verbose : int, default=0
+        Passed to ``minimize``: 1 prints the iteration table.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Aᵀ.
+    loss_ : float
+        The loss at the fitted A.
+    loss_curve_ : list of float
+    n_iter_ : int
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> from tinygrad_nca.models.reduction import LinearReduction
+    >>> X = np.random.default_rng(0).normal(size=(40, 3))
+    >>> # Regression onto a target, written as a loss of Z:
+    >>> y = X @ np.array([1.0, -2.0, 0.5])
+    >>> lr = LinearReduction(1, lambda Z, y: tg.mean((Z[:, 0] - y) ** 2), random_state=0)
+    >>> np.round(lr.fit(X, y).components_, 4)
+    array([[ 1. , -2. ,  0.5]])
+    """
+
+    def __init__(self, n_components=2, loss=None, *, max_iter=200, tol=1e-6, random_state=None,
+                 init="random", optimizer=None, verbose=0):
+        self.n_components = n_components
+        self.loss = loss
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.init = init
+        self.optimizer = optimizer
+        self.verbose = verbose
+
+    def fit(self, X, y=None):
+        """Minimise ``loss(XA[, y])`` over A."""
+        if not callable(self.loss):
+            raise ValueError("loss must be a callable loss(Z) or loss(Z, y) returning a scalar "
+                             f"Tensor, got {self.loss!r}")
+        if y is None:
+            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        else:
+            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
+                                 ensure_min_samples=2, multi_output=True)
+        K = self.n_components
+        if isinstance(K, bool) or not isinstance(K, numbers.Integral) or K < 1:
+            raise ValueError(f"n_components must be a positive integer, got {K!r}")
+        A0 = self._initial_map(X, K)
+
+        first = as_tensor(reduction_objective(A0, X, self.loss, y))
+        if first.size != 1:
+            raise ValueError(f"loss must return a scalar, but returned shape {first.shape}")
+
+        def fun(A):
+            return reduction_objective(A, X, self.loss, y)
+        if self.optimizer is None:
+            result = minimize(fun, A0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
+        else:
+            result = self.optimizer(fun, A0)
+        if not result.get("success", True):
+            warnings.warn(f"LinearReduction did not converge: {result.get('message')}",
+                          ConvergenceWarning, stacklevel=2)
+        A = np.asarray(result.x)
+        self.components_ = A.T.copy()
+        self.loss_ = float(as_tensor(fun(A)).value)
+        self.loss_curve_ = list(result.get("loss_curve", []))
+        self.n_iter_ = int(result.get("nit", 0))
+        return self
+
+    def _initial_map(self, X, K):
+        n_features = X.shape[1]
+        if isinstance(self.init, str) and self.init == "random":
+            rng = check_random_state(self.random_state)
+            return rng.normal(scale=1 / np.sqrt(n_features), size=(n_features, K)).astype(X.dtype)
+        if isinstance(self.init, str) and self.init == "pca":
+            if K > min(X.shape):
+                raise ValueError(f"init='pca' needs n_components <= min(n_samples, n_features) "
+                                 f"= {min(X.shape)}, got {K}")
+            _, _, Vt = np.linalg.svd(X - X.mean(axis=0), full_matrices=False)
+            return Vt[:K].T.astype(X.dtype)
+        if isinstance(self.init, str):
+            raise ValueError(f"init must be 'random', 'pca' or an array, got {self.init!r}")
+        A0 = np.asarray(self.init, dtype=X.dtype)
+        if A0.shape != (n_features, K):
+            raise ValueError(f"init array has shape {A0.shape}; expected (n_features, "
+                             f"n_components) = {(n_features, K)}")
+        return A0.copy()
+
+    def transform(self, X):
+        """Z = XA, of shape (n_samples, n_components)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return X @ self.components_.T
