@@ -25,6 +25,10 @@ _LAZY = {
     "NCA": (".nca.estimator", "NCA"),
     "LinearAutoencoder": (".models.autoencoder", "LinearAutoencoder"),
     "LinearReduction": (".models.reduction", "LinearReduction"),
+    "load_dataset": (".datasets", "load_dataset"),
+    "make_rings": (".datasets", "make_rings"),
+    "load_csv": (".datasets", "load_csv"),
+    "plot_embeddings": (".plotting", "plot_embeddings"),
 }
 
 

@@ -1,0 +1,181 @@
+"""Data sets: scikit-learn's bundled sets, the NCA paper's rings, and CSV files."""
+import os
+import warnings
+
+import numpy as np
+import pytest
+from sklearn import datasets as sk_datasets
+from sklearn.decomposition import PCA
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
+
+from tinygrad_nca.datasets import DATASETS, load_csv, load_dataset, make_rings
+
+
+# ---------------------------------------------------------------------- bundled sets
+@pytest.mark.parametrize("name, loader, shape, n_classes", [
+    ("digits", sk_datasets.load_digits, (1797, 64), 10),
+    ("wine", sk_datasets.load_wine, (178, 13), 3),
+    ("iris", sk_datasets.load_iris, (150, 4), 3),
+    ("breast_cancer", sk_datasets.load_breast_cancer, (569, 30), 2),
+])
+def test_bundled_sets_are_scikit_learns(name, loader, shape, n_classes):
+    X, y, info = load_dataset(name)
+    reference = loader()
+    assert X.shape == shape and X.dtype == np.float64
+    np.testing.assert_array_equal(X, reference.data)
+    np.testing.assert_array_equal(y, reference.target)
+    assert len(np.unique(y)) == n_classes == len(info.target_names)
+    assert info.name == name and len(info.feature_names) == shape[1]
+    assert list(info.target_names) == [str(t) for t in reference.target_names]
+
+
+def test_every_listed_dataset_loads():
+    for name in DATASETS:
+        X, y, info = load_dataset(name)
+        assert X.shape[0] == y.shape[0] and np.isfinite(X).all()
+        assert len(info.target_names) == len(np.unique(y))
+
+
+def test_unknown_dataset_names_the_choices():
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'.*digits, wine, iris"):
+        load_dataset("mnist")
+
+
+def test_rings_options_only_for_rings():
+    X, _, info = load_dataset("rings", n_samples=60, n_noise_dims=5)
+    assert X.shape == (60, 7) and info.feature_names[2:] == tuple(f"noise_{i}" for i in range(5))
+    with pytest.raises(TypeError, match="rings"):
+        load_dataset("iris", n_noise_dims=3)
+
+
+# ---------------------------------------------------------------------- rings
+def test_rings_geometry():
+    X, y = make_rings(120, n_rings=4, n_noise_dims=3, noise=0.0, noise_dims_std=2.0, seed=3)
+    assert X.shape == (120, 5)
+    assert np.bincount(y).tolist() == [30, 30, 30, 30]
+    # Noise-free rings: the radius in the first two features is the class + 1.
+    np.testing.assert_allclose(np.hypot(X[:, 0], X[:, 1]), y + 1.0)
+
+
+def test_rings_noise_dimensions_have_the_asked_spread():
+    X, _ = make_rings(6000, n_noise_dims=2, noise_dims_std=3.0, seed=0)
+    np.testing.assert_allclose(X[:, 2:].std(axis=0), 3.0, rtol=0.05)
+    np.testing.assert_allclose(X[:, 2:].mean(axis=0), 0.0, atol=0.15)
+    # ... larger than the spread of the rings themselves, so PCA prefers them.
+    assert X[:, 2:].var(axis=0).min() > X[:, :2].var(axis=0).max()
+
+
+def test_rings_are_reproducible():
+    a, ya = make_rings(50, seed=7)
+    b, yb = make_rings(50, seed=7)
+    c, _ = make_rings(50, seed=8)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ya, yb)
+    assert not np.allclose(a, c)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_rings": 1}, "n_rings"),
+    ({"n_samples": 5, "n_rings": 3}, "n_samples"),
+    ({"n_noise_dims": -1}, "n_noise_dims"),
+    ({"noise": -0.1}, "noise"),
+    ({"noise_dims_std": float("nan")}, "noise_dims_std"),
+])
+def test_rings_reject_bad_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_rings(**kwargs)
+
+
+def _held_out_accuracy(transformer, X_train, y_train, X_test, y_test):
+    Z_train = transformer.fit(X_train, y_train).transform(X_train)
+    knn = KNeighborsClassifier(n_neighbors=3).fit(Z_train, y_train)
+    return knn.score(transformer.transform(X_test), y_test)
+
+
+def test_rings_defeat_pca_and_lda_but_not_nca():
+    # The paper's point, at d = 2. NCA's objective has local optima, so a single
+    # split could be unlucky: compare means over a few fixed seeds.
+    from tinygrad_nca import NeighborhoodComponentsAnalysis
+
+    scores = {"PCA": [], "LDA": [], "NCA": []}
+    for seed in range(5):
+        X, y = make_rings(200, seed=seed)
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=0.25, stratify=y, random_state=seed)
+        scaler = StandardScaler().fit(X_train)
+        X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+        models = {"PCA": PCA(n_components=2),
+                  "LDA": LinearDiscriminantAnalysis(n_components=2),
+                  "NCA": NeighborhoodComponentsAnalysis(n_components=2, max_iter=100,
+                                                        random_state=seed)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")       # a ConvergenceWarning is not the point here
+            for name, model in models.items():
+                scores[name].append(_held_out_accuracy(model, X_train, y_train, X_test, y_test))
+    mean = {name: float(np.mean(s)) for name, s in scores.items()}
+    assert mean["NCA"] > 0.8, scores
+    assert mean["PCA"] < 0.65 and mean["LDA"] < 0.65, scores
+    assert mean["NCA"] - max(mean["PCA"], mean["LDA"]) > 0.25, scores
+
+
+# ---------------------------------------------------------------------- CSV files
+def _write(tmp_path, text, name="data.csv", encoding="utf-8"):
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return str(path)
+
+
+def test_csv_text_labels(tmp_path):
+    path = _write(tmp_path, "a, b ,kind,c\n1,2,cat,3\n\n4.5, -6e1 ,dog,7\n")
+    X, y, info = load_csv(path, "kind")
+    np.testing.assert_array_equal(X, [[1, 2, 3], [4.5, -60, 7]])
+    assert y.tolist() == ["cat", "dog"]
+    assert info.feature_names == ("a", "b", "c") and info.target_names == ("cat", "dog")
+    assert info.name == "data" and info.target == "kind"
+
+
+def test_csv_integer_labels_and_byte_order_mark(tmp_path):
+    path = _write(tmp_path, "\ufeffx,label\n0.5,1\n1.5,0\n2.5,1.0\n", encoding="utf-8")
+    X, y, _ = load_csv(path, "label")
+    assert y.dtype.kind == "i" and y.tolist() == [1, 0, 1]
+    np.testing.assert_array_equal(X[:, 0], [0.5, 1.5, 2.5])
+
+
+@pytest.mark.parametrize("text, target, error, message", [
+    ("", "y", ValueError, "empty"),
+    ("a,y\n", "y", ValueError, "no data rows"),
+    ("a,b,y\n1,2,0\n3,4,1\n", "label", ValueError, "no column 'label'.*'a', 'b', 'y'"),
+    ("a,colour,shape,y\n1,red,2,0\n2,blue,x,1\n", "y", ValueError,
+     "non-numeric feature column.*'colour'.*'red'.*'shape'.*'x'"),
+    ("a,b,y\n1,nan,0\n2,3,1\n", "y", ValueError, "NaN in column 'b' on line 2"),
+    ("a,b,y\n1,2,0\n2,inf,1\n", "y", ValueError, "infinite value in column 'b' on line 3"),
+    ("a,b,y\n1,,0\n2,3,1\n", "y", ValueError, "missing value in column 'b' on line 2"),
+    ("a,y\n1,0\n2,\n", "y", ValueError, "missing label .* line 3"),
+    ("a,y\n1,same\n2,same\n", "y", ValueError, "one class only"),
+    ("a,y\n1,0\n2,1,5\n", "y", ValueError, "line 3 has 3 fields, the header has 2"),
+    ("a,y\n1,0.5\n2,1.5\n", "y", ValueError, "continuous"),
+    ("a,a,y\n1,2,0\n3,4,1\n", "y", ValueError, "duplicate column names: 'a'"),
+    ("y\n0\n1\n", "y", ValueError, "no feature columns"),
+    ("a,,y\n1,2,0\n3,4,1\n", "y", ValueError, "column 2 of the header has no name"),
+])
+def test_csv_errors_name_the_problem(tmp_path, text, target, error, message):
+    path = _write(tmp_path, text)
+    with pytest.raises(error, match=message):
+        load_csv(path, target)
+
+
+def test_csv_missing_file_and_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load_csv(os.path.join(tmp_path, "absent.csv"), "y")
+    with pytest.raises(OSError, match="directory"):
+        load_csv(str(tmp_path), "y")
+
+
+def test_csv_not_text(tmp_path):
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"a,y\n\xff\xfe\x00,1\n")
+    with pytest.raises(ValueError, match="not a UTF-8 text file"):
+        load_csv(str(path), "y")
