@@ -100,9 +100,9 @@ def test_other_optimizer():
     X = make_data(6)
     _, e_pca = pca_error(X, 1)
     ae = LinearAutoencoder(n_components=1, random_state=0,
-                           optimizer=partial(adam, lr=0.05, n_steps=1500)).fit(X)
+                           optimizer=partial(adam, lr=0.05, n_steps=600)).fit(X)
     assert abs(ae.reconstruction_error_ - e_pca) <= 1e-3 * e_pca
-    assert ae.n_iter_ == 1500
+    assert ae.n_iter_ == 600
 
 
 def test_bad_input():

@@ -149,3 +149,14 @@ def test_bad_input():
         model = LinearReduction(2, lambda Z: tg.sum((Z - 1.0) ** 4), max_iter=2).fit(X)
     with pytest.raises(ValueError, match="features"):
         model.transform(X[:, :2])
+
+
+def unit_variance(Z, y=None):
+    """A loss usable with or without labels: projected features of unit second moment."""
+    return tg.sum((tg.mean(Z ** 2, axis=0) - 1.0) ** 2)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
+def test_scikit_learn_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+    check_estimator(LinearReduction(1, unit_variance, max_iter=20, random_state=0))
