@@ -71,7 +71,8 @@ def test_tutorial_pages_show_code_output_and_figures(site):
         for image in re.findall(r'<img[^>]+src="([^"]+)"', html):
             if not image.startswith(("http:", "https:", "data:")):
                 assert (page.parent / image).exists(), f"{script.name}: broken image {image}"
-        promised = re.findall(r'save\(\w+, OUT, "([^"]+)"\)', script.read_text(encoding="utf-8"))
+        source = script.read_text(encoding="utf-8")
+        promised = re.findall(r'(?:save|draw_graph)\(\w+, OUT, "([^"]+)"\)', source)
         for name in promised:
             assert f'src="{name}"' in html, f"{script.name}: figure {name} is not on its page"
 

@@ -19,7 +19,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def promised_figures(script: Path) -> list:
     """The figures a tutorial says it saves: every ``save(fig, OUT, "name.png")`` in its source."""
-    return re.findall(r'save\(\w+, OUT, "([^"]+)"\)', script.read_text(encoding="utf-8"))
+    return re.findall(r'(?:save|draw_graph)\(\w+, OUT, "([^"]+)"\)', script.read_text(encoding="utf-8"))
 
 
 def test_the_eight_tutorials_exist():

@@ -12,7 +12,7 @@
 # 2. derive the backward rule — the *vector-Jacobian product* — of each of its three operations:
 #    exp, broadcasting and the matrix product;
 # 3. run the reverse sweep by hand in NumPy and compare it with the engine;
-# 4. look at the graph the engine recorded;
+# 4. look at the graph the engine recorded (`to_dot`);
 # 5. check the gradient against finite differences, and see the check catch a wrong rule.
 #
 # The function is a small cousin of what NCA computes (project the data, then exponentiate):
@@ -25,7 +25,7 @@
 import numpy as np
 
 import tinygrad_nca as tg
-from _tutorial import save, setup
+from _tutorial import draw_graph, save, setup
 
 SMALL, OUT = setup("01_reverse_mode_from_scratch")
 rng = np.random.default_rng(0)
@@ -55,7 +55,7 @@ b0 = np.array([0.5, -0.5])
 
 
 def L(A, b):
-    Z = X @ A.T
+    Z = tg.Tensor(X) @ A.T          # X as a constant Tensor: it shows up in the graph
     S = Z + b
     E = tg.exp(S)
     return tg.sum(E)
@@ -255,7 +255,25 @@ print("A.grad =\n", A.grad.round(4))
 assert np.allclose(A.grad, A_bar) and np.allclose(b.grad, b_bar)
 
 # %% [markdown]
-# ## 4. Checking against finite differences
+# ## 4. The graph the engine recorded
+#
+# `tg.to_dot(loss)` writes the recorded graph as Graphviz DOT text (paste it into any Graphviz
+# viewer, or run `dot -Tsvg`): one node per tensor with its operation, shape and dtype, an arrow
+# from every input to the operation that used it. At the bottom are the leaves: the constant X
+# (4 × 3) and the two inputs that require a gradient, A (2 × 3) and b (2,). Two things are worth a
+# look: the
+# transpose of A is a node of its own (the matmul rule composes with the transpose rule), and the
+# offset b reaches `add` through a broadcast node (`_broadcast_to`) — the node whose VJP is the
+# column sum.
+
+# %%
+dot = tg.to_dot(loss)
+print(dot)
+draw_graph(dot, OUT, "graph.png")
+assert "broadcast_to" in dot and "transpose" in dot and "exp" in dot
+
+# %% [markdown]
+# ## 5. Checking against finite differences
 #
 # A derivative rule written by hand can be wrong, so every rule should be checked against the
 # definition of the derivative. Along a direction V, the central difference

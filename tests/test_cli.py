@@ -1,0 +1,351 @@
+"""The command line, in-process through ``main`` and once as a real process."""
+import csv
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.model_selection import train_test_split
+
+from tinygrad_nca import cli
+from tinygrad_nca._atomic import atomic_path
+from tinygrad_nca.cli import Progress, main
+from tinygrad_nca.nca.estimator import NeighborhoodComponentsAnalysis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def iris_csv(tmp_path_factory):
+    """iris as a user's CSV file: text labels in the middle column."""
+    iris = load_iris()
+    names = ["sepal_length", "sepal_width", "species", "petal_length", "petal_width"]
+    rows = [[*x[:2], iris.target_names[t], *x[2:]] for x, t in zip(iris.data, iris.target)]
+    return _write_csv(tmp_path_factory.mktemp("data") / "iris.csv", names, rows)
+
+
+@pytest.fixture(scope="module")
+def fitted(iris_csv, tmp_path_factory):
+    """One in-process `fit` on the CSV, recording what the estimator was fitted on."""
+    recorded = {}
+
+    class Recording(NeighborhoodComponentsAnalysis):
+        def fit(self, X, y):
+            super().fit(X, y)
+            recorded.update(X=X.copy(), y=np.asarray(y).copy(), A=self.components_.copy())
+            return self
+
+    out_dir = tmp_path_factory.mktemp("out")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "_estimator_class", lambda: Recording)
+        mp.setattr(sys, "stdout", stdout)
+        mp.setattr(sys, "stderr", stderr)
+        status = main(["fit", "--csv", iris_csv, "--target", "species", "--max-iter", "15",
+                       "--seed", "3", "--output-dir", str(out_dir)])
+    return dict(status=status, out=stdout.getvalue(), err=stderr.getvalue(), dir=out_dir,
+                recorded=recorded, csv=iris_csv)
+
+
+# ---------------------------------------------------------------------- fit
+def test_fit_reports_and_writes_plot_and_model(fitted):
+    assert fitted["status"] == 0, fitted["err"]
+    out = fitted["out"]
+    assert "3-NN accuracy on the 38 held-out samples" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()
+            if line.strip().split()[:1] in (["raw"], ["PCA"], ["NCA"])}
+    assert rows["raw"][0] == "4" and rows["PCA"][0] == "2" and rows["NCA"][0] == "2"
+    assert all(0.0 <= float(r[1]) <= 1.0 for r in rows.values())
+    png = fitted["dir"] / "iris_embedding.png"
+    model = fitted["dir"] / "iris_nca.npz"
+    assert f"wrote {png}" in out and f"wrote {model}" in out
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    assert sorted(os.listdir(fitted["dir"])) == ["iris_embedding.png", "iris_nca.npz"]
+    # Progress went to stderr (not a terminal here: plain lines, no carriage returns).
+    assert "NCA  iteration    1/15" in fitted["err"] and "done" in fitted["err"]
+    assert "\r" not in fitted["err"]
+
+
+def test_fit_standardises_on_the_training_part_and_saves_a_raw_feature_model(fitted):
+    # The split the help promises: stratified, --test-size 0.25, seeded by --seed.
+    iris = load_iris()
+    X = iris.data
+    y = iris.target_names[iris.target]
+    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.25, stratify=y,
+                                                   random_state=3)
+    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+    recorded = fitted["recorded"]
+    np.testing.assert_allclose(recorded["X"], (X_train - mean) / std, rtol=1e-12, atol=1e-12)
+    assert recorded["y"].tolist() == y_train.tolist()
+
+    model = NeighborhoodComponentsAnalysis.load(fitted["dir"] / "iris_nca.npz")
+    assert model.feature_names_in_.tolist() == ["sepal_length", "sepal_width",
+                                                "petal_length", "petal_width"]
+    # On raw rows the saved model gives the standardised embedding moved by a
+    # constant vector, so every distance (all that k-NN uses) is the same.
+    Z_saved = X_test @ model.components_.T
+    Z_fitted = ((X_test - mean) / std) @ recorded["A"].T
+    shift = Z_saved - Z_fitted
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-9)
+
+
+def test_fit_on_a_bundled_dataset_with_lda(tmp_path, capsys):
+    status = main(["fit", "--dataset", "wine", "--max-iter", "5", "--lda", "--quiet",
+                   "--output-dir", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert [line.split()[0] for line in out.splitlines()
+            if line.startswith("  ") and line.split()[0] in ("raw", "PCA", "LDA", "NCA")] \
+        == ["raw", "PCA", "LDA", "NCA"]
+    assert "NCA, PCA, LDA: held-out samples" in out
+    assert "iteration" not in err                               # --quiet
+    assert "stopped at --max-iter 5" in err                     # ConvergenceWarning, one line
+    assert len(err.splitlines()) == 1
+
+
+def test_three_components_plot_their_principal_axes(tmp_path, capsys):
+    status = main(["fit", "--dataset", "iris", "--n-components", "3", "--max-iter", "5",
+                   "--quiet", "--output-dir", str(tmp_path)])
+    out, _ = capsys.readouterr()
+    assert status == 0
+    assert "principal axes of each 3-D embedding" not in out    # the title is in the PNG
+    assert (tmp_path / "iris_embedding.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert NeighborhoodComponentsAnalysis.load(tmp_path / "iris_nca.npz").components_.shape \
+        == (3, 4)
+
+
+def test_lda_beyond_its_dimension_is_a_note_not_an_error(tmp_path, capsys):
+    status = main(["fit", "--dataset", "breast_cancer", "--lda", "--max-iter", "3", "--quiet",
+                   "--output-dir", str(tmp_path)])
+    _, err = capsys.readouterr()
+    assert status == 0
+    assert "no LDA: it gives at most 1 dimensions" in err
+
+
+def test_one_component_writes_no_plot(tmp_path, capsys):
+    status = main(["fit", "--dataset", "iris", "--n-components", "1", "--max-iter", "3",
+                   "--quiet", "--output-dir", str(tmp_path)])
+    out, _ = capsys.readouterr()
+    assert status == 0 and "no plot" in out
+    assert os.listdir(tmp_path) == ["iris_nca.npz"]
+
+
+# ---------------------------------------------------------------------- transform
+def test_transform_is_x_times_components_and_keeps_other_columns(fitted, tmp_path, capsys):
+    model_path = str(fitted["dir"] / "iris_nca.npz")
+    output = tmp_path / "projected.csv"
+    assert main(["transform", model_path, fitted["csv"], "--output", str(output)]) == 0
+    assert f"wrote {output}" in capsys.readouterr().err
+    with open(output, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["species", "nca_1", "nca_2"]
+    iris = load_iris()
+    assert [r[0] for r in rows[1:]] == list(iris.target_names[iris.target])
+    model = NeighborhoodComponentsAnalysis.load(model_path)
+    expected = iris.data @ model.components_.T
+    np.testing.assert_allclose(np.array([r[1:] for r in rows[1:]], dtype=float), expected,
+                               rtol=1e-12, atol=1e-12)
+    assert sorted(os.listdir(tmp_path)) == ["projected.csv"]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_transform_to_stdout_with_a_model_without_feature_names(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 3)), np.repeat([0, 1], 15)
+    model = NeighborhoodComponentsAnalysis(n_components=2, max_iter=3).fit(X, y)
+    model.save(tmp_path / "plain.npz")
+    data = _write_csv(tmp_path / "x.csv", ["u", "v", "w"], X)
+    assert main(["transform", str(tmp_path / "plain.npz"), data]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "nca_1,nca_2"
+    np.testing.assert_allclose(np.array([l.split(",") for l in lines[1:]], dtype=float),
+                               X @ model.components_.T, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------- bad input
+def _fails_with_one_line(capsys, argv, *fragments, status=1):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == status, (code, err)
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("tinygrad-nca: error: ") and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, fitted):
+    d = tmp_path_factory.mktemp("bad")
+    files = {
+        "text_feature": _write_csv(d / "text.csv", ["a", "colour", "y"],
+                                   [[1, "red", 0], [2, "blue", 1]] * 4),
+        "one_class": _write_csv(d / "one.csv", ["a", "y"], [[i, "x"] for i in range(8)]),
+        "nan": _write_csv(d / "nan.csv", ["a", "b", "y"], [[1, "nan", 0], [2, 3, 1]] * 4),
+        "singleton": _write_csv(d / "single.csv", ["a", "b", "y"],
+                                [[1, 1, 0], [2, 2, 0], [3, 3, 1]]),
+        "few_features": _write_csv(d / "few.csv", ["sepal_length", "y"], [[1, 0]]),
+        "model_junk": str(d / "junk.npz"),
+        "model_foreign": str(d / "foreign.npz"),
+        "empty": str(d / "empty.csv"),
+    }
+    with open(files["model_junk"], "wb") as f:
+        f.write(os.urandom(256))
+    np.savez(files["model_foreign"], weights=np.ones(3))
+    open(files["empty"], "w").close()
+    files["model"] = str(fitted["dir"] / "iris_nca.npz")
+    files["iris"] = fitted["csv"]
+    return files
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["fit", "--csv", "{missing}", "--target", "y"], ["no such file"]),
+    (["fit", "--csv", "{iris}", "--target", "label"], ["no column 'label'", "'species'"]),
+    (["fit", "--csv", "{text_feature}", "--target", "y"], ["non-numeric", "'colour'"]),
+    (["fit", "--csv", "{one_class}", "--target", "y"], ["one class only"]),
+    (["fit", "--csv", "{nan}", "--target", "y"], ["NaN in column 'b'"]),
+    (["fit", "--csv", "{empty}", "--target", "y"], ["empty"]),
+    (["fit", "--csv", "{singleton}", "--target", "y"], ["single sample"]),
+    (["fit", "--csv", "{iris}"], ["--target"]),
+    (["fit", "--target", "y"], ["--csv"]),
+    (["fit", "--dataset", "iris", "--csv", "{iris}", "--target", "species"], ["not both"]),
+    (["fit", "--dataset", "iris", "--n-components", "5"], ["more than the 4 features"]),
+    (["fit", "--dataset", "iris", "--test-size", "0.01"], ["too few"]),
+    (["transform", "{missing}", "{iris}"], ["no model file"]),
+    (["transform", "{model_junk}", "{iris}"], ["not a tinygrad_nca model file"]),
+    (["transform", "{model_foreign}", "{iris}"], ["not a tinygrad_nca model file"]),
+    (["transform", "{model}", "{missing}"], ["no such file"]),
+    (["transform", "{model}", "{few_features}"], ["lacks the model's feature column(s)",
+                                                   "'petal_length'"]),
+    (["transform", "{model}", "{nan}"], ["lacks"]),
+])
+def test_bad_input_is_one_line_and_status_1(capsys, bad_files, tmp_path, argv, fragments):
+    names = dict(bad_files, missing=str(tmp_path / "absent.csv"))
+    argv = [a.format(**names) for a in argv] + (["--output-dir", str(tmp_path)]
+                                                if argv[0] == "fit" else [])
+    _fails_with_one_line(capsys, argv, *fragments)
+    assert not any(name.endswith(".npz") for name in os.listdir(tmp_path))
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    ([], "required: COMMAND"),
+    (["fit", "--dataset", "mnist"], "invalid choice: 'mnist'"),
+    (["fit", "--n-components", "0"], "expected a number >= 1"),
+    (["fit", "--max-iter", "many"], "expected a whole number"),
+    (["fit", "--test-size", "1.5"], "between 0 and 1"),
+    (["fit", "--colour"], "unrecognized arguments: --colour"),
+    (["transform", "model.npz"], "required: DATA.csv"),
+])
+def test_malformed_command_line_is_one_line_and_status_2(capsys, argv, fragment):
+    _fails_with_one_line(capsys, argv, fragment, status=2)
+
+
+def test_output_dir_that_is_a_file(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    _fails_with_one_line(capsys, ["fit", "--dataset", "iris", "--max-iter", "2", "--quiet",
+                                  "--output-dir", str(blocker)], str(blocker))
+
+
+def test_help_is_useful(capsys):
+    assert main(["fit", "--help"]) == 0
+    text = capsys.readouterr().out
+    for fragment in ("--dataset", "rings", "--csv", "--target", "--n-components D",
+                     "default: 2, so that it can be plotted", "--output-dir",
+                     "tinygrad_nca_output", "examples:", "tinygrad-nca fit --csv"):
+        assert fragment in text, fragment
+    assert main(["--help"]) == 0
+    assert "fit" in capsys.readouterr().out
+    assert main(["transform", "--help"]) == 0
+    assert "nca_1" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------- progress display
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_rewrites_one_line_on_a_terminal():
+    stream = _Terminal()
+    progress = Progress(stream, max_iter=50, objective_at=lambda flat: float(np.sum(flat)))
+    progress(np.array([1.0, 2.0]), 1)
+    progress(np.array([5.0, 5.0]), 2)        # within the refresh interval: not shown
+    progress.finish(7, 12.5, seconds=3.0)
+    text = stream.getvalue()
+    assert text.count("\n") == 1 and text.endswith("\n")
+    assert text.startswith("\rNCA  iteration    1/50   objective            3")
+    assert "\rNCA  iteration    7/50   objective         12.5      3.0 s   done" in text
+
+
+def test_progress_objective_is_the_nca_objective():
+    # Checked against the paper's formula written out in NumPy.
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((12, 3)), np.array([0, 1, 2] * 4)
+    A = rng.standard_normal((2, 3))
+    Z = X @ A.T
+    logits = -((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(logits, -np.inf)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    same = y[:, None] == y[None, :]
+    expected = (p * same).sum()
+    log = np.log((p * same).sum(axis=1)).sum()
+    np.testing.assert_allclose(cli._objective_function(X, y, 2, "expected")(A.ravel()), expected,
+                               rtol=1e-12)
+    np.testing.assert_allclose(cli._objective_function(X, y, 2, "log")(A.ravel()), log,
+                               rtol=1e-12)
+
+
+# ---------------------------------------------------------------------- atomic writes
+def test_atomic_path_leaves_the_old_file_when_the_writer_fails(tmp_path):
+    target = tmp_path / "model.npz"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            assert tmp.endswith(".npz") and os.path.dirname(tmp) == str(tmp_path)
+            with open(tmp, "w") as f:
+                f.write("half")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_atomic_path_gives_ordinary_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "out.csv") as tmp:
+            open(tmp, "w").close()
+    finally:
+        os.umask(umask)
+    assert (os.stat(tmp_path / "out.csv").st_mode & 0o777) == 0o644
+
+
+# ---------------------------------------------------------------------- real processes
+def test_python_dash_m_runs_the_main_job(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run(
+        [sys.executable, "-m", "tinygrad_nca", "fit", "--dataset", "rings", "--max-iter", "5",
+         "--output-dir", str(tmp_path / "out")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "NCA" in done.stdout and "iteration" in done.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["rings_embedding.png", "rings_nca.npz"]
+
+    bad = subprocess.run([sys.executable, "-m", "tinygrad_nca", "transform",
+                          str(tmp_path / "out" / "rings_nca.npz"), str(tmp_path / "absent.csv")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("tinygrad-nca: error: ") and len(bad.stderr.splitlines()) == 1
