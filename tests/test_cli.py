@@ -261,7 +261,7 @@ def test_output_dir_that_is_a_file(capsys, tmp_path):
 
 def test_help_is_useful(capsys):
     assert main(["fit", "--help"]) == 0
-    text = capsys.readouterr().out
+    text = " ".join(capsys.readouterr().out.split())      # argparse wraps to the terminal
     for fragment in ("--dataset", "rings", "--csv", "--target", "--n-components D",
                      "default: 2, so that it can be plotted", "--output-dir",
                      "tinygrad_nca_output", "examples:", "tinygrad-nca fit --csv"):
@@ -349,3 +349,16 @@ def test_python_dash_m_runs_the_main_job(tmp_path):
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1
     assert bad.stderr.startswith("tinygrad-nca: error: ") and len(bad.stderr.splitlines()) == 1
+
+
+def test_interrupt_is_one_line_and_writes_no_model(tmp_path, capsys, monkeypatch):
+    def interrupted(*args):
+        def objective_at(transformation):
+            raise KeyboardInterrupt
+        return objective_at
+    monkeypatch.setattr(cli, "_objective_function", interrupted)
+    status = main(["fit", "--dataset", "iris", "--output-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 130
+    assert err.strip() == "tinygrad-nca: interrupted" and "Traceback" not in err
+    assert os.listdir(tmp_path) == []

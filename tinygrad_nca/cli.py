@@ -1,0 +1,480 @@
+"""The command line: ``tinygrad-nca fit`` and ``tinygrad-nca transform``.
+
+``fit`` is the main job: split the data (stratified), standardise it on the
+training part, fit NCA with a live progress line, compare k-NN accuracy on the
+held-out part for the raw features, PCA and NCA at the same dimension, and
+write a picture of the embedding and the fitted model. ``transform`` applies a
+saved model to a CSV file.
+
+Bad input (a missing file, an unknown column, non-numeric features, a single
+class, a damaged model file) ends the program with one line on stderr,
+``tinygrad-nca: error: ...``, and exit status 1 (2 for a malformed command
+line); a traceback means a bug.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from .datasets import DATASETS, load_csv, load_dataset, parse_numeric_columns, read_csv_table
+
+PROG = "tinygrad-nca"
+DEFAULT_OUTPUT_DIR = "tinygrad_nca_output"
+DEFAULT_N_COMPONENTS = 2
+# digits (1347 training points, 64 -> 2) converges in about 80 L-BFGS iterations.
+DEFAULT_MAX_ITER = 100
+DEFAULT_TEST_SIZE = 0.25
+DEFAULT_N_NEIGHBORS = 3
+
+
+class CommandError(Exception):
+    """Bad input found by the command line itself; reported as one line."""
+
+
+def _estimator_class():
+    """The NCA estimator the command line fits (the one import point)."""
+    from .nca.estimator import NeighborhoodComponentsAnalysis
+    return NeighborhoodComponentsAnalysis
+
+
+# ---------------------------------------------------------------------- argument parsing
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line, like every other error of the program (argparse would print
+        # the usage block first).
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {value}")
+    return value
+
+
+_FIT_EXAMPLES = f"""\
+examples:
+  {PROG} fit                                   digits, 64 -> 2 dimensions
+  {PROG} fit --dataset rings --lda             where PCA and LDA fail and NCA succeeds
+  {PROG} fit --dataset wine --objective log --max-iter 200
+  {PROG} fit --csv measurements.csv --target species --n-components 3
+  {PROG} fit --output-dir results --seed 1
+
+The data are split into a stratified training part and a held-out test part
+(--test-size); the features are standardised with the training part's mean and
+standard deviation. The accuracy table compares k-NN on the held-out part for
+the raw features, PCA and NCA at the same dimension. The model file maps raw
+(unstandardised) features: the standardisation is folded into components_.
+"""
+
+_TRANSFORM_EXAMPLES = f"""\
+examples:
+  {PROG} transform {DEFAULT_OUTPUT_DIR}/measurements_nca.npz new.csv --output new_nca.csv
+  {PROG} transform model.npz data.csv | head
+
+DATA.csv needs a header row. If the model knows its feature names (models
+written by '{PROG} fit' do), those columns are projected and every other
+column (a label, say) is copied through unchanged; otherwise every column is a
+feature. The projected columns are named nca_1, nca_2, ...
+"""
+
+
+def build_parser():
+    """The argument parser of ``tinygrad-nca`` (subcommands ``fit`` and ``transform``)."""
+    parser = _Parser(
+        prog=PROG,
+        description="Neighbourhood Components Analysis (Goldberger et al. 2004) on a "
+                    "from-scratch autodiff engine: learn a linear map under which "
+                    "nearest neighbours share a class.",
+        epilog=f"Run '{PROG} fit' for the main job: NCA on the digits data, an accuracy "
+               f"table and a picture. '{PROG} COMMAND --help' shows the options.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fit = commands.add_parser(
+        "fit", help="fit NCA, compare k-NN accuracy with PCA, write the plot and the model",
+        description="Fit NCA on a data set, show its k-NN accuracy on a held-out part beside\n"
+                    "the raw features and PCA, and write a 2-D embedding plot (NCA beside PCA)\n"
+                    "and the fitted model.",
+        epilog=_FIT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = fit.add_argument_group("data (default: the digits data set)")
+    source.add_argument("--dataset", choices=DATASETS, default=None,
+                        help="a bundled data set (scikit-learn's copies) or the paper's "
+                             "synthetic rings; default: digits")
+    source.add_argument("--csv", metavar="PATH",
+                        help="your own data: a CSV file with a header row (needs --target)")
+    source.add_argument("--target", metavar="COLUMN",
+                        help="the CSV column holding the class labels")
+    model = fit.add_argument_group("model")
+    model.add_argument("--n-components", type=_positive_int, default=DEFAULT_N_COMPONENTS,
+                       metavar="D", help="dimension of the embedding (default: %(default)s, "
+                                         "so that it can be plotted as it is)")
+    model.add_argument("--max-iter", type=_positive_int, default=DEFAULT_MAX_ITER, metavar="N",
+                       help="L-BFGS iterations at most (default: %(default)s)")
+    model.add_argument("--objective", choices=("expected", "log"), default="expected",
+                       help="maximise the expected number of correctly classified points "
+                            "('expected', the paper's f) or their log-probability ('log', "
+                            "the paper's g) (default: %(default)s)")
+    model.add_argument("--seed", type=int, default=0,
+                       help="seed of the split, the initialisation and the rings "
+                            "(default: %(default)s)")
+    evaluation = fit.add_argument_group("evaluation and output")
+    evaluation.add_argument("--test-size", type=_fraction, default=DEFAULT_TEST_SIZE,
+                            metavar="FRACTION",
+                            help="held-out fraction of the data (default: %(default)s)")
+    evaluation.add_argument("--n-neighbors", type=_positive_int, default=DEFAULT_N_NEIGHBORS,
+                            metavar="K", help="k of the k-NN classifier (default: %(default)s)")
+    evaluation.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, metavar="DIR",
+                            help="where the plot and the model go (default: ./%(default)s)")
+    evaluation.add_argument("--lda", action="store_true",
+                            help="also compare with LDA (table row and plot panel)")
+    evaluation.add_argument("--quiet", action="store_true",
+                            help="no progress display while fitting")
+
+    transform = commands.add_parser(
+        "transform", help="project a CSV file with a saved model",
+        description=f"Project the rows of a CSV file with a model written by '{PROG} fit'\n"
+                    "(or by NeighborhoodComponentsAnalysis.save).",
+        epilog=_TRANSFORM_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    transform.add_argument("model", metavar="MODEL.npz", help="the model file")
+    transform.add_argument("data", metavar="DATA.csv", help="the data to project")
+    transform.add_argument("--output", metavar="OUT.csv",
+                           help="where to write the projected data (default: stdout)")
+    return parser
+
+
+# ---------------------------------------------------------------------- progress
+class Progress:
+    """The estimator's ``callback``: a live progress line on stderr.
+
+    On a terminal one line is rewritten in place; elsewhere (a log file, a
+    pipe) a plain line is printed now and then. The callback only receives the
+    transformation, so the objective is evaluated here, at most once per
+    refresh (that keeps the cost to a few per cent of the fit).
+    """
+
+    def __init__(self, stream, max_iter, objective_at):
+        self.stream = stream
+        self.max_iter = max_iter
+        self.objective_at = objective_at
+        self.live = stream.isatty()
+        self.interval = 1.0 if self.live else 5.0     # seconds between refreshes
+        self.started = self.shown = time.perf_counter()
+        self.open_line = False
+
+    def _line(self, n_iter, value, seconds=None):
+        seconds = time.perf_counter() - self.started if seconds is None else seconds
+        return (f"NCA  iteration {n_iter:>4}/{self.max_iter}   objective {value:12.6g}   "
+                f"{seconds:6.1f} s")
+
+    def _write(self, line):
+        if self.live:
+            self.stream.write("\r" + line + "\x1b[K")      # rewrite the line in place
+            self.open_line = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def __call__(self, transformation, n_iter):
+        if n_iter > 1 and time.perf_counter() - self.shown < self.interval:
+            return
+        self._write(self._line(n_iter, self.objective_at(transformation)))
+        self.shown = time.perf_counter()
+
+    def finish(self, n_iter, value, seconds):
+        self._write(self._line(n_iter, value, seconds) + "   done")
+        self.close()
+
+    def close(self):
+        """End the live line, so that whatever is printed next starts on a fresh one."""
+        if self.open_line:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.open_line = False
+
+
+def _objective_function(X, y, n_components, objective):
+    """transformation (flat) -> the NCA objective on (X, y), without a gradient."""
+    from . import no_grad
+    from .nca.loss import nca_loss
+
+    n = len(X)
+    # Rows of the N × N matrices at a time, about 4M entries per block.
+    block_size = None if n * n <= 1 << 22 else max(1, (1 << 22) // n)
+
+    def objective_at(transformation):
+        A = np.reshape(transformation, (n_components, X.shape[1]))
+        with no_grad():
+            return float(nca_loss(A, X, y, objective=objective, block_size=block_size).value)
+    return objective_at
+
+
+# ---------------------------------------------------------------------- fit
+def _load_data(args):
+    if args.csv is not None or args.target is not None:
+        if args.dataset is not None:
+            raise CommandError("give either --dataset or --csv, not both")
+        if args.csv is None:
+            raise CommandError("--target names a column of a CSV file: give the file with --csv")
+        if args.target is None:
+            raise CommandError("--csv needs --target COLUMN, the column holding the class labels")
+        return load_csv(args.csv, args.target)
+    return load_dataset(args.dataset or "digits", seed=args.seed)
+
+
+def _split(X, y, test_size, seed):
+    """Stratified train/test split, with the checks that make its errors readable."""
+    from sklearn.model_selection import train_test_split
+
+    classes, counts = np.unique(y, return_counts=True)
+    if counts.min() < 2:
+        rare = ", ".join(repr(c.item() if hasattr(c, "item") else c)
+                         for c in classes[counts < 2][:5])
+        raise CommandError(f"class(es) {rare} have a single sample; a stratified train/test "
+                           "split needs at least 2 samples per class")
+    n_test = int(np.ceil(test_size * len(y)))
+    if n_test < len(classes) or len(y) - n_test < len(classes):
+        raise CommandError(f"{len(y)} samples are too few to hold out {test_size:g} of them "
+                           f"with every one of the {len(classes)} classes on both sides; "
+                           "change --test-size or use more data")
+    return train_test_split(X, y, test_size=test_size, stratify=y, random_state=seed)
+
+
+def _knn_accuracy(Z_train, y_train, Z_test, y_test, k):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    knn = KNeighborsClassifier(n_neighbors=min(k, len(y_train)))
+    return float(knn.fit(Z_train, y_train).score(Z_test, y_test))
+
+
+def _view_2d(Z_train, Z_test):
+    """The test embedding as 2-D points: itself, or its two principal axes if d > 2."""
+    if Z_test.shape[1] == 2:
+        return Z_test
+    from sklearn.decomposition import PCA
+    return PCA(n_components=2).fit(Z_train).transform(Z_test)
+
+
+def _fit_nca(args, X_train, y_train, out):
+    """Fit NCA with the progress display; turn warnings into one-line notes."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    d = args.n_components
+    progress = None
+    if not args.quiet:
+        progress = Progress(sys.stderr, args.max_iter,
+                            _objective_function(X_train, y_train, d, args.objective))
+    nca = _estimator_class()(n_components=d, max_iter=args.max_iter, objective=args.objective,
+                             random_state=args.seed, callback=progress)
+    started = time.perf_counter()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            nca.fit(X_train, y_train)
+    finally:
+        if progress is not None:
+            progress.close()
+    seconds = time.perf_counter() - started
+    if progress is not None:
+        progress.finish(nca.n_iter_, float(nca.loss_curve_[-1]), seconds)
+    for warning in caught:
+        if issubclass(warning.category, ConvergenceWarning):
+            _note(f"the optimiser stopped at --max-iter {args.max_iter} before its convergence "
+                  "test passed; the model is usable, a larger --max-iter refines it")
+        else:
+            _note(" ".join(str(warning.message).split()))
+    print(f"NCA: {nca.n_iter_} iterations in {seconds:.1f} s, final objective "
+          f"{nca.loss_curve_[-1]:.6g} ('{args.objective}')", file=out)
+    return nca
+
+
+def _baselines(args, X_train, y_train, out):
+    """The linear maps NCA is compared with, fitted on the same training part."""
+    from sklearn.decomposition import PCA
+
+    d = args.n_components
+    baselines = {"PCA": PCA(n_components=d, random_state=args.seed).fit(X_train)}
+    if args.lda:
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+        most = min(len(np.unique(y_train)) - 1, X_train.shape[1])
+        if d <= most:
+            baselines["LDA"] = LinearDiscriminantAnalysis(n_components=d).fit(X_train, y_train)
+        else:
+            _note(f"no LDA: it gives at most {most} dimensions here (classes - 1), "
+                  f"not --n-components {d}")
+    return baselines
+
+
+def _fit(args, out):
+    from sklearn.preprocessing import StandardScaler
+
+    from .plotting import plot_embeddings
+
+    X, y, info = _load_data(args)
+    n_samples, n_features = X.shape
+    d = args.n_components
+    if d > n_features:
+        raise CommandError(f"--n-components {d} is more than the {n_features} features of "
+                           f"{info.name}")
+    X_train, X_test, y_train, y_test = _split(X, y, args.test_size, args.seed)
+    if d > len(y_train):
+        raise CommandError(f"--n-components {d} is more than the {len(y_train)} training samples")
+    try:            # before the fit, not after it: fail fast
+        os.makedirs(args.output_dir, exist_ok=True)
+    except OSError as err:
+        raise CommandError(f"cannot create --output-dir {args.output_dir!r}: "
+                           f"{err.strerror or err}") from None
+    scaler = StandardScaler().fit(X_train)
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    print(f"{info.name}: {n_samples} samples, {n_features} features, "
+          f"{len(info.target_names)} classes; {len(y_train)} for training, {len(y_test)} "
+          f"held out (stratified, seed {args.seed}); standardised", file=out)
+    print(f"fitting NCA: {n_features} -> {d} dimensions, objective '{args.objective}', "
+          f"at most {args.max_iter} iterations", file=out, flush=True)
+
+    nca = _fit_nca(args, X_train, y_train, out)
+    maps = {"NCA": nca, **_baselines(args, X_train, y_train, out)}
+    embeddings = {name: (m.transform(X_train), m.transform(X_test)) for name, m in maps.items()}
+    k = args.n_neighbors
+    accuracy = {name: _knn_accuracy(Z_train, y_train, Z_test, y_test, k)
+                for name, (Z_train, Z_test) in embeddings.items()}
+
+    print(f"\n{k}-NN accuracy on the {len(y_test)} held-out samples", file=out)
+    print(f"  {'features':<10}{'dims':>6}{'accuracy':>10}", file=out)
+    rows = [("raw", n_features, _knn_accuracy(X_train, y_train, X_test, y_test, k))]
+    rows += [(name, d, accuracy[name]) for name in ("PCA", "LDA", "NCA") if name in accuracy]
+    for name, dims, value in rows:
+        print(f"  {name:<10}{dims:>6}{value:>10.3f}", file=out)
+    print(file=out)
+
+    if d >= 2:
+        views = {name: _view_2d(*pair) for name, pair in embeddings.items()}
+        shown = "" if d == 2 else f" (the two principal axes of each {d}-D embedding)"
+        figure_path = os.path.join(args.output_dir, f"{info.name}_embedding.png")
+        plot_embeddings(views, y_test, accuracies=accuracy, n_neighbors=k,
+                        class_names=info.target_names, legend_title=info.target,
+                        path=figure_path,
+                        title=f"{info.name}: {len(y_test)} held-out samples, "
+                              f"{n_features} features \u2192 {d} dimensions{shown}")
+        print(f"wrote {figure_path}  ({', '.join(views)}: held-out samples)", file=out)
+    else:
+        print("no plot: the embedding is 1-D (use --n-components 2 for a picture)", file=out)
+
+    model_path = os.path.join(args.output_dir, f"{info.name}_nca.npz")
+    _raw_feature_model(nca, scaler, info.feature_names).save(model_path)
+    print(f"wrote {model_path}  (the fitted model; apply it with "
+          f"'{PROG} transform {model_path} DATA.csv')", file=out)
+    return 0
+
+
+def _raw_feature_model(nca, scaler, feature_names):
+    """The fitted NCA as a model of the raw, unstandardised feature columns.
+
+    A·((x − μ)/σ) = (A/σ)·x − A·μ/σ, and a constant shift changes no distance,
+    so folding 1/σ into the components gives a plain NCA model of the original
+    columns (its embedding is the standardised one, moved by a constant).
+    """
+    nca.components_ = nca.components_ / scaler.scale_
+    nca.feature_names_in_ = np.asarray(feature_names, dtype=object)
+    nca.callback = None
+    return nca
+
+
+# ---------------------------------------------------------------------- transform
+def _short_list(names, limit=6):
+    shown = ", ".join(repr(str(n)) for n in names[:limit])
+    return shown if len(names) <= limit else f"{shown}, ... ({len(names)} in all)"
+
+
+def _transform(args, out):
+    model = _estimator_class().load(args.model)
+    header, rows, lines = read_csv_table(args.data)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        names = [str(n) for n in names]
+        missing = [n for n in names if n not in header]
+        if missing:
+            raise CommandError(f"{args.data} lacks the model's feature column(s) "
+                               f"{_short_list(missing)}; the model was fitted on "
+                               f"{_short_list(names)}")
+        feature_index = [header.index(n) for n in names]
+    else:
+        if len(header) != model.n_features_in_:
+            raise CommandError(f"the model expects {model.n_features_in_} features, but "
+                               f"{args.data} has {len(header)} columns (the model stores no "
+                               "column names, so every column must be a feature)")
+        names, feature_index = header, list(range(len(header)))
+    kept_index = [i for i in range(len(header)) if i not in set(feature_index)]
+    columns = list(zip(*rows))
+    X = parse_numeric_columns(args.data, names, [columns[i] for i in feature_index], lines)
+    with warnings.catch_warnings():
+        # The model knows its column names but X is a plain array (already
+        # put in the model's column order above).
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        Z = model.transform(X)
+
+    out_header = [header[i] for i in kept_index] + [f"nca_{k + 1}" for k in range(Z.shape[1])]
+
+    def write(stream):
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(out_header)
+        for row, z in zip(rows, Z):
+            writer.writerow([row[i] for i in kept_index] + [repr(float(v)) for v in z])
+
+    if args.output is None:
+        write(out)
+        return 0
+    from ._atomic import atomic_path
+    with atomic_path(args.output) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as stream:
+            write(stream)
+    print(f"wrote {args.output}  ({len(rows)} rows, {Z.shape[1]} NCA columns)", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------- entry point
+def _note(message):
+    print(f"{PROG}: note: {message}", file=sys.stderr)
+
+
+def main(argv=None):
+    """Run ``tinygrad-nca`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:          # --help, or a malformed command line
+        return stop.code if isinstance(stop.code, int) else 2
+    try:
+        if args.command == "fit":
+            return _fit(args, sys.stdout)
+        return _transform(args, sys.stdout)
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except (CommandError, ValueError, OSError) as err:
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
