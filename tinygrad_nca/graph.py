@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tensor import Primitive, Tensor, _State, _topological_order, backprop, no_grad, value_of
+from .tensor import Primitive, Tensor, _State, backprop, no_grad, value_of
 
 __all__ = ["to_dot", "cost_report", "CostReport", "NodeCost"]
 
 
 def _graph_nodes(y: Tensor) -> list:
-    """Every tensor reachable from ``y`` (constants included), inputs first."""
+    """Every tensor reachable from ``y`` (constants included), inputs first and,
+    among the inputs of one op, left to right: the order of the forward pass."""
     order, seen, stack = [], set(), [(y, False)]
     while stack:                       # iterative: deep graphs must not recurse
         node, inputs_done = stack.pop()
@@ -205,7 +206,7 @@ def cost_report(f, *args, argnums=None) -> CostReport:
     out = f(*args)
     if not isinstance(out, Tensor) or out._op is None:
         raise ValueError("cost_report: f's output does not depend on any differentiated argument")
-    nodes = _topological_order(out)
+    nodes = [n for n in _graph_nodes(out) if n.requires_grad]   # what the reverse sweep visits
     vjp_flops = {id(node): 0 for node in nodes}
     current = [None]
 
