@@ -2,6 +2,7 @@
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -74,8 +75,8 @@ def test_fit_reports_and_writes_plot_and_model(fitted):
     assert png.read_bytes().startswith(PNG_SIGNATURE)
     assert sorted(os.listdir(fitted["dir"])) == ["iris_embedding.png", "iris_nca.npz"]
     # Progress went to stderr (not a terminal here: plain lines, no carriage returns).
-    assert "NCA  iteration    1/15" in fitted["err"] and "done" in fitted["err"]
-    assert "\r" not in fitted["err"]
+    assert "NCA  iteration    1/15" in fitted["err"] and "\r" not in fitted["err"]
+    assert re.search(r"^NCA: \d+ iterations in \d+\.\d s, final objective \d", out, re.M)
 
 
 def test_fit_standardises_on_the_training_part_and_saves_a_raw_feature_model(fitted):
@@ -127,7 +128,7 @@ def test_three_components_plot_their_principal_axes(tmp_path, capsys):
 
 
 def test_lda_beyond_its_dimension_is_a_note_not_an_error(tmp_path, capsys):
-    status = main(["fit", "--dataset", "breast_cancer", "--lda", "--max-iter", "3", "--quiet",
+    status = main(["fit", "--dataset", "breast_cancer", "--lda", "--max-iter", "1", "--quiet",
                    "--output-dir", str(tmp_path)])
     _, err = capsys.readouterr()
     assert status == 0
@@ -283,11 +284,24 @@ def test_progress_rewrites_one_line_on_a_terminal():
     progress = Progress(stream, max_iter=50, objective_at=lambda flat: float(np.sum(flat)))
     progress(np.array([1.0, 2.0]), 1)
     progress(np.array([5.0, 5.0]), 2)        # within the refresh interval: not shown
-    progress.finish(7, 12.5, seconds=3.0)
     text = stream.getvalue()
-    assert text.count("\n") == 1 and text.endswith("\n")
-    assert text.startswith("\rNCA  iteration    1/50   objective            3")
-    assert "\rNCA  iteration    7/50   objective         12.5      3.0 s   done" in text
+    assert text.startswith("\rNCA  iteration    1/50   objective            3 ")
+    assert text.endswith(" s\x1b[K") and "\n" not in text
+    progress.clear()                         # the fit ended: the line goes away
+    assert stream.getvalue() == text + "\r\x1b[K"
+    progress.clear()
+    assert stream.getvalue() == text + "\r\x1b[K"
+
+
+def test_progress_keeps_its_line_when_the_fit_fails():
+    stream, plain = _Terminal(), io.StringIO()
+    for s in (stream, plain):
+        progress = Progress(s, max_iter=9, objective_at=lambda flat: 0.5)
+        progress(np.zeros(2), 1)
+        progress.close()
+    assert stream.getvalue().endswith("objective          0.5      0.0 s\x1b[K\n")
+    assert plain.getvalue().startswith("NCA  iteration    1/9   objective          0.5")
+    assert plain.getvalue().count("\n") == 1 and "\r" not in plain.getvalue()
 
 
 def test_progress_objective_is_the_nca_objective():
@@ -344,8 +358,8 @@ def test_python_dash_m_runs_the_main_job(tmp_path):
     assert "NCA" in done.stdout and "iteration" in done.stderr
     assert sorted(os.listdir(tmp_path / "out")) == ["rings_embedding.png", "rings_nca.npz"]
 
-    bad = subprocess.run([sys.executable, "-m", "tinygrad_nca", "transform",
-                          str(tmp_path / "out" / "rings_nca.npz"), str(tmp_path / "absent.csv")],
+    bad = subprocess.run([sys.executable, "-m", "tinygrad_nca", "fit", "--csv",
+                          str(tmp_path / "absent.csv"), "--target", "y"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1
     assert bad.stderr.startswith("tinygrad-nca: error: ") and len(bad.stderr.splitlines()) == 1

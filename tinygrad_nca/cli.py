@@ -165,7 +165,8 @@ def build_parser():
 class Progress:
     """The estimator's ``callback``: a live progress line on stderr.
 
-    On a terminal one line is rewritten in place; elsewhere (a log file, a
+    On a terminal one line is rewritten in place and cleared at the end (the
+    summary that follows says how the fit ended); elsewhere (a log file, a
     pipe) a plain line is printed now and then. The callback only receives the
     transformation, so the objective is evaluated here, at most once per
     refresh (that keeps the cost to a few per cent of the fit).
@@ -180,33 +181,31 @@ class Progress:
         self.started = self.shown = time.perf_counter()
         self.open_line = False
 
-    def _line(self, n_iter, value, seconds=None):
-        seconds = time.perf_counter() - self.started if seconds is None else seconds
-        return (f"NCA  iteration {n_iter:>4}/{self.max_iter}   objective {value:12.6g}   "
-                f"{seconds:6.1f} s")
-
-    def _write(self, line):
+    def __call__(self, transformation, n_iter):
+        if n_iter > 1 and time.perf_counter() - self.shown < self.interval:
+            return
+        line = (f"NCA  iteration {n_iter:>4}/{self.max_iter}   objective "
+                f"{self.objective_at(transformation):12.6g}   "
+                f"{time.perf_counter() - self.started:6.1f} s")
         if self.live:
             self.stream.write("\r" + line + "\x1b[K")      # rewrite the line in place
             self.open_line = True
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
-
-    def __call__(self, transformation, n_iter):
-        if n_iter > 1 and time.perf_counter() - self.shown < self.interval:
-            return
-        self._write(self._line(n_iter, self.objective_at(transformation)))
         self.shown = time.perf_counter()
 
-    def finish(self, n_iter, value, seconds):
-        self._write(self._line(n_iter, value, seconds) + "   done")
-        self.close()
+    def clear(self):
+        """Remove the live line (the fit is over)."""
+        self._end("\r\x1b[K")
 
     def close(self):
-        """End the live line, so that whatever is printed next starts on a fresh one."""
+        """Keep the live line and end it (the fit was interrupted or failed)."""
+        self._end("\n")
+
+    def _end(self, text):
         if self.open_line:
-            self.stream.write("\n")
+            self.stream.write(text)
             self.stream.flush()
             self.open_line = False
 
@@ -289,14 +288,15 @@ def _fit_nca(args, X_train, y_train, out):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             nca.fit(X_train, y_train)
-    finally:
+    except BaseException:
         if progress is not None:
             progress.close()
+        raise
     seconds = time.perf_counter() - started
     if progress is not None:
-        progress.finish(nca.n_iter_, float(nca.loss_curve_[-1]), seconds)
+        progress.clear()
     for warning in caught:
-        if issubclass(warning.category, ConvergenceWarning):
+        if issubclass(warning.category, ConvergenceWarning) and nca.n_iter_ >= args.max_iter:
             _note(f"the optimiser stopped at --max-iter {args.max_iter} before its convergence "
                   "test passed; the model is usable, a larger --max-iter refines it")
         else:
@@ -306,7 +306,7 @@ def _fit_nca(args, X_train, y_train, out):
     return nca
 
 
-def _baselines(args, X_train, y_train, out):
+def _baselines(args, X_train, y_train):
     """The linear maps NCA is compared with, fitted on the same training part."""
     from sklearn.decomposition import PCA
 
@@ -325,11 +325,11 @@ def _baselines(args, X_train, y_train, out):
 
 
 def _fit(args, out):
+    X, y, info = _load_data(args)         # first: bad input fails before the heavy imports
     from sklearn.preprocessing import StandardScaler
 
     from .plotting import plot_embeddings
 
-    X, y, info = _load_data(args)
     n_samples, n_features = X.shape
     d = args.n_components
     if d > n_features:
@@ -352,7 +352,7 @@ def _fit(args, out):
           f"at most {args.max_iter} iterations", file=out, flush=True)
 
     nca = _fit_nca(args, X_train, y_train, out)
-    maps = {"NCA": nca, **_baselines(args, X_train, y_train, out)}
+    maps = {"NCA": nca, **_baselines(args, X_train, y_train)}
     embeddings = {name: (m.transform(X_train), m.transform(X_test)) for name, m in maps.items()}
     k = args.n_neighbors
     accuracy = {name: _knn_accuracy(Z_train, y_train, Z_test, y_test, k)
