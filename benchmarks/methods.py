@@ -1,0 +1,95 @@
+"""The methods benchmarked by run.py: tinygrad_nca's, and the peers of peers.py.
+
+Every method is a :class:`Method` whose ``fn(A, X, y)`` returns ``(f, df/dA)`` for the same
+objective f(A) = sum_i sum_{j in C_i} p_ij (see peers.py); a forward-only method returns
+``(f, None)``. tinygrad_nca's methods are written the way a user would call the library:
+``tg.value_and_grad(tg.nca_loss)(A, X, y)``.
+
+Importing this module imports peers.py, which pins the BLAS thread count (run.py sets it first).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+import peers
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str                 # key used on the command line and in the CSV
+    label: str                # column title in the tables
+    fn: Callable              # fn(A, X, y) -> (f, df/dA or None)
+    dtype: type = np.float64  # the dtype A and X are given in
+    forward_only: bool = False
+    ours: bool = False
+    block_size: Optional[int] = None
+    cost_model: Optional[str] = None   # "dDN2": slow enough to be projected, not run, at large sizes
+
+
+def _ours(block_size, forward_only=False):
+    import tinygrad_nca as tg
+
+    if forward_only:
+        def forward(A, X, y):
+            return float(tg.nca_loss(A, X, y, block_size=block_size).value), None
+        return forward
+    value_and_grad = tg.value_and_grad(tg.nca_loss)
+
+    def loss_and_grad(A, X, y):
+        value, gradient = value_and_grad(A, X, y, block_size=block_size)
+        return float(value), gradient
+    return loss_and_grad
+
+
+def all_methods(block_size):
+    """Every method run.py knows, in table order; ``block_size`` is the blockwise methods' B."""
+    f32 = np.float32
+    ours = [
+        Method("tg", "tinygrad_nca", _ours(None), ours=True),
+        Method("tg_blocks", f"tinygrad_nca B={block_size}", _ours(block_size), ours=True,
+               block_size=block_size),
+        Method("tg_f32", "tinygrad_nca f32", _ours(None), dtype=f32, ours=True),
+        Method("tg_f32_blocks", f"tinygrad_nca f32 B={block_size}", _ours(block_size), dtype=f32,
+               ours=True, block_size=block_size),
+        Method("tg_forward", "tinygrad_nca forward", _ours(None, True), forward_only=True,
+               ours=True),
+        Method("tg_forward_f32", "tinygrad_nca f32 forward", _ours(None, True), dtype=f32,
+               forward_only=True, ours=True),
+    ]
+    theirs = [
+        Method("sklearn", "scikit-learn", peers.sklearn_loss_grad),
+        Method("handtuned", "hand-tuned NumPy", peers.numpy_handtuned_loss_grad),
+        Method("jax", "JAX jit", peers.jax_loss_grad),
+        Method("autograd", "HIPS autograd", peers.autograd_loss_grad),
+        Method("torch", "PyTorch eager", peers.torch_loss_grad),
+        Method("eq5", "paper eq. 5", peers.paper_eq5_dDN2_loss_grad, cost_model="dDN2"),
+    ]
+    return OrderedDict((m.name, m) for m in ours + theirs)
+
+
+# The peers.py name of each peer (its import requirement and its memory child live there).
+PEER_NAMES = {"sklearn": "sklearn", "handtuned": "numpy_handtuned", "jax": "jax",
+              "autograd": "autograd", "torch": "torch", "eq5": "paper_eq5_dDN2"}
+
+
+def available(methods):
+    """(usable methods, {name: why not}) — a peer whose package does not import is left out."""
+    usable, skipped = OrderedDict(), {}
+    for name, m in methods.items():      # import only the peers asked for (JAX, torch are slow)
+        why = None if m.ours else peers._why_unavailable(PEER_NAMES[name])
+        if why is None:
+            usable[name] = m
+        else:
+            skipped[name] = why
+    return usable, skipped
+
+
+def inputs(A, X, dtype):
+    """A and X in ``dtype`` (the float64 originals when it is float64)."""
+    if dtype == np.float64:
+        return A, X
+    return A.astype(dtype), X.astype(dtype)
