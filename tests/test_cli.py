@@ -376,3 +376,13 @@ def test_interrupt_is_one_line_and_writes_no_model(tmp_path, capsys, monkeypatch
     assert status == 130
     assert err.strip() == "tinygrad-nca: interrupted" and "Traceback" not in err
     assert os.listdir(tmp_path) == []
+
+
+def test_a_reader_that_stops_early_is_not_an_error(fitted, capsys, monkeypatch):
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    status = main(["transform", str(fitted["dir"] / "iris_nca.npz"), fitted["csv"]])
+    assert status == 141
+    assert capsys.readouterr().err == ""
