@@ -46,7 +46,7 @@ def test_float32_gives_no_false_failures(mode, data):
     def loss(X, W):
         logp = tg.log_softmax(X @ W * 2.0, axis=1)
         return -tg.mean(logp[np.arange(len(labels)), labels])
-    tg.check_grads(loss, X, W, mode=mode, order=2)
+    tg.check_grads(loss, X, W, mode=mode, order=2 if mode == "random" else 1)
 
 
 def test_integer_arguments_pass_through_and_argnums_restricts():
