@@ -135,6 +135,14 @@ def test_backward_twice_replaces_unless_asked_to_accumulate():
     np.testing.assert_array_equal(x.grad, [4.0, 8.0])
 
 
+def test_a_float64_cotangent_does_not_promote_a_float32_sweep():
+    x = tg.Tensor(np.ones(3, np.float32), requires_grad=True)
+    (tg.exp(x) * 2).backward(np.ones(3))                  # g is float64
+    assert x.grad.dtype == np.float32
+    _, vjp_fn = tg.vjp(lambda x: x * x, np.ones(2, np.float32))
+    assert vjp_fn(np.ones(2))[0].dtype == np.float32
+
+
 def test_only_leaves_that_require_grad_get_one():
     x = tg.Tensor([1.0, 2.0], requires_grad=True)
     c = tg.Tensor([3.0, 4.0])

@@ -262,6 +262,7 @@ def backprop(y: Tensor, g, inputs, create_graph: bool = False) -> list:
     g = as_tensor(g)
     if g.shape != y.shape:
         raise ValueError(f"backward: cotangent of shape {g.shape} given for an output of shape {y.shape}")
+    g = _cast_like(g, y)          # a float64 ȳ must not turn a float32 sweep into float64
     stop = frozenset(id(t) for t in inputs)
     wanted = {id(t) for t in inputs}
     results = {}
@@ -277,7 +278,7 @@ def backprop(y: Tensor, g, inputs, create_graph: bool = False) -> list:
                 continue
             if node._op is None:
                 continue
-            for listener in _State.node_listeners:
+            for listener in _State.node_listeners:   # cost_report: whose VJP runs next
                 listener(node)
             for arg, arg_ct in _vjps(node, ct):
                 arg_ct = _cast_like(arg_ct, arg)
