@@ -305,6 +305,9 @@ def test_save_and_load_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.transform(data.data), nca.transform(data.data))
     assert loaded.random_state_.randint(1 << 30) == nca.random_state_.randint(1 << 30)
     assert os.listdir(tmp_path) == ["model.npz"]            # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # ordinary permissions
 
 
 def test_save_with_an_init_array_and_overwrite(tmp_path, iris):

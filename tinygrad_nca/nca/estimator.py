@@ -118,7 +118,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
     >>> from sklearn.datasets import load_iris
     >>> from tinygrad_nca import NeighborhoodComponentsAnalysis
     >>> X, y = load_iris(return_X_y=True)
-    >>> nca = NeighborhoodComponentsAnalysis(n_components=2, max_iter=10, random_state=0)
+    >>> nca = NeighborhoodComponentsAnalysis(n_components=2, random_state=0)
     >>> nca.fit(X, y).transform(X).shape
     (150, 2)
     >>> bool(nca.loss_curve_[-1] > nca.loss_curve_[0])   # the objective went up

@@ -14,17 +14,18 @@ reads it):
   ``random_state_``.
 
 The file is written to a temporary name in the target directory and moved into
-place with :func:`os.replace`, so an interrupted save never leaves a
-half-written model under the final name.
+place with :func:`os.replace` (:func:`tinygrad_nca._atomic.atomic_path`), so an
+interrupted save never leaves a half-written model under the final name.
 """
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
+
+from .._atomic import atomic_path
 
 FORMAT = "tinygrad_nca.NeighborhoodComponentsAnalysis"
 FORMAT_VERSION = 1
@@ -62,19 +63,10 @@ def save_model(estimator, path) -> None:
     arrays["random_state_keys"] = np.asarray(state[1])
     arrays["random_state_rest"] = np.array([state[2], state[3], state[4]], dtype=np.float64)
 
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as file:
+    # A temporary file in the same directory, renamed over ``path`` when complete.
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as file:
             np.savez(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 def load_model(cls, path):
