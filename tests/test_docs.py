@@ -1,8 +1,8 @@
 """The documentation site builds with warnings as errors, tutorials and API reference included.
 
-The build runs the tutorials in their small-size mode (``TINYGRAD_NCA_SMALL=1``) with a fresh
-cache, so a broken docstring, a dead link or a failing tutorial fails this test, as it would fail
-``mkdocs build --strict``.
+The build runs the tutorials in their small-size mode (``TINYGRAD_NCA_SMALL=1``), sharing the runs
+with tests/test_tutorials.py, so a broken docstring, a dead link or a failing tutorial fails this
+test, as it would fail ``mkdocs build --strict``.
 """
 import importlib.util
 import os
@@ -48,7 +48,9 @@ def site(tmp_path_factory):
         pytest.fail('MkDocs is not installed: the docs packages come with the test extra, '
                     'pip install -e ".[test]"')
     tmp = tmp_path_factory.mktemp("docs")
-    env = dict(os.environ, TINYGRAD_NCA_SMALL="1", TINYGRAD_NCA_DOCS_CACHE=str(tmp / "cache"),
+    # the small-mode tutorial runs are shared with test_tutorials.py (whichever comes first runs them)
+    cache = tmp_path_factory.getbasetemp() / "tutorial-runs"
+    env = dict(os.environ, TINYGRAD_NCA_SMALL="1", TINYGRAD_NCA_DOCS_CACHE=str(cache),
                NO_MKDOCS_2_WARNING="1", MPLBACKEND="Agg")
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
                            str(tmp / "site")], cwd=ROOT, env=env, capture_output=True, text=True,

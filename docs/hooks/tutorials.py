@@ -101,6 +101,10 @@ def execute(script: Path, cache: Path, small: bool) -> Path:
         return folder
     shutil.rmtree(folder, ignore_errors=True)          # leftovers of a failed run
     env = dict(os.environ, TINYGRAD_NCA_SMALL="1" if small else "0", MPLBACKEND="Agg")
+    # One BLAS thread: the tutorials' problems are small, their timings more repeatable, and two
+    # tutorials run side by side.
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
     done = subprocess.run([sys.executable, __file__, "run", str(script), str(folder)],
                           cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
