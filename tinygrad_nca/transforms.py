@@ -112,6 +112,11 @@ def vjp(f, *primals):
 
     ``vjp_fn(ȳ)`` returns the tuple of cotangents ``(x̄₁, …)``, one per primal:
     x̄ᵢ = ȳᵀ ∂f/∂xᵢ. It can be called many times (the graph is kept).
+
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> out, vjp_fn = tg.vjp(lambda a, b: a * b, np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    >>> vjp_fn(np.array([1.0, 10.0]))          # (ȳ ∘ b, ȳ ∘ a)
+    (array([ 3., 40.]), array([ 1., 20.]))
     """
     create_graph = any(_is_traced(a) for a in primals)
     out, leaves = _trace(f, primals, tuple(range(len(primals))))
@@ -128,6 +133,11 @@ def jacobian(f, argnums=0):
     """Return a function computing the Jacobian ∂f/∂x, of shape ``out.shape + x.shape``.
 
     Built row by row from VJPs (one reverse sweep per output element).
+
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.jacobian(lambda x: x ** 2)(np.array([1.0, 3.0]))
+    array([[2., 0.],
+           [0., 6.]])
     """
     @functools.wraps(f)
     def wrapper(*args):
@@ -158,6 +168,11 @@ def hvp(f, argnums=0):
 
     Computed by differentiating the gradient (reverse over reverse): the
     gradient of x ↦ ⟨∇f(x), v⟩. ``v`` is the last positional argument.
+
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> f = lambda x: tg.sum(x ** 3)                 # Hessian diag(6x)
+    >>> tg.hvp(f)(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+    array([ 6., 12.])
     """
     def hvp_fn(*args_and_v):
         *args, v = args_and_v
@@ -167,7 +182,12 @@ def hvp(f, argnums=0):
 
 
 def stop_gradient(x) -> Tensor:
-    """The value of ``x`` as a constant: no gradient flows through it."""
+    """The value of ``x`` as a constant: no gradient flows through it.
+
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(x * tg.stop_gradient(x)))(np.array([3.0]))   # d(x·c)/dx = c
+    array([3.])
+    """
     return Tensor._from_op(value_of(x), None, (), {})
 
 
@@ -207,6 +227,12 @@ def checkpoint(f):
     runs ``f`` again to rebuild its graph, then backpropagates through it. Memory
     of the intermediates is traded for one more forward pass of ``f``. Every
     tensor that needs a gradient must be passed to ``f`` as an argument.
+
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> block = tg.checkpoint(lambda x: tg.exp(x) * x)
+    >>> x = np.array([0.0, 1.0])
+    >>> np.allclose(tg.grad(lambda x: tg.sum(block(x)))(x), (1 + x) * np.exp(x))
+    True
     """
     op = _Checkpoint(f)
 
