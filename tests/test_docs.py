@@ -34,6 +34,32 @@ def test_percent_format_cells_are_split_into_prose_and_code():
     assert cells[1]["first_line"] == 6        # so that tracebacks name the script's own line
 
 
+def test_a_tutorial_is_run_cell_by_cell_and_rendered_in_order(tmp_path):
+    hook = load_hook()
+    script = tmp_path / "99_example.py"
+    script.write_text(
+        "# %% [markdown]\n# # A title\n#\n# Intro.\n"
+        "# %%\nimport os, pathlib\nx = 6 * 7\nprint('x =', x)\n"
+        "# %% [markdown]\n# Then a figure.\n"
+        "# %%\npathlib.Path(os.environ['TINYGRAD_NCA_OUTPUT'], 'f.png').write_bytes(b'png')\n"
+        "assert x == 42   # names defined in one cell live on in the next\n")
+    folder = hook.execute(script, tmp_path / "cache", small=True)
+    page = hook.to_markdown(script, folder)
+    order = ["# A title", "Run it yourself", "Intro.", "x = 6 * 7", "```text\nx = 42", "Then a figure.",
+             "![f.png](99_example/f.png)"]
+    positions = [page.find(text) for text in order]
+    assert -1 not in positions and positions == sorted(positions), page
+    assert hook.execute(script, tmp_path / "cache", small=True) == folder    # cached: not run again
+
+
+def test_a_failing_tutorial_fails_the_build_with_its_traceback(tmp_path):
+    hook = load_hook()
+    script = tmp_path / "98_broken.py"
+    script.write_text("# %%\nx = 1\n# %%\nassert x == 2, 'the claim is false'\n")
+    with pytest.raises(RuntimeError, match="(?s)98_broken.py.*line 4.*the claim is false"):
+        hook.execute(script, tmp_path / "cache", small=True)
+
+
 def test_every_tutorial_is_in_the_navigation_and_the_index():
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     index = (ROOT / "docs/tutorials/index.md").read_text(encoding="utf-8")

@@ -120,16 +120,20 @@ def to_markdown(script: Path, folder: Path) -> str:
     parts = []
     for cell in split_cells(script.read_text(encoding="utf-8")):
         if cell["kind"] == "markdown":
-            parts.append(prose(cell["source"]))
-            if len(parts) == 1:   # under the title: where the page comes from
-                parts.append(f"!!! note \"Run it yourself\"\n    This page is generated from "
-                             f"`tutorials/{script.name}`; run it with `{command}` "
-                             f"(add `--small` for a quick run).")
+            text = prose(cell["source"])
+            if not parts and text.startswith("# "):    # under the title: where the page comes from
+                title, _, text = text.partition("\n")
+                parts += [title, f"!!! note \"Run it yourself\"\n    This page is generated from "
+                                 f"`tutorials/{script.name}`; run it with `{command}` "
+                                 f"(add `--small` for a quick run)."]
+            parts.append(text)
             continue
         record = next(records)
         parts.append(f"```python\n{cell['source'].strip()}\n```")
-        if record["printed"].strip():
-            parts.append(f"```text\n{record['printed'].rstrip()}\n```")
+        # show the figure folder a reader gets by default, not this build's cache folder
+        printed = record["printed"].replace(str(folder / "figures"), f"tutorials/_output/{script.stem}")
+        if printed.strip():
+            parts.append(f"```text\n{printed.rstrip()}\n```")
         for name in record["figures"]:
             parts.append(f"![{name}]({script.stem}/{name})")
     return "\n\n".join(parts) + "\n"
