@@ -82,10 +82,12 @@ assert 1 <= report.ratio <= 3
 # %% [markdown]
 # Read the table from the top:
 #
-# - node 2 is the projection Z = XAᵀ: 2·N·D·d flops, the only node that touches D. Its VJP
-#   (Ā = Z̄ᵀX — the rule B̄ = C̄ᵀA of [tutorial 1](01_reverse_mode_from_scratch.md)) costs the same.
-# - node 11 forms every logit −‖zᵢ − zⱼ‖² (up to a per-row constant) as one N × N matrix product in
-#   d-space: 2·N²·(d + 1) flops; its VJP is two such products, for the two operands.
+# - the first `matmul`, of shape (60, 3), is the projection Z = XAᵀ: 2·N·D·d flops, the only node
+#   that touches D. Its VJP (Ā = Z̄ᵀX — the rule B̄ = C̄ᵀA of
+#   [tutorial 1](01_reverse_mode_from_scratch.md)) costs the same.
+# - the `matmul` of shape (60, 60) forms every logit −‖zᵢ − zⱼ‖² (up to a per-row constant) as one
+#   N × N matrix product in d-space: 2·N²·(d + 1) flops; its VJP is two such products, one for each
+#   operand.
 # - the softmax and the masked sum are O(N²), and so are their VJPs — the softmax VJP reuses the
 #   probabilities p it computed, as exp reuses its output.
 #
