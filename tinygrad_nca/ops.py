@@ -240,26 +240,31 @@ _amin = _extreme(np.min)
 # All three take an optional boolean ``where`` mask: masked entries take no part,
 # get probability exactly 0 and cotangent exactly 0, even when a whole row is
 # masked out. Shifting by the (masked) row maximum keeps exp from overflowing.
-def _masked_shift(x, axis, where):
+# Masked entries are set to −inf *before* the maximum and exp, so exp makes them
+# exactly 0 and no ``where=`` reduction is needed (NumPy's masked reductions are
+# several times slower than plain ones); each op allocates one array of x's size.
+def _shifted(x, axis, where):
+    """(x − m, m): m the maximum along ``axis`` over the unmasked entries (0 for an
+    empty or all −inf row), x − m in a fresh array with −inf at masked entries."""
     if where is True:
-        m = np.max(x, axis=axis, keepdims=True)
+        t = None
+        m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     else:
-        m = np.max(x, axis=axis, keepdims=True, where=where, initial=-np.inf)
-    return np.where(np.isfinite(m), m, 0.0)   # an empty or all -inf row shifts by 0
-
-
-def _masked_exp(x, m, where):
-    e = np.zeros(np.broadcast_shapes(x.shape, _shape(where)), dtype=x.dtype)
-    with np.errstate(over="ignore"):
-        np.exp(np.subtract(x, m), out=e, where=where)
-    return e
+        t = np.where(where, x, -np.inf).astype(x.dtype, copy=False)
+        m = np.max(t, axis=axis, keepdims=True, initial=-np.inf)
+    m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
+    if t is None:
+        return np.subtract(x, m), m
+    t -= m
+    return t, m
 
 
 @primitive(name="logsumexp", flops=lambda ans, x, **k: 5 * x.size)
 def _logsumexp(x, axis=None, keepdims=False, where=True):
     """log Σ exp(x) along ``axis`` over the entries where ``where`` holds (−inf if none)."""
-    m = _masked_shift(x, axis, where)
-    s = np.sum(_masked_exp(x, m, where), axis=axis, keepdims=True)
+    e, m = _shifted(x, axis, where)
+    with np.errstate(over="ignore"):
+        s = np.sum(np.exp(e, out=e), axis=axis, keepdims=True)
     with np.errstate(divide="ignore"):
         out = np.log(s) + m
     return out if keepdims else np.squeeze(out, axis=axis)
@@ -272,28 +277,71 @@ _logsumexp.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
 @primitive(name="softmax", flops=lambda ans, x, **k: 5 * x.size)
 def _softmax(x, axis=-1, where=True):
     """exp(x) / Σ exp(x) along ``axis``, over the entries where ``where`` holds."""
-    e = _masked_exp(x, _masked_shift(x, axis, where), where)
+    e, _ = _shifted(x, axis, where)
+    with np.errstate(over="ignore"):
+        np.exp(e, out=e)
     s = np.sum(e, axis=axis, keepdims=True)
-    return e / np.where(s > 0, s, 1.0)
+    e /= np.where(s > 0, s, 1.0)
+    return e
 
 
-# Masked outputs are constant (0), so their cotangent must not count even if it is
-# NaN (log of a masked 0 downstream): mask ḡ before it is summed, and x̄ after.
-_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:     # x̄ = p ∘ (ḡ − Σ ḡ∘p)
-                _masked(ans * (_masked(g, where)
-                               - sum(_masked(g, where) * ans, axis=axis, keepdims=True)), where))
+# The VJP reuses the forward result p, and is a primitive of its own so that it
+# runs in one fresh array instead of a chain of temporaries.
+_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:
+                _softmax_vjp(g, ans, axis=axis, where=where))
+
+
+@primitive(name="softmax_vjp", flops=lambda ans, g, p, **k: 4 * p.size)
+def _softmax_vjp(g, p, axis=-1, where=True):
+    """x̄ = p ∘ (ḡ − Σ ḡ∘p) along ``axis``, the VJP of p = softmax(x).
+
+    Masked outputs are constant (0), so their cotangent must not count even if it
+    is NaN (log of a masked 0 downstream): the entries of ḡ outside ``where`` are
+    zeroed before the sum, and x̄ is exactly 0 there.
+    """
+    out = np.array(g, dtype=p.dtype) if where is True else np.where(where, g, 0.0).astype(p.dtype, copy=False)
+    s = _dot_along(out, p, axis)
+    out -= s
+    out *= p
+    if where is not True and not np.all(np.isfinite(s)):
+        out = np.where(where, out, 0.0)     # an inf in a row would make (0 − s)·0 NaN
+    return out
+
+
+def _dot_along(a, b, axis):
+    """Σ a∘b along ``axis`` (keepdims), without an a∘b temporary for one axis."""
+    if not isinstance(axis, int):
+        return np.sum(a * b, axis=axis, keepdims=True)
+    product = np.einsum("...i,...i->...", np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1))
+    return np.expand_dims(product, axis)
+
+
+def _softmax_vjp_wrt_p(o, ans, g, p, axis=-1, where=True):
+    # x̄ = p ∘ (ḡ − s) with s = Σ ḡ∘p, so p̄ = ō ∘ (ḡ − s) − ḡ Σ ō∘p (masked ō, ḡ).
+    g, o = _masked(g, where), _masked(o, where)
+    return (o * (g - sum(g * p, axis=axis, keepdims=True))
+            - g * sum(o * p, axis=axis, keepdims=True))
+
+
+# x̄ is linear in ḡ with a symmetric matrix (diag p − p pᵀ), so its VJP in ḡ is itself.
+_softmax_vjp.defvjp(lambda o, ans, g, p, axis=-1, where=True:
+                    _softmax_vjp(o, p, axis=axis, where=where),
+                    _softmax_vjp_wrt_p)
 
 
 @primitive(name="log_softmax", flops=lambda ans, x, **k: 5 * x.size)
 def _log_softmax(x, axis=-1, where=True):
     """x − logsumexp(x) along ``axis``; masked entries are −inf (log of probability 0)."""
-    lse = _logsumexp.fun(x, axis=axis, keepdims=True, where=where)
-    out = np.subtract(x, lse)
-    return out if where is True else np.where(where, out, -np.inf)
+    t, _ = _shifted(x, axis, where)
+    with np.errstate(over="ignore"):
+        s = np.sum(np.exp(t), axis=axis, keepdims=True)
+    t -= np.log(np.where(s > 0, s, 1.0))       # a fully masked row stays −inf, not NaN
+    return t
 
 
+# p = exp(log p) reuses the forward result (0 at masked entries, where log p = −inf).
 _log_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:  # x̄ = ḡ − p Σ ḡ
-                    _masked(_masked(g, where) - _softmax(x, axis=axis, where=where)
+                    _masked(_masked(g, where) - exp(ans)
                             * sum(_masked(g, where), axis=axis, keepdims=True), where))
 
 
