@@ -206,9 +206,30 @@ _matmul.defvjp(lambda g, ans, a, b: g @ swapaxes(b, -1, -2),    # Ā = C̄ Bᵀ
 
 
 # ------------------------------------------------------------------ reductions
-_sum = primitive(lambda x, axis=None, keepdims=False, where=True:
-                 np.sum(x, axis=axis, keepdims=keepdims, where=where),
-                 name="sum", flops=_reduced_size)
+@primitive(name="sum", flops=_reduced_size)
+def _sum(x, axis=None, keepdims=False, where=True):
+    if where is not True and 0 < x.ndim <= len(_LETTERS):
+        # Σ x·mask in one einsum: NumPy's where= reductions are several times slower.
+        # x·0 = 0 unless x is inf or NaN there; then take the exact masked sum.
+        total = _sum_of_product(x, np.broadcast_to(where, x.shape), axis, keepdims)
+        if np.all(np.isfinite(total)):
+            return total
+    return np.sum(x, axis=axis, keepdims=keepdims, where=where)
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _sum_of_product(x, mask, axis, keepdims):
+    """Σ x∘mask along ``axis`` by ``np.einsum``, with no x∘mask temporary."""
+    subscripts = _LETTERS[:x.ndim]
+    reduced = set(range(x.ndim)) if axis is None else {
+        a % x.ndim for a in (axis if isinstance(axis, tuple) else (axis,))}
+    kept = "".join(c for i, c in enumerate(subscripts) if i not in reduced)
+    total = np.einsum(f"{subscripts},{subscripts}->{kept}", x, mask)
+    return np.reshape(total, _kept_shape(x.shape, axis)) if keepdims else total
+
+
 _sum.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
             _masked(broadcast_to(_unreduce(g, x.shape, axis), x.shape), where))
 
