@@ -33,7 +33,18 @@ class _State:
 
 @contextlib.contextmanager
 def no_grad():
-    """Context in which operations are computed but not recorded."""
+    """Context in which operations are computed but not recorded.
+
+    Inside it, results of operations are constants (no graph is kept), which
+    saves memory when no gradient is wanted.
+
+    >>> import tinygrad_nca as tg
+    >>> x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    >>> with tg.no_grad():
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
     previous, _State.grad_enabled = _State.grad_enabled, False
     try:
         yield
@@ -43,7 +54,14 @@ def no_grad():
 
 @contextlib.contextmanager
 def enable_grad():
-    """Context in which recording is switched back on (inside ``no_grad``)."""
+    """Context in which recording is switched back on (inside ``no_grad``).
+
+    >>> import tinygrad_nca as tg
+    >>> x = tg.Tensor([1.0], requires_grad=True)
+    >>> with tg.no_grad(), tg.enable_grad():
+    ...     (x * 2).requires_grad
+    True
+    """
     previous, _State.grad_enabled = _State.grad_enabled, True
     try:
         yield
@@ -52,6 +70,13 @@ def enable_grad():
 
 
 def is_grad_enabled() -> bool:
+    """Whether operations are being recorded (False inside ``no_grad``).
+
+    >>> import tinygrad_nca as tg
+    >>> with tg.no_grad():
+    ...     tg.is_grad_enabled()
+    False
+    """
     return _State.grad_enabled
 
 
@@ -216,12 +241,22 @@ class Tensor:
 
 
 def as_tensor(x) -> Tensor:
-    """``x`` if it is a Tensor, else a constant Tensor of it."""
+    """``x`` if it is a Tensor, else a constant Tensor of it.
+
+    >>> import tinygrad_nca as tg
+    >>> tg.as_tensor([1, 2])
+    Tensor([1. 2.])
+    """
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def value_of(x):
-    """The raw array behind a Tensor (anything else passes through)."""
+    """The raw array behind a Tensor (anything else passes through).
+
+    >>> import tinygrad_nca as tg
+    >>> tg.value_of(tg.Tensor([1.0, 2.0])), tg.value_of(3.0)
+    (array([1., 2.]), 3.0)
+    """
     return x.value if isinstance(x, Tensor) else x
 
 
@@ -322,6 +357,14 @@ class Primitive:
     cotangent ``g`` of the output ``ans``, return the cotangent of one input.
     ``g`` and ``ans`` are Tensors, and so are the inputs that are Tensors, so a
     VJP written with tensor operations can itself be differentiated.
+
+    Create one with :func:`primitive`.
+
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> square = tg.Primitive(np.square, name="square")
+    >>> _ = square.defvjp(lambda g, ans, x: 2 * g * x)
+    >>> tg.grad(lambda x: tg.sum(square(x)))(np.array([1.0, -2.0]))
+    array([ 2., -4.])
     """
 
     def __init__(self, fun, name=None, flops=None):
