@@ -28,6 +28,9 @@ except ImportError:
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+_SMALL = False    # set by setup(); small runs save coarser figures (faster, for the tests)
+
+
 def _option(flag):
     """The value after ``flag`` on the command line, or None."""
     if flag in sys.argv[:-1]:
@@ -37,7 +40,9 @@ def _option(flag):
 
 def setup(name: str):
     """Return ``(small, out_dir)`` for tutorial ``name`` and print where the figures go."""
+    global _SMALL
     small = "--small" in sys.argv or os.environ.get("TINYGRAD_NCA_SMALL", "") not in ("", "0")
+    _SMALL = small
     out = _option("--output") or os.environ.get("TINYGRAD_NCA_OUTPUT")
     if out is None:
         root = HERE / "_output"
@@ -55,7 +60,7 @@ def save(fig, out_dir: Path, filename: str) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(out_dir) / filename
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=50 if _SMALL else 110, bbox_inches="tight")
     plt.close(fig)
     print(f"[figure {filename}]")
     return path
