@@ -60,6 +60,17 @@ def test_a_failing_tutorial_fails_the_build_with_its_traceback(tmp_path):
         hook.execute(script, tmp_path / "cache", small=True)
 
 
+@pytest.mark.parametrize("page", ["index.md", "getting-started.md"])
+def test_code_on_the_static_pages_runs(page):
+    """The Python blocks of a page run in order, in one namespace, as a reader would paste them."""
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, f"no Python blocks found on {page}"
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, f"docs/{page}", "exec"), namespace)
+
+
 def test_every_tutorial_is_in_the_navigation_and_the_index():
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     index = (ROOT / "docs/tutorials/index.md").read_text(encoding="utf-8")
