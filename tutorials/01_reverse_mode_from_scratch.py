@@ -263,7 +263,7 @@ assert np.allclose(A.grad, A_bar) and np.allclose(b.grad, b_bar)
 # (4 × 3) and the two inputs that require a gradient, A (2 × 3) and b (2,). Two things are worth a
 # look: the
 # transpose of A is a node of its own (the matmul rule composes with the transpose rule), and the
-# offset b reaches `add` through a broadcast node (`_broadcast_to`) — the node whose VJP is the
+# offset b reaches `add` through a broadcast node (`broadcast_to`) — the node whose VJP is the
 # column sum.
 
 # %%
