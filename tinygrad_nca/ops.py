@@ -200,7 +200,17 @@ def _matmul_flops(ans, a, b):
     return 2 * ans.size * a.shape[-1]
 
 
-_matmul = primitive(np.matmul, name="matmul", flops=_matmul_flops)
+@primitive(name="matmul", flops=_matmul_flops)
+def _matmul(a, b):
+    # OpenBLAS's dgemm is 1.2–2× faster with the long dimension on the right, so a
+    # tall, narrow float64 product (N × N times N × d, as in a VJP) is computed as
+    # (bᵀaᵀ)ᵀ: the same product, as a transposed view. (sgemm: no gain, measured.)
+    if (a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype == np.float64
+            and a.shape[0] >= 4 * b.shape[1] and a.size >= 1 << 16):
+        return np.matmul(b.T, a.T).T
+    return np.matmul(a, b)
+
+
 _matmul.defvjp(lambda g, ans, a, b: g @ swapaxes(b, -1, -2),    # Ā = C̄ Bᵀ
                lambda g, ans, a, b: swapaxes(a, -1, -2) @ g)    # B̄ = Aᵀ C̄
 
