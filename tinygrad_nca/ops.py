@@ -16,7 +16,7 @@ import builtins
 import numpy as np
 
 from .errors import ShapeError
-from .tensor import Tensor, primitive, value_of
+from .tensor import Tensor, overwritable, primitive, value_of
 
 _shape = np.shape
 
@@ -317,25 +317,31 @@ def _softmax(x, axis=-1, where=True):
 
 
 # The VJP reuses the forward result p, and is a primitive of its own so that it
-# runs in one fresh array instead of a chain of temporaries.
+# runs in one array: ḡ's own when the sweep lets it (see tensor.overwritable).
 _softmax.defvjp(lambda g, ans, x, axis=-1, where=True:
-                _softmax_vjp(g, ans, axis=axis, where=where))
+                _softmax_vjp(g, ans, axis=axis, where=where, overwrite=overwritable(g)))
 
 
 @primitive(name="softmax_vjp", flops=lambda ans, g, p, **k: 4 * p.size)
-def _softmax_vjp(g, p, axis=-1, where=True):
-    """x̄ = p ∘ (ḡ − Σ ḡ∘p) along ``axis``, the VJP of p = softmax(x).
+def _softmax_vjp(g, p, axis=-1, where=True, overwrite=False):
+    """x̄ = p ∘ (ḡ − Σ ḡ∘p) along ``axis``, the VJP of p = softmax(x), written into
+    ḡ's buffer if ``overwrite``.
 
-    Masked outputs are constant (0), so their cotangent must not count even if it
-    is NaN (log of a masked 0 downstream): the entries of ḡ outside ``where`` are
-    zeroed before the sum, and x̄ is exactly 0 there.
+    p is exactly 0 at masked entries, so a finite ḡ needs no masking: x̄ is 0
+    there. Masked outputs are constants, so a NaN or inf ḡ there (log of a masked
+    0 downstream) must not count: it makes Σ ḡ∘p non-finite, and only then is ḡ
+    masked first.
     """
-    out = np.array(g, dtype=p.dtype) if where is True else np.where(where, g, 0.0).astype(p.dtype, copy=False)
-    s = _dot_along(out, p, axis)
-    out -= s
+    s = _dot_along(g, p, axis)
+    masked = where is not True and not np.all(np.isfinite(s))
+    if masked:
+        g, overwrite = np.where(where, g, 0.0).astype(p.dtype, copy=False), True
+        s = _dot_along(g, p, axis)
+    into = g if overwrite and g.shape == p.shape and g.dtype == p.dtype else None
+    out = np.subtract(g, s, out=into)
     out *= p
-    if where is not True and not np.all(np.isfinite(s)):
-        out = np.where(where, out, 0.0)     # an inf in a row would make (0 − s)·0 NaN
+    if masked and not np.all(np.isfinite(s)):
+        out = np.where(where, out, 0.0)     # an inf in a row: (0 − s)·0 would be NaN
     return out
 
 
@@ -347,7 +353,7 @@ def _dot_along(a, b, axis):
     return np.expand_dims(product, axis)
 
 
-def _softmax_vjp_wrt_p(o, ans, g, p, axis=-1, where=True):
+def _softmax_vjp_wrt_p(o, ans, g, p, axis=-1, where=True, overwrite=False):
     # x̄ = p ∘ (ḡ − s) with s = Σ ḡ∘p, so p̄ = ō ∘ (ḡ − s) − ḡ Σ ō∘p (masked ō, ḡ).
     g, o = _masked(g, where), _masked(o, where)
     return (o * (g - sum(g * p, axis=axis, keepdims=True))
@@ -355,7 +361,7 @@ def _softmax_vjp_wrt_p(o, ans, g, p, axis=-1, where=True):
 
 
 # x̄ is linear in ḡ with a symmetric matrix (diag p − p pᵀ), so its VJP in ḡ is itself.
-_softmax_vjp.defvjp(lambda o, ans, g, p, axis=-1, where=True:
+_softmax_vjp.defvjp(lambda o, ans, g, p, axis=-1, where=True, overwrite=False:
                     _softmax_vjp(o, p, axis=axis, where=where),
                     _softmax_vjp_wrt_p)
 

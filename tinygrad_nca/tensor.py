@@ -14,6 +14,7 @@ can be differentiated again.
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import numpy as np
 
@@ -29,6 +30,7 @@ class _State:
     detect_anomaly = False
     listeners: list = []   # callables(name, flops) told of every op executed
     node_listeners: list = []   # callables(node) told before each node's VJP runs (cost_report)
+    donated = None              # the cotangent the running VJP may overwrite (overwritable)
 
 
 @contextlib.contextmanager
@@ -315,13 +317,67 @@ def backprop(y: Tensor, g, inputs, create_graph: bool = False) -> list:
                 continue
             for listener in _State.node_listeners:   # cost_report: whose VJP runs next
                 listener(node)
-            for arg, arg_ct in _vjps(node, ct):
-                arg_ct = _cast_like(arg_ct, arg)
-                key = id(arg)
-                previous = cotangents.get(key)
-                cotangents[key] = arg_ct if previous is None else previous + arg_ct
+            # A cotangent that nothing but this sweep can see may be overwritten by
+            # the VJP of a one-input node (see overwritable): an N × N softmax VJP
+            # then needs no new N × N array.
+            owned = (not create_graph and _one_input(node) and _owns_memory(ct.value)
+                     and _holders(ct) == _EXCLUSIVE)
+            _State.donated = ct if owned else None
+            try:
+                _send(cotangents, _vjps(node, ct))
+            finally:
+                _State.donated = None
     return [results.get(id(t)) if id(t) in results else Tensor(np.zeros_like(t.value))
             for t in inputs]
+
+
+def _send(cotangents, pairs):
+    """Add each input's cotangent to what it has received so far. (A function of its
+    own so that no loop variable keeps a cotangent alive in backprop's frame.)"""
+    for arg, arg_ct in pairs:
+        arg_ct = _cast_like(arg_ct, arg)
+        previous = cotangents.get(id(arg))
+        cotangents[id(arg)] = arg_ct if previous is None else previous + arg_ct
+
+
+def overwritable(g) -> bool:
+    """Whether the VJP now running may write its result into ``g.value``.
+
+    True only during a plain (unrecorded) reverse sweep, for the VJP of a node with
+    one differentiable input, when the sweep holds the only reference to the
+    cotangent ``g`` and to its array, and that array owns its memory (is no view).
+    Nothing else can then observe the overwrite: not the user (who would hold a
+    reference), not the graph, not another cotangent entry (the same tensor sent to
+    two inputs is referenced twice), not a view (it references its base).
+    """
+    return _State.donated is g
+
+
+def _holders(t):
+    """(references to ``t``, references to its array) as CPython counts them, seen
+    from a caller that holds ``t`` in one local variable."""
+    if not hasattr(sys, "getrefcount"):     # not CPython: never overwrite
+        return None
+    return sys.getrefcount(t), sys.getrefcount(t.value)
+
+
+def _owns_memory(array):
+    return array.base is None and array.flags.writeable
+
+
+def _one_input(node):
+    return sum(isinstance(a, Tensor) and a.requires_grad for a in node._args) == 1
+
+
+def _exclusive_holders():
+    """The counts of :func:`_holders` for a tensor held by one local variable and
+    its array by the tensor alone: measured here, not assumed, because reference
+    counting details differ between CPython versions."""
+    ct = Tensor._from_op(np.empty(1), None, (), {})
+    return _holders(ct)
+
+
+_EXCLUSIVE = _exclusive_holders()
 
 
 def _vjps(node, ct):
