@@ -18,7 +18,9 @@ import numpy as np
 from .errors import ShapeError
 from .tensor import Tensor, overwritable, primitive, value_of
 
-_shape = np.shape
+def _shape(x):
+    # np.shape, minus its Python overhead for the common case (this runs per op)
+    return x.shape if isinstance(x, np.ndarray) else np.shape(x)
 
 
 def _reduced_size(ans, x, *_, **__):
@@ -73,6 +75,8 @@ def broadcast_to(x, shape):
 def _broadcast_operands(name, *operands):
     """Broadcast the tensor operands of an elementwise op to their common shape."""
     shapes = [_shape(value_of(a)) for a in operands]
+    if all(shape == shapes[0] for shape in shapes):
+        return operands                 # nothing to broadcast (the common case)
     try:
         out = np.broadcast_shapes(*shapes)
     except ValueError:
@@ -349,8 +353,9 @@ def _dot_along(a, b, axis):
     """Σ a∘b along ``axis`` (keepdims), without an a∘b temporary for one axis."""
     if not isinstance(axis, int):
         return np.sum(a * b, axis=axis, keepdims=True)
-    product = np.einsum("...i,...i->...", np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1))
-    return np.expand_dims(product, axis)
+    if axis % a.ndim != a.ndim - 1:
+        a, b = np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1)
+    return np.expand_dims(np.einsum("...i,...i->...", a, b), axis)
 
 
 def _softmax_vjp_wrt_p(o, ans, g, p, axis=-1, where=True, overwrite=False):
@@ -463,6 +468,8 @@ def stack(arrays, axis=0):
 def matmul(a, b):
     """Matrix product with NumPy's rules (1-D operands, batched stacks)."""
     sa, sb = _shape(value_of(a)), _shape(value_of(b))
+    if len(sa) == len(sb) == 2 and sa[1] == sb[0]:
+        return _matmul(a, b)           # two matrices: nothing to adapt
     if len(sa) == 0 or len(sb) == 0:
         raise ShapeError(f"matmul: scalar operands are not allowed (shapes {sa} and {sb}); use *")
     k_a, k_b = sa[-1], (sb[-2] if len(sb) > 1 else sb[0])

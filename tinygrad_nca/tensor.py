@@ -320,8 +320,8 @@ def backprop(y: Tensor, g, inputs, create_graph: bool = False) -> list:
             # A cotangent that nothing but this sweep can see may be overwritten by
             # the VJP of a one-input node (see overwritable): an N × N softmax VJP
             # then needs no new N × N array.
-            owned = (not create_graph and _one_input(node) and _owns_memory(ct.value)
-                     and _holders(ct) == _EXCLUSIVE)
+            owned = (not create_graph and _owns_memory(ct.value)
+                     and _holders(ct) == _EXCLUSIVE and _one_input(node))
             _State.donated = ct if owned else None
             try:
                 _send(cotangents, _vjps(node, ct))
@@ -445,19 +445,22 @@ class Primitive:
         return vjp
 
     def __call__(self, *args, **kwargs):
+        # Every operation of every model passes through here: kept lean on purpose
+        # (a plain loop instead of any(...), no work for switches that are off).
         raw = [a.value if isinstance(a, Tensor) else a for a in args]
         value = self.fun(*raw, **kwargs)
         if not isinstance(value, np.ndarray):
             value = np.asarray(value)
-        for listener in _State.listeners:
-            listener(self.name, self.flops(value, *raw, **kwargs))
+        if _State.listeners:
+            for listener in _State.listeners:
+                listener(self.name, self.flops(value, *raw, **kwargs))
         if _State.detect_anomaly:
             _check_finite(value, f"{self.name}: forward output")
-        record = _State.grad_enabled and any(
-            isinstance(a, Tensor) and a.requires_grad for a in args)
-        if not record:
-            return Tensor._from_op(value, None, (), {})
-        return Tensor._from_op(value, self, args, kwargs)
+        if _State.grad_enabled:
+            for a in args:
+                if isinstance(a, Tensor) and a.requires_grad:
+                    return Tensor._from_op(value, self, args, kwargs)
+        return Tensor._from_op(value, None, (), {})
 
     def backward(self, g, node):
         """Yield ``(input, cotangent)`` for every input that needs one."""
