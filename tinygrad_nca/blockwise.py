@@ -101,7 +101,11 @@ def sum_of_blocks(f, *args, blocks):
         if term.size != 1:
             raise ValueError(f"sum_of_blocks: f must return a scalar, got shape {term.shape}")
         cts = [ct.value for ct in backprop(term, np.ones_like(term.value), leaves)]
-        gradients = cts if gradients is None else [a + c for a, c in zip(gradients, cts)]
+        if gradients is None:       # our own copies: later blocks are added in place
+            gradients = [np.array(ct) for ct in cts]
+        else:
+            for gradient, ct in zip(gradients, cts):
+                gradient += ct
         total += float(term.value)
         del term, leaves, block_args      # this block's graph is freed here
     value = np.asarray(total, dtype=gradients[0].dtype)

@@ -178,8 +178,18 @@ _getitem.defvjp(lambda g, ans, x, index: _scatter_add(g, index, x.shape))
 @primitive(name="scatter_add")
 def _scatter_add(g, index, shape):
     out = np.zeros(shape, dtype=g.dtype)
-    np.add.at(out, index, g)       # repeated integer indices must add up
+    if _basic(index):
+        out[index] = g             # slices and integers select each entry once
+    else:
+        np.add.at(out, index, g)   # repeated integer indices must add up
     return out
+
+
+def _basic(index):
+    """Whether ``index`` is basic indexing (no arrays): no entry is picked twice."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (slice, int, np.integer, type(None), type(Ellipsis)))
+               and not isinstance(i, bool) for i in parts)
 
 
 _scatter_add.defvjp(lambda g, ans, gx, index, shape: _getitem(g, index))
