@@ -26,12 +26,12 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ..optim import minimize
+from ..optim import SGD, Adam, descend, minimize
 from ..tensor import value_of
 from .io import load_model, save_model
 from .loss import nca_loss
 
-__all__ = ["NeighborhoodComponentsAnalysis", "NCA"]
+__all__ = ["NeighborhoodComponentsAnalysis", "NCA", "stratified_batches"]
 
 
 class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
@@ -45,6 +45,15 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
     estimator maximises f(A) = Σ_i p_i (``objective="expected"``) or
     Σ_i log p_i (``objective="log"``) by L-BFGS-B, the gradient coming from
     the engine (see :func:`tinygrad_nca.nca_loss`).
+
+    For data too large for full-batch fits (the objective costs O(N²)), the
+    ``"adam"`` and ``"sgd"`` solvers follow the gradient of the objective on
+    random mini-batches B of ``batch_size`` points instead: each step maximises
+    (1/|B|) Σ_{i∈B} p_i^B, where p_i^B counts only neighbours inside B. Every
+    batch holds each class in proportion to its size and at least 2 points of
+    each class it holds, so every point has a classmate to be pulled towards.
+    A step then costs O(dD|B| + d|B|²), and one epoch (a pass over the data)
+    O(dDN + dN|B|): linear in N.
 
     A drop-in replacement for :class:`sklearn.neighbors.NeighborhoodComponentsAnalysis`:
     the same parameters and defaults, "auto" initialisation rule, fitted
@@ -64,19 +73,29 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         Start from the previous fit's ``components_`` (``init`` and
         ``n_components`` are then ignored).
     max_iter : int, default=50
-        Maximum number of L-BFGS-B iterations.
+        Maximum number of L-BFGS-B iterations; for ``solver="adam"`` or
+        ``"sgd"``, the maximum number of epochs (passes over the training
+        data, each of about n_samples / batch_size steps), as in
+        scikit-learn's MLP.
     tol : float, default=1e-5
         Convergence tolerance, as in scikit-learn: stop when the largest
         component of the gradient is at most ``tol``, or when an iteration
-        lowers the loss by at most ``tol`` relative to max(|loss|, 1).
+        lowers the loss by at most ``tol`` relative to max(|loss|, 1). For
+        "adam" and "sgd", as in scikit-learn's MLP: stop when the epoch's mean
+        mini-batch objective (per point) has not risen by more than ``tol``
+        for 10 consecutive epochs.
     callback : callable, default=None
-        Called after every iteration as ``callback(transformation, n_iter)``
-        with the flattened current transformation and the iteration number
-        (1, 2, …).
+        Called after every iteration (every epoch for "adam" and "sgd") as
+        ``callback(transformation, n_iter)`` with the flattened current
+        transformation and the iteration number (1, 2, …).
     verbose : int, default=0
-        1 (or more) prints an iteration table: iteration, objective, seconds.
+        1 (or more) prints an iteration table: iteration (epoch), objective,
+        seconds. For "adam" and "sgd" the objective is the epoch's mean
+        mini-batch objective per point; 2 or more also prints a row about
+        every tenth of an epoch.
     random_state : int, RandomState instance or None, default=None
-        Seeds the "random" and "pca" initialisations.
+        Seeds the "random" and "pca" initialisations and, for "adam" and
+        "sgd", the mini-batches.
     objective : {"expected", "log"}, default="expected"
         The quantity maximised: the expected number of correctly classified
         points (scikit-learn's) or the log-likelihood Σ_i log p_i.
@@ -89,15 +108,31 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         fit, the loss is evaluated in row blocks sized to fit (same result,
         one extra forward pass per evaluation); when even one row at a time
         cannot fit, ``fit`` raises a ValueError saying so. None: no bound,
-        full matrices.
+        full matrices. For "adam" and "sgd" the bound applies to one
+        mini-batch.
+    solver : {"lbfgs", "adam", "sgd"}, default="lbfgs"
+        "lbfgs": full-batch L-BFGS-B, scikit-learn's method; O(N²) time and
+        memory per iteration. "adam" (Kingma & Ba, 2015) or "sgd" (with
+        momentum 0.9): stochastic steps on stratified mini-batches (see
+        above; :func:`stratified_batches`), for large N.
+    batch_size : int, default=None
+        Points per mini-batch for "adam" and "sgd" (at least 2; clipped to
+        n_samples). None means min(1000, n_samples). Ignored by "lbfgs".
+        The mini-batch objective is divided by the batch's size, so the
+        learning rate does not depend on it.
+    learning_rate : float, default=None
+        Step size for "adam" and "sgd"; None means 0.01 for "adam" (about
+        the size of each step in every entry of the transformation) and 0.1
+        for "sgd". Ignored by "lbfgs".
 
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
         The learned transformation; ``transform(X) = X @ components_.T``.
     n_iter_ : int
-        Number of iterations performed. (scikit-learn's estimator reports one
-        more than the iterations it ran; this is the number actually run.)
+        Number of iterations performed (epochs for "adam" and "sgd").
+        (scikit-learn's estimator reports one more than the iterations it ran;
+        this is the number actually run.)
     random_state_ : numpy.random.RandomState
         The generator used for initialisation.
     n_features_in_ : int
@@ -106,7 +141,10 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         Names of the features, when ``X`` had string column names.
     loss_curve_ : ndarray of shape (n_iter_ + 1,)
         The objective (the maximised quantity, Σ p_i or Σ log p_i) at the
-        initial transformation and after every iteration.
+        initial transformation and after every iteration. For "adam" and
+        "sgd": the mini-batch objective per point, on the first mini-batch at
+        the initial transformation, then the mean over each epoch's
+        mini-batches (each taken before its step).
 
     See Also
     --------
@@ -123,6 +161,12 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
     (150, 2)
     >>> bool(nca.loss_curve_[-1] > nca.loss_curve_[0])   # the objective went up
     True
+    >>> adam = NeighborhoodComponentsAnalysis(n_components=2, solver="adam", batch_size=50,
+    ...                                       max_iter=5, random_state=0)
+    >>> adam.fit(X, y).n_iter_                  # 5 epochs of 3 mini-batches of 50 points
+    5
+    >>> bool(adam.loss_curve_[-1] > adam.loss_curve_[0])
+    True
     """
 
     _parameter_constraints: dict = {
@@ -138,11 +182,15 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         "dtype": [Options(type, {np.float32, np.float64}), StrOptions({"float32", "float64"}),
                   np.dtype],
         "max_memory": [Interval(Real, 0, None, closed="neither"), str, None],
+        "solver": [StrOptions({"lbfgs", "adam", "sgd"})],
+        "batch_size": [Interval(Integral, 2, None, closed="left"), None],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     def __init__(self, n_components=None, *, init="auto", warm_start=False, max_iter=50,
                  tol=1e-5, callback=None, verbose=0, random_state=None,
-                 objective="expected", dtype=np.float64, max_memory=None):
+                 objective="expected", dtype=np.float64, max_memory=None, solver="lbfgs",
+                 batch_size=None, learning_rate=None):
         self.n_components = n_components
         self.init = init
         self.warm_start = warm_start
@@ -154,6 +202,9 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         self.objective = objective
         self.dtype = dtype
         self.max_memory = max_memory
+        self.solver = solver
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -188,8 +239,11 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
 
         started = time.perf_counter()
         transformation = np.asarray(self._initialize(X, y, init), dtype=dtype)
-        block_size = self._block_size(X.shape[0], transformation.shape[0], dtype.itemsize)
-        result, converged = self._minimize(transformation, X, y, block_size)
+        if self.solver == "lbfgs":
+            block_size = self._block_size(X.shape[0], transformation.shape[0], dtype.itemsize)
+            result, converged = self._minimize(transformation, X, y, block_size)
+        else:
+            result, converged = self._descend(transformation, X, y)
 
         self.components_ = np.asarray(result.x, dtype=dtype)
         self.n_iter_ = int(result.nit)
@@ -251,6 +305,90 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         result = minimize(loss, transformation, args=(X, y), method="L-BFGS-B",
                           max_iter=max_iter, tol=tol, callback=on_iteration)
         return result, bool(result.success) or state["converged"]
+
+    def _descend(self, transformation, X, y):
+        """Adam or SGD on −(mini-batch objective) / batch size, one epoch at a time;
+        returns (result, converged). Stops like scikit-learn's MLP: after
+        ``_N_ITER_NO_CHANGE`` epochs without a rise of more than ``tol``."""
+        name, objective = type(self).__name__, self.objective
+        n_samples = X.shape[0]
+        batch_size = min(n_samples, 1000 if self.batch_size is None else self.batch_size)
+        n_batches = math.ceil(n_samples / batch_size)
+        largest = batch_size + len(np.unique(y))   # stratified batches can be a little larger
+        block_size = self._block_size(min(largest, n_samples), transformation.shape[0],
+                                      X.dtype.itemsize)
+        if self.solver == "adam":
+            rule = Adam(lr=0.01 if self.learning_rate is None else self.learning_rate)
+        else:
+            rule = SGD(lr=0.1 if self.learning_rate is None else self.learning_rate,
+                       momentum=0.9)
+        rng = self.random_state_
+        epoch_batches = []
+
+        def batch(step):
+            if step % n_batches == 0:       # a new epoch: a fresh partition of the data
+                epoch_batches[:] = stratified_batches(y, batch_size, rng)
+            index = epoch_batches[step % n_batches]
+            return X[index], y[index]
+
+        def loss(A, Xb, yb):
+            value = nca_loss(A, Xb, yb, objective=objective, block_size=block_size)
+            return value * (-1.0 / Xb.shape[0])
+
+        state = {"clock": time.perf_counter(), "start": time.perf_counter(), "losses": [],
+                 "best": -np.inf, "stale": 0, "converged": False, "epochs": [], "first": None}
+        every = max(1, n_batches // 10) if self.verbose >= 2 else 0
+
+        def progress(step, n_steps, value):
+            if state["first"] is None:
+                state["first"] = -value
+            state["losses"].append(-value)
+            if every and step % n_batches and step % every == 0:
+                print(f"[{name}] {step / n_batches:>10.2f} {-value:>20.6e} "
+                      f"{time.perf_counter() - state['start']:>10.2f}   (step {step})")
+                sys.stdout.flush()
+
+        def on_step(A, step):
+            if step % n_batches:
+                return False
+            epoch = step // n_batches
+            value = float(np.mean(state["losses"]))
+            state["losses"].clear()
+            state["epochs"].append(value)
+            if self.verbose:
+                now = time.perf_counter()
+                print(f"[{name}] {epoch:>10d} {value:>20.6e} {now - state['clock']:>10.2f}")
+                sys.stdout.flush()
+                state["clock"] = now
+            if self.callback is not None:
+                self.callback(np.ravel(A), epoch)
+            if value > state["best"] + self.tol:
+                state["best"], state["stale"] = value, 0
+            else:
+                state["best"] = max(state["best"], value)
+                state["stale"] += 1
+            if state["stale"] >= _N_ITER_NO_CHANGE and epoch < self.max_iter:
+                state["converged"] = True
+                return True
+            return False
+
+        if self.verbose:
+            header = f"{'Epoch':>10} {'Objective Value':>20} {'Time(s)':>10}"
+            print(f"[{name}] {self.solver}: {n_batches} mini-batches of about {batch_size} "
+                  f"points per epoch\n[{name}] {header}\n[{name}] {'-' * len(header)}")
+        result = descend(loss, transformation, rule, n_steps=self.max_iter * n_batches,
+                         batches=batch, callback=on_step, progress=progress)
+        if not result.success:
+            raise ValueError(f"{name} (solver={self.solver!r}): the mini-batch objective became "
+                             f"non-finite ({result.message}); lower learning_rate (it was "
+                             f"{rule.lr}) or standardise the data.")
+        result.nit = len(state["epochs"])
+        if not state["converged"]:
+            result.message = (f"reached max_iter={self.max_iter} epochs while the mini-batch "
+                              f"objective still rose by more than tol={self.tol} within "
+                              f"{_N_ITER_NO_CHANGE} epochs")
+        result.loss_curve = [-state["first"]] + [-v for v in state["epochs"]]
+        return result, state["converged"]
 
     # ------------------------------------------------------------------ checks and init
     def _float_dtype(self):
@@ -407,6 +545,64 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
 
 
 NCA = NeighborhoodComponentsAnalysis
+
+# Epochs without improvement before a stochastic fit stops (scikit-learn's
+# MLP default for n_iter_no_change).
+_N_ITER_NO_CHANGE = 10
+
+
+# ---------------------------------------------------------------------- mini-batches
+def stratified_batches(y, batch_size, random_state=None):
+    """Partition the points into random mini-batches, classes stratified.
+
+    One epoch's batches: about ceil(N / batch_size) index arrays that together
+    hold every index exactly once. Each class c (n_c points) is shuffled and
+    dealt out evenly over the batches, so a batch holds ⌊n_c / n_batches⌋ or
+    ⌈n_c / n_batches⌉ of its points, its share; a class too small to give
+    every batch 2 points is dealt to only ⌊n_c / 2⌋ of them (random ones), so
+    wherever a class appears it has at least 2 points and every point has a
+    classmate (except the lone point of a class of 1). Batch sizes therefore
+    vary a little around ``batch_size``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels.
+    batch_size : int
+        The target number of points per batch (>= 2).
+    random_state : int, RandomState instance or None
+        The source of randomness.
+
+    Returns
+    -------
+    list of ndarray
+        Sorted index arrays, one per batch.
+
+    Examples
+    --------
+    >>> y = [0] * 6 + [1] * 4 + [2] * 2
+    >>> batches = stratified_batches(y, 6, random_state=0)
+    >>> [np.bincount(np.take(y, b), minlength=3).tolist() for b in batches]  # per class
+    [[3, 2, 0], [3, 2, 2]]
+    """
+    _, codes = np.unique(np.asarray(y), return_inverse=True)
+    codes = codes.ravel()
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be at least 2, got {batch_size}")
+    rng = check_random_state(random_state)
+    n_batches = max(1, math.ceil(codes.size / batch_size))
+    members = [[] for _ in range(n_batches)]
+    for c in range(int(codes.max()) + 1 if codes.size else 0):
+        points = rng.permutation(np.flatnonzero(codes == c))
+        if points.size == 0:
+            continue
+        k = min(n_batches, max(1, points.size // 2))
+        # Random target batches, so that the larger shares of np.array_split
+        # (its first pieces) and the small classes don't pile up in batch 0.
+        targets = rng.permutation(n_batches)[:k]
+        for target, piece in zip(targets, np.array_split(points, k)):
+            members[target].append(piece)
+    return [np.sort(np.concatenate(parts)) for parts in members if parts]
 
 
 # ---------------------------------------------------------------------- memory budget

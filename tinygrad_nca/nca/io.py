@@ -30,7 +30,8 @@ from .._atomic import atomic_path
 FORMAT = "tinygrad_nca.NeighborhoodComponentsAnalysis"
 FORMAT_VERSION = 1
 _PLAIN_PARAMS = ("n_components", "warm_start", "max_iter", "tol", "verbose", "random_state",
-                 "objective", "dtype", "max_memory", "init")
+                 "objective", "dtype", "max_memory", "init", "solver", "batch_size",
+                 "learning_rate")
 
 
 def save_model(estimator, path) -> None:
