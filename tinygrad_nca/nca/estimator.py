@@ -121,9 +121,11 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         The mini-batch objective is divided by the batch's size, so the
         learning rate does not depend on it.
     learning_rate : float, default=None
-        Step size for "adam" and "sgd"; None means 0.01 for "adam" (about
-        the size of each step in every entry of the transformation) and 0.1
-        for "sgd". Ignored by "lbfgs".
+        Step size for "adam" and "sgd". Adam moves every entry of the
+        transformation by about ``learning_rate`` per step, whatever the
+        gradient's scale, so None means 0.02 × the root-mean-square entry of
+        the initial transformation (e.g. 0.02/√n_features for "pca"); for
+        "sgd", None means 0.1. Ignored by "lbfgs".
 
     Attributes
     ----------
@@ -318,7 +320,11 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         block_size = self._block_size(min(largest, n_samples), transformation.shape[0],
                                       X.dtype.itemsize)
         if self.solver == "adam":
-            rule = Adam(lr=0.01 if self.learning_rate is None else self.learning_rate)
+            # Adam moves every entry by about lr per step whatever the gradient's
+            # scale, so the default is a fraction of the entries' typical size.
+            scale = float(np.sqrt(np.mean(np.square(transformation, dtype=np.float64))))
+            default = 0.02 * scale if scale > 0 else 1e-3
+            rule = Adam(lr=default if self.learning_rate is None else self.learning_rate)
         else:
             rule = SGD(lr=0.1 if self.learning_rate is None else self.learning_rate,
                        momentum=0.9)
@@ -335,7 +341,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
             value = nca_loss(A, Xb, yb, objective=objective, block_size=block_size)
             return value * (-1.0 / Xb.shape[0])
 
-        state = {"clock": time.perf_counter(), "start": time.perf_counter(), "losses": [],
+        state = {"clock": time.perf_counter(), "losses": [],
                  "best": -np.inf, "stale": 0, "converged": False, "epochs": [], "first": None}
         every = max(1, n_batches // 10) if self.verbose >= 2 else 0
 
@@ -345,7 +351,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
             state["losses"].append(-value)
             if every and step % n_batches and step % every == 0:
                 print(f"[{name}] {step / n_batches:>10.2f} {-value:>20.6e} "
-                      f"{time.perf_counter() - state['start']:>10.2f}   (step {step})")
+                      f"{time.perf_counter() - state['clock']:>10.2f}   (step {step})")
                 sys.stdout.flush()
 
         def on_step(A, step):
