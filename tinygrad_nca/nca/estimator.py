@@ -2,10 +2,12 @@
 
 The estimator is scikit-learn's NCA in every visible respect (parameters,
 defaults, fitted attributes, the ``callback`` contract, validation and its
-messages) with three differences inside: the gradient of the objective comes
+messages) with four differences inside: the gradient of the objective comes
 from backpropagation through :func:`~tinygrad_nca.nca_loss` instead of a
-hand-derived formula; the objective can be "expected" or "log"; and the work
-can be done in float32 or in row blocks that fit a memory budget.
+hand-derived formula; the objective can be "expected" or "log"; the work can be
+done in float32 or in row blocks that fit a memory budget; and for large N the
+solver can be Adam or SGD on stratified mini-batches (:func:`stratified_batches`)
+instead of full-batch L-BFGS.
 """
 from __future__ import annotations
 
