@@ -33,6 +33,7 @@ __all__ = ["nca_loss", "encode_labels"]
 
 OBJECTIVES = ("expected", "log")
 DISTANCES = ("gram", "broadcast")
+AUTO_BLOCK_PAIRS = 1 << 21      # pairs (i, j) per row block when block_size is None
 
 
 def nca_loss(A, X, y, objective="expected", distance="gram", block_size=None):
@@ -65,6 +66,12 @@ def nca_loss(A, X, y, objective="expected", distance="gram", block_size=None):
         as soon as it is computed and frees its graph: peak memory
         O(block_size · N) instead of O(N²), and no forward pass is repeated.
         The value and gradient equal the full computation's (up to rounding).
+        None (default): blocks of about 2 million pairs (``AUTO_BLOCK_PAIRS``,
+        16 MB per block-sized float64 matrix), one block — the full N × N
+        matrices — below about 1,450 points. Measured on one core, blocks of
+        that size are as fast as the full matrices or faster (they stay in
+        cache, and the allocator reuses their memory) at a small fraction of
+        the memory. ``block_size >= N`` asks for the full matrices.
 
     Returns
     -------
@@ -116,10 +123,13 @@ def nca_loss(A, X, y, objective="expected", distance="gram", block_size=None):
     if distance == "gram":
         columns = tg.concatenate([Z, tg.reshape(tg.sum(Z * Z, axis=1), (n, 1))], axis=1)
 
+    if block_size is None:      # "broadcast" holds B × N × d entries per block, not B × N
+        per_pair = Z.shape[1] if distance == "broadcast" else 1
+        block_size = max(1, AUTO_BLOCK_PAIRS // (n * per_pair))
     blocks = _row_blocks(rows, n, block_size)
     if not blocks:      # no point has a classmate: the objective is identically 0
         return tg.sum(Z, where=np.zeros(Z.shape, dtype=bool))
-    if len(blocks) == 1 and block_size is None:
+    if len(blocks) == 1:
         return _block_objective(Z, columns, blocks[0], codes, objective, distance)
     # The loss is a sum over row blocks, so each block is differentiated as soon
     # as it is computed and its graph dropped: memory of one block, no second
@@ -160,7 +170,7 @@ def _row_blocks(rows, n, block_size):
     to index and to scatter back), anything else an index array."""
     if rows.size == 0:
         return []
-    size = rows.size if block_size is None else int(block_size)
+    size = int(block_size)
     blocks = []
     for start in range(0, rows.size, size):
         chunk = rows[start:start + size]
