@@ -28,37 +28,50 @@ class Method:
     ours: bool = False
     block_size: Optional[int] = None
     cost_model: Optional[str] = None   # "dDN2": slow enough to be projected, not run, at large sizes
+    forward: Optional[str] = None      # our forward pass that the ratio "/ our forward" uses
 
 
 def _ours(block_size, forward_only=False):
+    """tinygrad_nca as a user calls it; ``block_size`` None: nca_loss's automatic row blocks,
+    "full": the whole N × N matrices at once (one block of N rows), an int: blocks of that."""
     import tinygrad_nca as tg
 
+    def rows(X):
+        return len(X) if block_size == "full" else block_size
     if forward_only:
         def forward(A, X, y):
-            return float(tg.nca_loss(A, X, y, block_size=block_size).value), None
+            return float(tg.nca_loss(A, X, y, block_size=rows(X)).value), None
         return forward
     value_and_grad = tg.value_and_grad(tg.nca_loss)
 
     def loss_and_grad(A, X, y):
-        value, gradient = value_and_grad(A, X, y, block_size=block_size)
+        value, gradient = value_and_grad(A, X, y, block_size=rows(X))
         return float(value), gradient
     return loss_and_grad
 
 
-def all_methods(block_size):
-    """Every method run.py knows, in table order; ``block_size`` is the blockwise methods' B."""
+def all_methods(block_size=None):
+    """Every method run.py knows, in table order. tinygrad_nca's default methods use
+    ``block_size`` (None: nca_loss's automatic blocks); the "_full" ones the N × N matrices."""
     f32 = np.float32
+    blocks = "auto blocks" if block_size is None else f"B={block_size}"
     ours = [
-        Method("tg", "tinygrad_nca", _ours(None), ours=True),
-        Method("tg_blocks", f"tinygrad_nca B={block_size}", _ours(block_size), ours=True,
-               block_size=block_size),
-        Method("tg_f32", "tinygrad_nca f32", _ours(None), dtype=f32, ours=True),
-        Method("tg_f32_blocks", f"tinygrad_nca f32 B={block_size}", _ours(block_size), dtype=f32,
-               ours=True, block_size=block_size),
-        Method("tg_forward", "tinygrad_nca forward", _ours(None, True), forward_only=True,
-               ours=True),
-        Method("tg_forward_f32", "tinygrad_nca f32 forward", _ours(None, True), dtype=f32,
-               forward_only=True, ours=True),
+        Method("tg", f"tinygrad_nca ({blocks})", _ours(block_size), ours=True,
+               block_size=block_size, forward="tg_forward"),
+        Method("tg_full", "tinygrad_nca full matrix", _ours("full"), ours=True,
+               forward="tg_forward_full"),
+        Method("tg_f32", f"tinygrad_nca f32 ({blocks})", _ours(block_size), dtype=f32, ours=True,
+               block_size=block_size, forward="tg_forward_f32"),
+        Method("tg_f32_full", "tinygrad_nca f32 full matrix", _ours("full"), dtype=f32,
+               ours=True, forward="tg_forward_f32_full"),
+        Method("tg_forward", f"forward only ({blocks})", _ours(block_size, True),
+               forward_only=True, ours=True, forward="tg_forward"),
+        Method("tg_forward_full", "forward only, full matrix", _ours("full", True),
+               forward_only=True, ours=True, forward="tg_forward_full"),
+        Method("tg_forward_f32", f"forward only f32 ({blocks})", _ours(block_size, True),
+               dtype=f32, forward_only=True, ours=True, forward="tg_forward_f32"),
+        Method("tg_forward_f32_full", "forward only f32, full matrix", _ours("full", True),
+               dtype=f32, forward_only=True, ours=True, forward="tg_forward_f32_full"),
     ]
     theirs = [
         Method("sklearn", "scikit-learn", peers.sklearn_loss_grad),

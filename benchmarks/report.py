@@ -18,7 +18,8 @@ NXN = 8.0   # bytes per entry of one N x N float64 matrix, the memory unit of th
 
 CSV_FIELDS = ("section", "method", "label", "dtype", "N", "D", "d", "status", "repeats",
               "median_s", "min_s", "max_s", "ratio_sklearn", "ratio_forward", "rel_err_f",
-              "rel_err_grad", "peak_bytes", "peak_nxn", "note", "threads", "allocator")
+              "rel_err_grad", "peak_bytes", "peak_nxn", "traced_bytes", "traced_nxn", "note",
+              "threads", "allocator")
 
 
 # ------------------------------------------------------------------------------------- machine
@@ -82,10 +83,9 @@ def add_ratios(rows):
     for r in rows:
         key = (r["section"], r["N"], r["D"], r["d"])
         sk = index.get((key[0], "sklearn") + key[1:])
-        fwd_name = "tg_forward_f32" if r["dtype"] == "float32" else "tg_forward"
-        fwd = index.get((key[0], fwd_name) + key[1:])
+        fwd = index.get((key[0], r.get("forward")) + key[1:])
         r["ratio_sklearn"] = _ratio(r, sk)
-        r["ratio_forward"] = _ratio(r, fwd) if r["method"].startswith("tg") else None
+        r["ratio_forward"] = _ratio(r, fwd) if r.get("forward") else None
     return rows
 
 
@@ -149,12 +149,13 @@ def headline_table(rows, memory, section, size):
                   if r["status"] == "measured" else r.get("note", ""))
         m = mem.get(r["method"])
         peak = "—" if m is None else f"{m['peak_nxn']:.2f}"
+        traced = "—" if m is None or m.get("traced_nxn") is None else f"{m['traced_nxn']:.2f}"
         err = ("—" if r.get("rel_err_f") is None
                else f"{max(r['rel_err_f'], r.get('rel_err_grad') or 0):.0e}")
         body.append([r["label"], _cell(r), spread, _x(r.get("ratio_sklearn")),
-                     _x(r.get("ratio_forward")), peak, err])
+                     _x(r.get("ratio_forward")), peak, traced, err])
     header = ["method", "median", "min – max", "/ scikit-learn", "/ our forward",
-              "peak extra memory (N×N f64)", "max rel. error"]
+              "peak extra RSS (N×N f64)", "NumPy peak (N×N f64)", "max rel. error"]
     return f"N = {N}, D = {D}, d = {d}\n\n" + markdown_table(header, body)
 
 
@@ -183,6 +184,25 @@ def slope_table(rows, methods, n_from):
     return markdown_table(["method", f"slope in N (N ≥ {n_from})", "slope in D"], body)
 
 
+def scale_text(scale):
+    N, D, d, block_size = scale["N"], scale["D"], scale["d"], scale["block_size"]
+    best = min(scale["seconds"])
+    lines = [f"Full-batch loss + gradient at N = {N:,}, D = {D}, d = {d}, in blocks of "
+             f"{block_size} rows, in a fresh process: {fmt_time(best)} (calls: "
+             + ", ".join(fmt_time(t) for t in scale["seconds"])
+             + f"); peak RSS of the whole process, data included: "
+             f"{scale['peak_rss'] / 2**30:.2f} GiB (one N×N float64 matrix alone would be "
+             f"{8 * N * N / 2**30:.1f} GiB)."]
+    if scale.get("full_extrapolated"):
+        n0, k = scale["full_from"]
+        full = scale["full_extrapolated"]
+        lines.append(f"The full-matrix path would take ≈ {fmt_time(full)} here: extrapolated "
+                     f"from its median at N = {n0} along the N sweep's fitted slope {k:.2f} "
+                     f"(not run: it needs several {8 * N * N / 2**30:.1f} GiB matrices). "
+                     f"Blockwise / full-matrix: {best / full:.2f}×.")
+    return " ".join(lines)
+
+
 def tiny_table(rows):
     tiny = [r for r in rows if r["section"] == "tiny" and r["status"] == "measured"]
     if not tiny:
@@ -205,13 +225,17 @@ def write_csv(path, rows, memory, threads, allocator):
         for r in rows:
             m = mem.get((r["method"], r["N"], r["D"], r["d"])) if r["section"] == "N" else None
             writer.writerow(dict(r, threads=threads, allocator=r.get("allocator", allocator),
-                                 peak_bytes=m and m["bytes"], peak_nxn=m and m["peak_nxn"]))
+                                 peak_bytes=m and m["bytes"], peak_nxn=m and m["peak_nxn"],
+                                 traced_bytes=m and m.get("traced"),
+                                 traced_nxn=m and m.get("traced_nxn")))
         for m in memory:      # memory of a size that was not timed still gets its line
             if not any((r["method"], r["N"], r["D"], r["d"]) == (m["method"], m["N"], m["D"], m["d"])
                        and r["section"] == "N" for r in rows):
                 writer.writerow({"section": "memory", "method": m["method"], "N": m["N"],
                                  "D": m["D"], "d": m["d"], "status": "measured",
                                  "peak_bytes": m["bytes"], "peak_nxn": m["peak_nxn"],
+                                 "traced_bytes": m.get("traced"),
+                                 "traced_nxn": m.get("traced_nxn"),
                                  "threads": threads, "allocator": allocator})
 
 
@@ -231,7 +255,7 @@ def plot(path, rows, methods, title):
             if not pts:
                 continue
             colour, label = f"C{k % 10}", pts[0][3]
-            style = ":" if m.startswith("tg") and "f32" in m else "-"
+            style = ":" if m.startswith("tg") and ("f32" in m or "forward" in m) else "-"
             measured = [(x, t) for x, t, s, _ in pts if s == "measured"]
             projected = [(x, t) for x, t, s, _ in pts if s == "projected"]
             if measured:

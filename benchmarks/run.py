@@ -38,16 +38,17 @@ HEADLINE = (4000, 784, 32)
 PROFILES = {   # sizes and repeats of each mode; the options override them
     "full": dict(sizes_n=[1000, 2000, 3000, 4000, 6000], D=784, d=32,
                  sizes_D=[64, 256, 784, 2048, 4096], d_sweep_n=4000, repeats=5,
-                 memory_size=HEADLINE, check_size=(200, 16, 4), tiny_repeats=300, compare=True),
+                 memory_size=HEADLINE, check_size=(200, 16, 4), tiny_repeats=300, compare=True,
+                 scale_size=(20000, 784, 32)),
     "quick": dict(sizes_n=[500, 1000, 2000], D=784, d=32, sizes_D=[64, 256, 1024, 4096],
                   d_sweep_n=1000, repeats=3, memory_size=(2000, 784, 32), check_size=(200, 16, 4),
-                  tiny_repeats=100, compare=False),
+                  tiny_repeats=100, compare=False, scale_size=(8000, 784, 32)),
     "smoke": dict(sizes_n=[60, 120], D=16, d=4, sizes_D=[8, 32], d_sweep_n=60, repeats=2,
                   memory_size=(120, 16, 4), check_size=(40, 6, 2), tiny_repeats=5, compare=False,
                   # the slow-to-import peers (JAX, PyTorch) only on request; one memory child
-                  methods="tg,tg_blocks,tg_f32,tg_f32_blocks,tg_forward,tg_forward_f32,sklearn,"
+                  methods="tg,tg_full,tg_f32,tg_forward,tg_forward_full,tg_forward_f32,sklearn,"
                           "handtuned,autograd,eq5",
-                  memory_methods="tg"),
+                  memory_methods="tg", scale_size=(400, 16, 4)),
 }
 
 
@@ -66,8 +67,9 @@ def parse_args(argv):
     p.add_argument("--repeats", type=int, help="timed rounds per size (median reported)")
     p.add_argument("--methods", help="comma-separated subset of: " + ", ".join(METHOD_NAMES))
     p.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/XLA threads (default 1)")
-    p.add_argument("--block-size", type=int, default=512,
-                   help="B of the blockwise tinygrad_nca methods (default 512)")
+    p.add_argument("--block-size", type=int, default=None,
+                   help="rows per block of the default tinygrad_nca methods (default: "
+                        "nca_loss's automatic choice); the *_full methods use the N × N matrices")
     p.add_argument("--eq5-seconds", type=float, default=4.0,
                    help="run the paper's formula where one call is predicted to take less than "
                         "this; project it elsewhere (default 4)")
@@ -77,6 +79,9 @@ def parse_args(argv):
     p.add_argument("--memory-methods", help="measure peak memory of these methods only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--no-tiny", action="store_true", help="skip the tiny-problem overhead")
+    p.add_argument("--scale-size", type=ints,
+                   help="N,D,d of the scale run (one blockwise loss + gradient, peak RSS)")
+    p.add_argument("--no-scale", action="store_true", help="skip the scale run")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--allocator-compare", dest="compare", action="store_true", default=None,
                    help="re-measure the headline size under tuned MALLOC_* settings (full run)")
@@ -88,18 +93,22 @@ def parse_args(argv):
                         "relative; the run must then fail")
     p.add_argument("--memory-child", nargs=4, metavar=("METHOD", "N", "D", "d"),
                    help=argparse.SUPPRESS)                  # internal: one peak-memory child
+    p.add_argument("--scale-child", nargs=4, metavar=("METHOD", "N", "D", "d"),
+                   help=argparse.SUPPRESS)                  # internal: the scale run
     args = p.parse_args(argv)
     profile = PROFILES["smoke" if args.smoke else "quick" if args.quick else "full"]
     for key, value in profile.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     args.memory_size = tuple(args.memory_size)
+    args.scale_size = tuple(args.scale_size)
     args.check_size = tuple(args.check_size)
     return args
 
 
-METHOD_NAMES = ("tg", "tg_blocks", "tg_f32", "tg_f32_blocks", "tg_forward", "tg_forward_f32",
-                "sklearn", "handtuned", "jax", "autograd", "torch", "eq5")
+METHOD_NAMES = ("tg", "tg_full", "tg_f32", "tg_f32_full", "tg_forward", "tg_forward_full",
+                "tg_forward_f32", "tg_forward_f32_full", "sklearn", "handtuned", "jax",
+                "autograd", "torch", "eq5")
 
 
 def pin_threads(n):
@@ -118,7 +127,7 @@ def _row(section, m, size, **extra):
     N, D, d = size
     row = dict(section=section, method=m.name, label=m.label, dtype=m.dtype.__name__, N=N, D=D,
                d=d, status="measured", repeats=0, median_s=None, min_s=None, max_s=None,
-               rel_err_f=None, rel_err_grad=None, note="")
+               rel_err_f=None, rel_err_grad=None, note="", forward=m.forward)
     row.update(extra)
     return row
 
@@ -285,8 +294,15 @@ def measure_tiny(methods, repeats):
 
 # --------------------------------------------------------------------------------- peak memory
 def memory_child(name, N, D, d, block_size):
-    """Child process: peak RSS increase (VmHWM) of one loss + gradient, printed as JSON."""
+    """Child process: peak extra memory of one loss + gradient, printed as JSON.
+
+    ``bytes``: the rise of the peak resident set (VmHWM, reset just before the call) over the
+    resident set before it — what the machine must have. ``traced``: the peak of NumPy's
+    allocations during a second call, by tracemalloc — exact for NumPy-based methods, but blind
+    to JAX's and PyTorch's own allocators (None for those), and it counts memory that glibc may
+    serve from pages already resident (which VmHWM does not see)."""
     import gc
+    import tracemalloc
     import numpy as np
     import peers
     from methods import all_methods, inputs
@@ -296,42 +312,103 @@ def memory_child(name, N, D, d, block_size):
     m.fn(*inputs(A, X, m.dtype), y)          # imports and first-call costs, at a tiny size
     X, y, A = peers.make_data(N, D, d)
     A, X = inputs(A, X, m.dtype)
+    fn = m.fn
+    if name == "jax":                        # compile at the real shape first, run that
+        vg, *args = peers._jax_inputs(A, X, y)
+        compiled = vg.lower(*args).compile()
+        fn = lambda A, X, y: tuple(map(np.asarray, compiled(*peers._jax_inputs(A, X, y)[1:])))  # noqa: E731
     gc.collect()
     with open("/proc/self/clear_refs", "w") as fh:      # reset VmHWM to the current RSS
         fh.write("5")
     base = peers._status_kb("VmRSS")
-    m.fn(A, X, y)
+    fn(A, X, y)
     extra = max(peers._status_kb("VmHWM") - base, 0) * 1024
+    traced = None
+    if name not in ("jax", "torch"):
+        gc.collect()
+        tracemalloc.start()
+        fn(A, X, y)
+        traced = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
     print(json.dumps({"method": name, "N": N, "D": D, "d": d, "bytes": extra,
-                      "peak_nxn": extra / (8.0 * N * N)}))
-    del np
+                      "peak_nxn": extra / (8.0 * N * N), "traced": traced,
+                      "traced_nxn": None if traced is None else traced / (8.0 * N * N)}))
 
 
 def measure_memory(methods, size, block_size, threads):
-    import peers
-    from methods import PEER_NAMES
-
     N, D, d = size
     results = []
     for name, m in methods.items():
         if m.cost_model:            # the paper's formula holds O(ND) at a time, but takes minutes
             continue
-        if m.ours:
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--threads",
-                                  str(threads), "--block-size", str(block_size),
-                                  "--memory-child", name, str(N), str(D), str(d)],
-                                 capture_output=True, text=True)
-            if out.returncode != 0:
-                raise RuntimeError(f"memory child for {name} failed:\n{out.stderr}")
-            result = json.loads(out.stdout.strip().splitlines()[-1])
-        else:
-            r = peers.peak_extra_memory(PEER_NAMES[name], N, D, d)
-            result = {"method": name, "N": N, "D": D, "d": d, "bytes": r["bytes"],
-                      "peak_nxn": r["nxn_matrices"]}
-        print(f"  peak extra memory {m.label:28s} {result['bytes'] / 2**20:8.0f} MiB = "
-              f"{result['peak_nxn']:.2f} N×N float64", flush=True)
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--threads",
+                              str(threads), *_block_option(block_size),
+                              "--memory-child", name, str(N), str(D), str(d)],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"memory child for {name} failed:\n{out.stderr}")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        traced = ("" if result["traced"] is None else
+                  f"; NumPy allocations (tracemalloc) {result['traced_nxn']:.2f}")
+        print(f"  {m.label:28s} {result['bytes'] / 2**20:8.0f} MiB = "
+              f"{result['peak_nxn']:.2f} N×N float64 (VmHWM){traced}", flush=True)
         results.append(result)
     return results
+
+
+def _auto_block_size(N):
+    from tinygrad_nca.nca import loss
+    return max(1, loss.AUTO_BLOCK_PAIRS // N)
+
+
+def _block_option(block_size):
+    return [] if block_size is None else ["--block-size", str(block_size)]
+
+
+def scale_child(name, N, D, d, block_size):
+    """Child process: the data and two loss + gradient calls at a large N, printed as JSON:
+    the time of each call, and the process's peak resident set (VmHWM) from start to end."""
+    import peers
+    from methods import all_methods, inputs
+
+    m = all_methods(block_size)[name]
+    X, y, A = peers.make_data(N, D, d)
+    A, X = inputs(A, X, m.dtype)
+    seconds = []
+    for _ in range(2):
+        start = time.perf_counter()
+        m.fn(A, X, y)
+        seconds.append(time.perf_counter() - start)
+    print(json.dumps({"method": name, "N": N, "D": D, "d": d, "seconds": seconds,
+                      "peak_rss": peers._status_kb("VmHWM") * 1024,
+                      "block_size": block_size or _auto_block_size(N)}))
+
+
+def measure_scale(args, methods, rows):
+    """The blockwise loss + gradient at ``--scale-size`` in a fresh process, against the
+    full-matrix time there: measured if --scale-full, else extrapolated from the N sweep."""
+    import report
+
+    name = "tg"
+    if name not in methods:
+        return None
+    N, D, d = args.scale_size
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--threads",
+                          str(args.threads), *_block_option(args.block_size),
+                          "--scale-child", name, str(N), str(D), str(d)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"scale child failed:\n{out.stderr}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    # The full-matrix time at this N, extrapolated along the fitted slope of the N sweep.
+    full = [r for r in rows if r["section"] == "N" and r["method"] == "tg_full"
+            and r["status"] == "measured" and (r["D"], r["d"]) == (D, d)]
+    if full:
+        top = max(full, key=lambda r: r["N"])
+        k = report.slope(rows, "N", "tg_full", "N", min(2000, top["N"])) or 2.0
+        result["full_extrapolated"] = top["median_s"] * (N / top["N"]) ** k
+        result["full_from"] = (top["N"], k)
+    return result
 
 
 def allocator_child(args, size):
@@ -341,8 +418,8 @@ def allocator_child(args, size):
     path = os.path.join(args.out_dir, "tuned_allocator.json")
     cmd = [sys.executable, os.path.abspath(__file__), "--sizes-n", str(size[0]), "--D",
            str(size[1]), "--d", str(size[2]), "--sizes-D", "", "--repeats", str(args.repeats),
-           "--threads", str(args.threads), "--block-size", str(args.block_size), "--no-memory",
-           "--no-tiny", "--no-plot", "--no-allocator-compare", "--eq5-seconds", "0",
+           "--threads", str(args.threads), *_block_option(args.block_size), "--no-memory",
+           "--no-tiny", "--no-plot", "--no-allocator-compare", "--no-scale", "--eq5-seconds", "0",
            "--out-dir", args.out_dir, "--json", path]
     if args.methods:
         cmd += ["--methods", args.methods]
@@ -363,6 +440,9 @@ def main(argv=None):
     if args.memory_child:
         name, *size = args.memory_child
         return memory_child(name, *map(int, size), args.block_size)
+    if args.scale_child:
+        name, *size = args.scale_child
+        return scale_child(name, *map(int, size), args.block_size)
 
     import numpy as np
     import report
@@ -411,6 +491,11 @@ def main(argv=None):
         chosen = args.memory_methods.split(",") if args.memory_methods else list(methods)
         memory = measure_memory({k: m for k, m in methods.items() if k in chosen},
                                 args.memory_size, args.block_size, args.threads)
+    scale = None
+    if not args.no_scale:
+        print(f"scale: blockwise loss + gradient at N, D, d = {args.scale_size} in a fresh "
+              "process…", flush=True)
+        scale = measure_scale(args, methods, rows)
     if args.compare:
         size = args.memory_size
         print(f"again at N, D, d = {size} with the tuned MALLOC_* allocator settings…", flush=True)
@@ -419,9 +504,9 @@ def main(argv=None):
 
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"rows": rows, "memory": memory, "machine": info}, fh)
+            json.dump({"rows": rows, "memory": memory, "machine": info, "scale": scale}, fh)
         return 0
-    summary = summarise(args, rows, memory, methods, info)
+    summary = summarise(args, rows, memory, methods, info, scale)
     print("\n" + summary)
     with open(os.path.join(args.out_dir, "results.md"), "w") as fh:
         fh.write(summary + "\n")
@@ -436,7 +521,7 @@ def main(argv=None):
     return 0
 
 
-def summarise(args, rows, memory, methods, info):
+def summarise(args, rows, memory, methods, info, scale=None):
     import report
 
     names = list(methods)
@@ -458,6 +543,8 @@ def summarise(args, rows, memory, methods, info):
     if any(r["section"] == "D" for r in rows):
         parts += ["", "### Time against D", "", report.sweep_table(rows, "D", "D", names)]
     parts += ["", "### Fitted log-log slopes", "", report.slope_table(rows, names, n_from)]
+    if scale:
+        parts += ["", "### Scale", "", report.scale_text(scale)]
     tiny = report.tiny_table(rows)
     if tiny:
         parts += ["", "### Engine overhead on a tiny problem", "", tiny]

@@ -13,7 +13,7 @@ RUN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
                    "run.py")
 # The peers that are always installed with the test extra; JAX, PyTorch and HIPS autograd are
 # optional and slow to import, so the smoke test leaves them out.
-METHODS = "tg,tg_blocks,tg_f32,tg_forward,tg_forward_f32,sklearn,handtuned,eq5"
+METHODS = "tg,tg_full,tg_f32,tg_forward,tg_forward_full,tg_forward_f32,sklearn,handtuned,eq5"
 
 
 def run(tmp_path, *extra):
@@ -70,5 +70,5 @@ def test_a_disagreeing_method_fails_the_run(tmp_path):
     result = run(tmp_path, "--corrupt", "tg", "--no-memory", "--no-tiny", "--no-plot")
     assert result.returncode == 1
     assert "AGREEMENT CHECK FAILED" in result.stderr
-    assert "tinygrad_nca:" in result.stderr and "gradient" in result.stderr
+    assert "tinygrad_nca (auto blocks):" in result.stderr and "gradient" in result.stderr
     assert not (tmp_path / "results.csv").exists()     # nothing is reported after a failure
