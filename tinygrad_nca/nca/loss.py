@@ -156,7 +156,8 @@ def _block_objective(Z, columns, index, codes, objective, distance):
 
 def _logits(Z, columns, index, distance):
     """Row-wise −d_ij up to a per-row constant (block rows × all columns)."""
-    Zb = Z[index]
+    whole = isinstance(index, slice) and index.indices(Z.shape[0]) == (0, Z.shape[0], 1)
+    Zb = Z if whole else Z[index]            # one block of all rows: no gather needed
     if distance == "broadcast":
         diff = tg.expand_dims(Zb, 1) - tg.expand_dims(Z, 0)          # B × N × d
         return -tg.sum(diff * diff, axis=2)
