@@ -137,12 +137,17 @@ def markdown_table(header, rows):
     return "\n".join(out)
 
 
-def headline_table(rows, memory, section, size):
+def _in_method_order(rows, methods):
+    rank = {m: i for i, m in enumerate(methods)}
+    return sorted(rows, key=lambda r: rank.get(r["method"], len(rank)))
+
+
+def headline_table(rows, memory, section, size, methods):
     """One row per method at one size: median, spread, ratios, peak memory, agreement."""
     N, D, d = size
     mem = {m["method"]: m for m in memory if (m["N"], m["D"], m["d"]) == size}
     body = []
-    for r in rows:
+    for r in _in_method_order(rows, methods):
         if r["section"] != section or (r["N"], r["D"], r["d"]) != size:
             continue
         spread = (f"{fmt_time(r['min_s'])} – {fmt_time(r['max_s'])}"
@@ -194,13 +199,62 @@ def scale_text(scale):
              f"{scale['peak_rss'] / 2**30:.2f} GiB (one N×N float64 matrix alone would be "
              f"{8 * N * N / 2**30:.1f} GiB)."]
     if scale.get("full_extrapolated"):
-        n0, k = scale["full_from"]
+        n0, k, fitted = scale["full_from"]
         full = scale["full_extrapolated"]
+        how = f"the N sweep's fitted slope {k:.2f}" if fitted else "an assumed slope of 2"
         lines.append(f"The full-matrix path would take ≈ {fmt_time(full)} here: extrapolated "
-                     f"from its median at N = {n0} along the N sweep's fitted slope {k:.2f} "
+                     f"from its median at N = {n0} along {how} "
                      f"(not run: it needs several {8 * N * N / 2**30:.1f} GiB matrices). "
                      f"Blockwise / full-matrix: {best / full:.2f}×.")
     return " ".join(lines)
+
+
+def targets_table(rows, memory, scale, head, n_from):
+    """Issue 5's targets, each with what was measured here and whether it is met, for the
+    default (automatic blocks) and the full-matrix path."""
+    def at(method, key, section="N"):
+        r = next((r for r in rows if r["section"] == section and r["method"] == method
+                  and (r["N"], r["D"], r["d"]) == head), None)
+        return None if r is None else r.get(key)
+
+    def mem(method):
+        m = next((m for m in memory if m["method"] == method
+                  and (m["N"], m["D"], m["d"]) == head), None)
+        return None if m is None else m["peak_nxn"]
+
+    tiny = {r["method"]: r["median_s"] for r in rows if r["section"] == "tiny"}
+    body = []
+
+    def add(target, values, ok):
+        cells = ["—" if v is None else v for v in values]
+        verdict = [("—" if v is None else ("met" if ok(v) else "**NOT met**")) for v in values]
+        body.append([target] + [f"{c} ({v})" if c != "—" else c for c, v in zip(
+            [(f"{x:.2f}" if isinstance(x, float) else x) for x in cells], verdict)])
+
+    add("loss + gradient ≤ 0.85 × scikit-learn", [at("tg", "ratio_sklearn"),
+        at("tg_full", "ratio_sklearn")], lambda v: v <= 0.85)
+    add("≤ 2.0 × our own forward pass", [at("tg", "ratio_forward"),
+        at("tg_full", "ratio_forward")], lambda v: v <= 2.0)
+    add("peak extra memory ≤ 2 N×N float64 (VmHWM)", [mem("tg"), mem("tg_full")],
+        lambda v: v <= 2.0)
+    add("float32 ≤ 0.5 × scikit-learn's float64", [at("tg_f32", "ratio_sklearn"),
+        at("tg_f32_full", "ratio_sklearn")], lambda v: v <= 0.5)
+    add(f"slope in N within 1.9–2.1 (N ≥ {n_from})", [slope(rows, "N", "tg", "N", n_from),
+        slope(rows, "N", "tg_full", "N", n_from)], lambda v: 1.9 <= v <= 2.1)
+    add("slope in D ≤ 1.1", [slope(rows, "D", "tg", "D"), slope(rows, "D", "tg_full", "D")],
+        lambda v: v <= 1.1)
+    ratio = (tiny["tg"] / tiny["autograd"]) if "tg" in tiny and "autograd" in tiny else None
+    add("tiny problem: ≤ HIPS autograd's time", [ratio, None], lambda v: v <= 1.0)
+    if scale:
+        add(f"N = {scale['N']:,}: peak RSS < 3 GB (GiB)", [scale["peak_rss"] / 2**30, None],
+            lambda v: v * 2**30 < 3e9)
+        full = scale.get("full_extrapolated")
+        add(f"N = {scale['N']:,}: ≤ 1.3 × the full-matrix time (extrapolated)",
+            [min(scale["seconds"]) / full if full else None, None], lambda v: v <= 1.3)
+    N, D, d = head
+    return (f"At N = {N}, D = {D}, d = {d} (issue 5 states them at N = 4000, D = 784, d = 32)."
+            "\n\n" + markdown_table(["target", "tinygrad_nca (auto blocks)",
+                                      "tinygrad_nca full matrix"], body))
 
 
 def tiny_table(rows):
