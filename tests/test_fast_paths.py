@@ -109,3 +109,27 @@ def test_softmax_vjp_along_a_leading_axis():
     tg.check_grads(lambda x: tg.sum(tg.softmax(x, axis=1) * c), x, order=2)
     assert ops._dot_along(x, c, 1).shape == (3, 1, 5)
     np.testing.assert_allclose(ops._dot_along(x, c, 1), np.sum(x * c, axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_flushes_subnormal_probabilities_to_exact_zeros(dtype):
+    # exp of these gaps lands in the subnormal range (10–100× slower arithmetic on x86)
+    tiny = np.finfo(dtype).tiny
+    gaps = np.linspace(0.0, 1.2 * np.log(tiny), 50)[None, :]        # 0 … 1.2 log(tiny) < 0
+    x = np.vstack([gaps, gaps / 10]).astype(dtype)
+    p = tg.softmax(x, axis=1).value
+    assert np.all((p == 0) | (p >= tiny))                     # nothing subnormal
+    e = np.exp(x.astype(np.float64) - x.max(axis=1, keepdims=True))
+    exact = e / e.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(p, exact, rtol=1e-6 if dtype == np.float32 else 1e-14,
+                               atol=1e-30 if dtype == np.float32 else 1e-300)
+    assert np.all(p[exact > 1e6 * tiny] > 0)                  # only negligible terms go
+    lse = tg.logsumexp(x, axis=1).value
+    np.testing.assert_allclose(lse, np.log(e.sum(axis=1)) + x.max(axis=1), rtol=1e-6)
+    c = np.linspace(-1, 1, x.size).reshape(x.shape).astype(dtype)
+    tg.check_grads(lambda x: tg.sum(tg.softmax(x, axis=1) * c), x)
+
+
+def test_log_softmax_keeps_tiny_log_probabilities():
+    x = np.array([0.0, -800.0, -1e300])
+    np.testing.assert_allclose(tg.log_softmax(x).value, x)    # log p, not −inf

@@ -304,9 +304,10 @@ _amin = _extreme(np.min)
 # Masked entries are set to −inf *before* the maximum and exp, so exp makes them
 # exactly 0 and no ``where=`` reduction is needed (NumPy's masked reductions are
 # several times slower than plain ones); each op allocates one array of x's size.
-def _shifted(x, axis, where):
+def _shifted(x, axis, where, flush=True):
     """(x − m, m): m the maximum along ``axis`` over the unmasked entries (0 for an
-    empty or all −inf row), x − m in a fresh array with −inf at masked entries."""
+    empty or all −inf row), x − m in a fresh array with −inf at masked entries (and,
+    with ``flush``, at entries too small to matter, see _flush_tiny)."""
     if where is True:
         t = None
         m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
@@ -315,9 +316,31 @@ def _shifted(x, axis, where):
         m = np.max(t, axis=axis, keepdims=True, initial=-np.inf)
     m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
     if t is None:
-        return np.subtract(x, m), m
-    t -= m
+        t = np.subtract(x, m)
+    else:
+        t -= m
+    if flush:
+        _flush_tiny(t, x, m, axis)
     return t, m
+
+
+# exp of a very negative number is a subnormal float, and arithmetic on subnormals
+# is 10–100× slower on x86 (a matrix product full of them: ~100×, measured), which
+# a fitted NCA embedding produces in quantity. A term below 2^20 × the smallest
+# normal number (1e-32 in float32, 2e-302 in float64) changes a sum of exponentials
+# that holds exp(0) = 1 far less than rounding does, so its exponent is set to −inf
+# (exp gives exactly 0). One cheap read of x first tells whether any row needs it.
+_FLUSH_BELOW = {np.dtype(t): float(np.log(np.finfo(t).tiny)) + 20 * float(np.log(2.0))
+                for t in (np.float32, np.float64)}
+
+
+def _flush_tiny(t, x, m, axis):
+    floor = _FLUSH_BELOW.get(t.dtype)
+    if floor is None or t.size == 0:
+        return
+    if np.all(np.min(x, axis=axis, keepdims=True) - m >= floor):
+        return
+    np.putmask(t, t < floor, -np.inf)
 
 
 @primitive(name="logsumexp", flops=lambda ans, x, **k: 5 * x.size)
@@ -400,7 +423,7 @@ _softmax_vjp.defvjp(lambda o, ans, g, p, axis=-1, where=True, overwrite=False:
 @primitive(name="log_softmax", flops=lambda ans, x, **k: 5 * x.size)
 def _log_softmax(x, axis=-1, where=True):
     """x − logsumexp(x) along ``axis``; masked entries are −inf (log of probability 0)."""
-    t, _ = _shifted(x, axis, where)
+    t, _ = _shifted(x, axis, where, flush=False)      # log p itself is the output
     with np.errstate(over="ignore"):
         s = np.sum(np.exp(t), axis=axis, keepdims=True)
     t -= np.log(np.where(s > 0, s, 1.0))       # a fully masked row stays −inf, not NaN
