@@ -304,6 +304,26 @@ def write_csv(path, rows, memory, threads, allocator):
                                  "threads": threads, "allocator": allocator})
 
 
+# One look per method: ours in blues/teals (dashed: full matrix; grey dotted: forward only),
+# each peer its own colour, the paper's formula black.
+STYLE = {
+    "tg": dict(color="#1f4e9c", lw=2.6, ls="-", marker="o"),
+    "tg_full": dict(color="#1f4e9c", lw=1.4, ls="--", marker="o"),
+    "tg_f32": dict(color="#2a9d8f", lw=2.2, ls="-", marker="o"),
+    "tg_f32_full": dict(color="#2a9d8f", lw=1.2, ls="--", marker="o"),
+    "tg_forward": dict(color="#555555", lw=1.6, ls=":", marker="."),
+    "tg_forward_full": dict(color="#555555", lw=1.0, ls="-.", marker="."),
+    "tg_forward_f32": dict(color="#aaaaaa", lw=1.6, ls=":", marker="."),
+    "tg_forward_f32_full": dict(color="#aaaaaa", lw=1.0, ls="-.", marker="."),
+    "sklearn": dict(color="#e76f00", lw=2.2, ls="-", marker="s"),
+    "handtuned": dict(color="#8c564b", lw=1.4, ls="-", marker="s"),
+    "jax": dict(color="#9467bd", lw=1.4, ls="-", marker="^"),
+    "autograd": dict(color="#d62728", lw=1.4, ls="-", marker="v"),
+    "torch": dict(color="#e377c2", lw=1.4, ls="-", marker="D"),
+    "eq5": dict(color="black", lw=1.4, ls="-", marker="x"),
+}
+
+
 def plot(path, rows, methods, title):
     """Two log-log panels: time against N and against D, one line per method; projected
     times (the paper's formula where it is too slow to run) dashed with open markers."""
@@ -311,38 +331,45 @@ def plot(path, rows, methods, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    fig, axes = plt.subplots(1, 2, figsize=(13.5, 5.6))
     for ax, section, axis in ((axes[0], "N", "N"), (axes[1], "D", "D")):
-        for k, m in enumerate(methods):
+        for m in methods:
             pts = sorted((r[axis], r["median_s"], r["status"], r["label"]) for r in rows
                          if r["section"] == section and r["method"] == m
                          and r["status"] in ("measured", "projected"))
             if not pts:
                 continue
-            colour, label = f"C{k % 10}", pts[0][3]
-            style = ":" if m.startswith("tg") and ("f32" in m or "forward" in m) else "-"
+            style = dict(STYLE.get(m, dict(color="grey", lw=1, ls="-", marker="o")))
+            label = pts[0][3]
             measured = [(x, t) for x, t, s, _ in pts if s == "measured"]
             projected = [(x, t) for x, t, s, _ in pts if s == "projected"]
             if measured:
-                ax.plot(*zip(*measured), style, marker="o", color=colour, label=label,
-                        linewidth=2.2 if m == "tg" else 1.3)
+                ax.plot(*zip(*measured), label=label, markersize=5, **style)
             if projected:
                 joined = measured[-1:] + projected
-                ax.plot(*zip(*joined), "--", marker="o", mfc="none", color=colour,
-                        label=None if measured else f"{label} (projected)")
+                ax.plot(*zip(*joined), color=style["color"], lw=1.2, ls=(0, (4, 3)),
+                        marker="o", mfc="none", markersize=5,
+                        label=None if measured else f"{label} (projected, c·dDN²)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(axis)
-        ax.set_ylabel("seconds per loss + gradient")
+        ax.set_ylabel("seconds per call")
         fixed = next(((r["D"], r["d"]) if axis == "N" else (r["N"], r["d"]) for r in rows
                       if r["section"] == section), None)
         if fixed:
-            ax.set_title(f"time vs {axis} ({'D' if axis == 'N' else 'N'} = {fixed[0]}, d = {fixed[1]})")
+            ax.set_title(f"time vs {axis} ({'D' if axis == 'N' else 'N'} = {fixed[0]}, "
+                         f"d = {fixed[1]})")
         ax.grid(True, which="both", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
+    more_h, more_l = axes[1].get_legend_handles_labels()
+    for h, lab in zip(more_h, more_l):
+        if lab not in labels:
+            handles.append(h)
+            labels.append(lab)
     fig.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
-    fig.suptitle(title + "  (open markers, dashed: projected as dDN², too slow to run)", fontsize=9)
-    fig.tight_layout(rect=(0, 0, 0.8, 0.96))
+    fig.suptitle(title + "\nloss + gradient unless 'forward only'; open markers, dashed: "
+                 "projected (too slow to run)", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 0.78, 0.95))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
