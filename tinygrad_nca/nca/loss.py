@@ -107,6 +107,9 @@ def nca_loss(A, X, y, objective="expected", distance="gram", block_size=None):
         raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
     A, X = as_tensor(A), as_tensor(X)
     codes = _check_shapes(A, X, y)
+    # the smallest integer type for the codes: comparing uint8 to build the class mask of a
+    # block is several times faster than comparing int64
+    codes = codes.astype(np.min_scalar_type(int(codes.max(initial=0))))
     if block_size is not None and (isinstance(block_size, bool)
                                    or not isinstance(block_size, numbers.Integral)
                                    or block_size < 1):
@@ -143,8 +146,11 @@ def _block_objective(Z, columns, index, codes, objective, distance):
     """Σ over the rows ``index`` of p_i (or log p_i), against all N columns."""
     n = Z.shape[0]
     row_ids = np.arange(n)[index]
-    others = np.arange(n)[None, :] != row_ids[:, None]             # j ≠ i
-    same = (codes[None, :] == codes[row_ids][:, None]) & others     # j ∈ C_i
+    diagonal = (np.arange(row_ids.size), row_ids)                   # the entries (i, i)
+    others = np.ones((row_ids.size, n), dtype=bool)
+    others[diagonal] = False                                        # j ≠ i
+    same = codes[None, :] == codes[row_ids][:, None]
+    same[diagonal] = False                                          # j ∈ C_i
     logits = _logits(Z, columns, index, distance)                   # −d_ij (+ row constant)
     if objective == "expected":
         p = tg.softmax(logits, axis=1, where=others)
