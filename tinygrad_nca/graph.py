@@ -96,33 +96,77 @@ def to_dot(y) -> str:
 
 @dataclass
 class NodeCost:
-    """One row of a :class:`CostReport`."""
+    """One row of a :class:`CostReport`: one node of the graph and what it costs.
+
+    A node is one tensor of the expression graph: an input, or the output of
+    one op. Its forward cost is what computing it took; its VJP cost is what
+    sending the gradient back through it took, that is, the work of
+    turning the cotangent of its output into cotangents of its inputs
+    (including the additions where a tensor fans out to several ops).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> report = tg.cost_report(lambda x: tg.sum(tg.exp(x)), np.zeros(4))
+    >>> row = report.nodes[1]
+    >>> row.op, row.shape, row.forward_flops, row.vjp_flops
+    ('exp', (4,), 4, 4)
+    """
     op: str
+    """What the node is: ``input``, or the op's name and the keyword arguments
+    that tell it apart (``sum axis=1``)."""
     shape: tuple
+    """Shape of the node's value."""
     dtype: np.dtype
+    """Dtype of the node's value."""
     forward_flops: int
+    """Estimated floating-point operations to compute the node (0 for an input)."""
     vjp_flops: int
+    """Floating-point operations counted while its VJP ran in the reverse sweep."""
 
 
 @dataclass
 class CostReport:
     """Flop counts of every node of a graph, forward and reverse.
 
-    Attributes
-    ----------
-    nodes : list of NodeCost
-        One row per node, inputs first (the order of the forward pass).
-    forward_flops, backward_flops : int
-        Totals of the two sweeps.
-    ratio : float
-        ``backward_flops / forward_flops``.
+    Returned by :func:`cost_report`; ``print(report)`` shows it as a table.
+    The number to look at is :attr:`ratio`: reverse mode computes the gradient
+    of a scalar with respect to *all* its inputs for a small constant times
+    the cost of the function, whatever the number of inputs, because each
+    op's VJP costs within a small factor of the op itself. Finite differences
+    would need one extra evaluation of the function per input instead.
+
+    Examples
+    --------
+    f(A) = Σ (XA)² for X of shape (5, 3) and A of shape (3, 2): the matmul
+    costs 2·5·3·2 = 60 flops forward and its VJP Ā = Xᵀ Z̄ another 60.
+
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> X = np.ones((5, 3))
+    >>> report = tg.cost_report(lambda A: tg.sum((X @ A) ** 2), np.ones((3, 2)))
+    >>> [row.op for row in report.nodes]
+    ['input', 'matmul', 'power', 'sum']
+    >>> report.forward_flops, report.backward_flops, round(report.ratio, 3)
+    (80, 90, 1.125)
     """
     nodes: list
+    """One :class:`NodeCost` per node, inputs first (the order of the forward pass).
+    Only nodes the reverse sweep visits are listed: constants are left out."""
     forward_flops: int
+    """Total of the forward sweep: the sum of the rows' ``forward_flops``."""
     backward_flops: int
+    """Total of the reverse sweep: the sum of the rows' ``vjp_flops``."""
 
     @property
     def ratio(self) -> float:
+        """``backward_flops / forward_flops``: the price of the gradient, in units
+        of the function's own cost (NaN if the forward pass costs nothing).
+
+        Examples
+        --------
+        >>> CostReport(nodes=[], forward_flops=40, backward_flops=100).ratio
+        2.5
+        """
         return self.backward_flops / self.forward_flops if self.forward_flops else float("nan")
 
     def __str__(self) -> str:
