@@ -24,10 +24,14 @@ straddling it disagree with any VJP; :func:`arrays` with ``away_from``,
 This module imports Hypothesis, so ``import tinygrad_nca`` does not import it:
 use ``from tinygrad_nca import testing``.
 
+In the examples below, ``settings(max_examples=5, deadline=None)`` keeps each
+one fast and free of timing failures on a busy machine; a real test suite sets
+these once, in a Hypothesis profile.
+
 >>> from hypothesis import given, settings
 >>> import numpy as np, tinygrad_nca as tg
 >>> from tinygrad_nca import testing
->>> @settings(max_examples=5)
+>>> @settings(max_examples=5, deadline=None)
 ... @given(testing.arrays(shape=(2, 3), dtype=np.float32))
 ... def test_tanh(x):
 ...     tg.check_grads(lambda x: tg.sum(tg.tanh(x) ** 2), x)
@@ -44,6 +48,7 @@ __all__ = ["FLOAT_DTYPES", "dtypes", "elements", "shapes", "arrays", "positive_a
            "distinct_arrays", "separated_pairs"]
 
 FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+"""The float dtypes the engine computes in, and the strategies draw: float64 and float32."""
 
 # Defaults: small arrays (a gradient check costs two evaluations per element in
 # full mode) whose elements are of order one (exp, tanh, powers stay tame).
@@ -51,7 +56,24 @@ _MAX_DIMS, _MAX_SIDE, _BOUND = 3, 4, 3.0
 
 
 def dtypes():
-    """float64 or float32."""
+    """Strategy drawing a dtype from :data:`FLOAT_DTYPES`: float64 or float32.
+
+    Pass it as the ``dtype`` of the array strategies to run one test in both
+    precisions: float32 is where a careless VJP (one that upcasts, or loses
+    precision by subtracting large numbers) shows up.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> from tinygrad_nca import testing
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(testing.arrays(shape=(3,), dtype=testing.dtypes()))
+    ... def test_exp_keeps_the_dtype(x):
+    ...     assert tg.exp(tg.Tensor(x)).dtype == x.dtype
+    ...     tg.check_grads(lambda x: tg.sum(tg.exp(x)), x)
+    >>> test_exp_keeps_the_dtype()
+    """
     return st.sampled_from(FLOAT_DTYPES)
 
 
@@ -70,9 +92,41 @@ def _shape(shape, draw):
 
 
 def elements(dtype=np.float64, min_value=-_BOUND, max_value=_BOUND, away_from=(), gap=0.1):
-    """Finite, bounded floats of ``dtype`` (no NaN, inf or subnormals).
+    """Strategy drawing one float of ``dtype``: finite, bounded, never subnormal.
 
-    ``away_from``: points (kinks) that every element keeps at least ``gap`` away from.
+    The building block of :func:`arrays`. Subnormal numbers (below about
+    2.2e-308 in float64, 1.2e-38 in float32) are excluded because arithmetic
+    on them loses precision and is slow; NaN and inf because a gradient check
+    cannot compare them.
+
+    Parameters
+    ----------
+    dtype : dtype, default float64
+    min_value, max_value : float, default -3.0 and 3.0
+        Bounds of the values.
+    away_from : sequence of float, default ()
+        Points (kinks) that every value keeps at least ``gap`` away from:
+        |v − k| ≥ gap for each k.
+    gap : float, default 0.1
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+        Of Python floats exactly representable in ``dtype``.
+
+    Examples
+    --------
+    |x| has a kink at 0, so its derivative is tested away from 0:
+
+    >>> from hypothesis import given, settings
+    >>> import tinygrad_nca as tg
+    >>> from tinygrad_nca import testing
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(testing.elements(away_from=[0.0]))
+    ... def test_abs_gradient(v):
+    ...     assert abs(v) >= 0.1
+    ...     tg.check_grads(lambda x: tg.abs(x), v)
+    >>> test_abs_gradient()
     """
     floats = hnp.from_dtype(np.dtype(dtype), min_value=min_value, max_value=max_value,
                             allow_nan=False, allow_infinity=False, allow_subnormal=False)
@@ -83,7 +137,32 @@ def elements(dtype=np.float64, min_value=-_BOUND, max_value=_BOUND, away_from=()
 
 
 def shapes(min_dims=0, max_dims=_MAX_DIMS, min_side=1, max_side=_MAX_SIDE):
-    """Array shapes, scalars ``()`` and size-1 axes included."""
+    """Strategy drawing an array shape: a tuple of ``min_dims`` to ``max_dims`` sides.
+
+    Scalars ``()`` and size-1 axes are included on purpose: they are where
+    broadcasting and reductions most often go wrong.
+
+    Parameters
+    ----------
+    min_dims, max_dims : int, default 0 and 3
+        Range of the number of dimensions.
+    min_side, max_side : int, default 1 and 4
+        Range of each side.
+
+    Examples
+    --------
+    A reduction over the last axis must give a gradient of the input's shape:
+
+    >>> from hypothesis import given, settings
+    >>> import tinygrad_nca as tg
+    >>> from tinygrad_nca import testing
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(testing.arrays(shape=testing.shapes(min_dims=1)))
+    ... def test_logsumexp_gradient(x):
+    ...     assert tg.grad(lambda x: tg.sum(tg.logsumexp(x, axis=-1)))(x).shape == x.shape
+    ...     tg.check_grads(lambda x: tg.logsumexp(x, axis=-1), x)
+    >>> test_logsumexp_gradient()
+    """
     return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
                             max_side=max_side)
 
@@ -91,7 +170,11 @@ def shapes(min_dims=0, max_dims=_MAX_DIMS, min_side=1, max_side=_MAX_SIDE):
 @st.composite
 def arrays(draw, shape=None, dtype=np.float64, min_value=-_BOUND, max_value=_BOUND,
            away_from=(), gap=0.1):
-    """Well-conditioned float arrays.
+    """Strategy drawing a well-conditioned float array.
+
+    Every element comes from :func:`elements`: finite, in
+    ``[min_value, max_value]``, not subnormal, and, with ``away_from``, at
+    least ``gap`` from each kink.
 
     Parameters
     ----------
@@ -103,6 +186,22 @@ def arrays(draw, shape=None, dtype=np.float64, min_value=-_BOUND, max_value=_BOU
         Bounds of the elements.
     away_from : sequence of float
         Kinks the elements keep ``gap`` away from (``away_from=[0]`` for ``abs``).
+    gap : float, default 0.1
+        The least distance from a kink. It must exceed the finite-difference
+        step of :func:`tinygrad_nca.check_grads` (by default 6e-6 in float64,
+        5e-3 in float32), or the two evaluations may straddle the kink.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> from tinygrad_nca import testing
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(testing.arrays(shape=(2, 3), away_from=[0.0]))
+    ... def test_abs_gradient(x):
+    ...     assert x.shape == (2, 3) and np.all(np.abs(x) >= 0.1)
+    ...     tg.check_grads(lambda x: tg.sum(tg.abs(x) * x), x)
+    >>> test_abs_gradient()
     """
     dtype = _dtype(dtype, draw)
     return draw(hnp.arrays(dtype, _shape(shape, draw),
@@ -110,15 +209,53 @@ def arrays(draw, shape=None, dtype=np.float64, min_value=-_BOUND, max_value=_BOU
 
 
 def positive_arrays(shape=None, dtype=np.float64, min_value=0.5, max_value=_BOUND):
-    """Arrays with elements in ``[min_value, max_value]``: inputs of log, sqrt,
-    denominators and bases of powers (kept off 0, where they are singular)."""
+    """Strategy drawing arrays with elements in ``[min_value, max_value]``, by default [0.5, 3].
+
+    For the inputs of log, sqrt, denominators and bases of powers: these are
+    singular at 0 (log x → −∞, d√x/dx = 1/(2√x) → ∞), so the elements are
+    kept well above 0. Same parameters as :func:`arrays`.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> import tinygrad_nca as tg
+    >>> from tinygrad_nca import testing
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(testing.positive_arrays(shape=(4,)))
+    ... def test_log_and_sqrt_gradients(x):
+    ...     tg.check_grads(lambda x: tg.sum(tg.log(x) + tg.sqrt(x) + 1 / x), x)
+    >>> test_log_and_sqrt_gradients()
+    """
     return arrays(shape, dtype, min_value=min_value, max_value=max_value)
 
 
 def broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=_MAX_DIMS, min_side=1,
                          max_side=_MAX_SIDE):
-    """Tuples of ``num_shapes`` shapes that broadcast together (NumPy rules):
-    different ranks and size-1 axes that stretch."""
+    """Strategy drawing a tuple of ``num_shapes`` shapes that broadcast together.
+
+    NumPy's rule: align the shapes on the right; on each axis the sides must
+    be equal or 1 (a side of 1 is stretched), and a missing leading axis
+    counts as 1. The draws include different ranks and size-1 axes, the cases
+    where a VJP must sum the cotangent back down to the input's shape.
+
+    Parameters
+    ----------
+    num_shapes : int, default 2
+    min_dims, max_dims, min_side, max_side : int
+        As in :func:`shapes`, for each shape.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> import numpy as np
+    >>> from tinygrad_nca import testing
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(testing.broadcastable_shapes(3))
+    ... def test_three_shapes_broadcast(shapes):
+    ...     assert len(shapes) == 3
+    ...     np.broadcast_shapes(*shapes)       # raises ValueError if they do not
+    >>> test_three_shapes_broadcast()
+    """
     return hnp.mutually_broadcastable_shapes(
         num_shapes=num_shapes, min_dims=min_dims, max_dims=max_dims, min_side=min_side,
         max_side=max_side).map(lambda b: b.input_shapes)
@@ -127,7 +264,25 @@ def broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=_MAX_DIMS, min_side=
 @st.composite
 def broadcastable_arrays(draw, num_arrays=2, dtype=np.float64, min_value=-_BOUND,
                          max_value=_BOUND):
-    """Tuples of ``num_arrays`` arrays of one dtype whose shapes broadcast together."""
+    """Strategy drawing a tuple of ``num_arrays`` arrays of one dtype whose shapes broadcast together.
+
+    The shapes come from :func:`broadcastable_shapes`, the elements from
+    :func:`elements`. Use it to test the unbroadcasting of a binary op's VJP:
+    if z = a + b with a of shape (3, 1) and b of shape (4,), then ā is z̄
+    summed over axis 1 (kept as size 1) and b̄ is z̄ summed over axis 0.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> import tinygrad_nca as tg
+    >>> from tinygrad_nca import testing
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(testing.broadcastable_arrays(2, dtype=testing.dtypes()))
+    ... def test_product_gradient(pair):
+    ...     a, b = pair
+    ...     tg.check_grads(lambda a, b: tg.sum(a * b + a), a, b)
+    >>> test_product_gradient()
+    """
     dtype = _dtype(dtype, draw)
     return tuple(draw(arrays(s, dtype, min_value, max_value))
                  for s in draw(broadcastable_shapes(num_arrays)))
@@ -135,8 +290,24 @@ def broadcastable_arrays(draw, num_arrays=2, dtype=np.float64, min_value=-_BOUND
 
 @st.composite
 def matmul_shapes(draw, batched=False, max_side=_MAX_SIDE):
-    """Shapes ``(…, n, k)`` and ``(…, k, m)`` that ``@`` accepts. With ``batched=True``
-    the leading batch shapes broadcast against each other (and may be empty)."""
+    """Strategy drawing a pair of shapes ``(…, n, k)`` and ``(…, k, m)`` that ``@`` accepts.
+
+    The inner sides agree (k); n, k and m are between 1 and ``max_side``. With
+    ``batched=True`` the leading batch shapes broadcast against each other
+    (and may be empty), as ``np.matmul`` allows for stacks of matrices.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> from tinygrad_nca import testing
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(testing.matmul_shapes(batched=True))
+    ... def test_matmul_shape(shapes):
+    ...     a, b = np.ones(shapes[0]), np.ones(shapes[1])
+    ...     assert tg.matmul(a, b).shape == np.matmul(a, b).shape
+    >>> test_matmul_shape()
+    """
     n, k, m = (draw(st.integers(1, max_side)) for _ in range(3))
     batch_a, batch_b = (), ()
     if batched:
@@ -146,7 +317,24 @@ def matmul_shapes(draw, batched=False, max_side=_MAX_SIDE):
 
 @st.composite
 def matmul_pairs(draw, dtype=np.float64, batched=False):
-    """Pairs ``(A, B)`` of arrays of one dtype with ``A @ B`` defined."""
+    """Strategy drawing a pair ``(A, B)`` of arrays of one dtype with ``A @ B`` defined.
+
+    Shapes from :func:`matmul_shapes`, elements from :func:`elements`. For
+    C = AB the VJPs are Ā = C̄ Bᵀ and B̄ = Aᵀ C̄ (summed over broadcast batch
+    axes); this is what the example checks.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> import tinygrad_nca as tg
+    >>> from tinygrad_nca import testing
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(testing.matmul_pairs(batched=True))
+    ... def test_matmul_gradient(pair):
+    ...     A, B = pair
+    ...     tg.check_grads(lambda A, B: tg.sum(tg.matmul(A, B) ** 2), A, B)
+    >>> test_matmul_gradient()
+    """
     dtype = _dtype(dtype, draw)
     shape_a, shape_b = draw(matmul_shapes(batched=batched))
     return draw(arrays(shape_a, dtype)), draw(arrays(shape_b, dtype))
@@ -154,9 +342,29 @@ def matmul_pairs(draw, dtype=np.float64, batched=False):
 
 @st.composite
 def distinct_arrays(draw, shape=None, dtype=np.float64, gap=0.25):
-    """Arrays whose elements are pairwise at least ``gap`` apart, so that ``max``,
-    ``min`` and sorting have a unique winner that a finite-difference step cannot
-    overtake. Elements are ``gap`` times distinct integers, plus a common offset."""
+    """Strategy drawing arrays whose elements are pairwise at least ``gap`` apart.
+
+    ``max``, ``min`` and sorting then have a unique winner that a
+    finite-difference step cannot overtake. (At a tie the derivative of max
+    does not exist: nudging either tied element up changes the maximum, so the
+    two one-sided derivatives differ.) The elements are
+
+        x = gap · k + c,
+
+    with k distinct integers and one offset c ∈ [−1, 1] shared by all.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> from tinygrad_nca import testing
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(testing.distinct_arrays(shape=(2, 3)))
+    ... def test_max_gradient(x):
+    ...     assert len(np.unique(x)) == x.size
+    ...     tg.check_grads(lambda x: tg.max(x, axis=1), x)
+    >>> test_max_gradient()
+    """
     dtype = _dtype(dtype, draw)
     shape = _shape(shape, draw)
     size = int(np.prod(shape))
@@ -168,8 +376,26 @@ def distinct_arrays(draw, shape=None, dtype=np.float64, gap=0.25):
 
 @st.composite
 def separated_pairs(draw, shape=None, dtype=np.float64, gap=0.25):
-    """Pairs ``(x, y)`` of one shape with ``|x − y| ≥ gap`` everywhere: inputs of
-    ``maximum``/``minimum`` away from their ties."""
+    """Strategy drawing pairs ``(x, y)`` of one shape with |x − y| ≥ ``gap`` everywhere.
+
+    The inputs of ``maximum`` and ``minimum`` away from their ties: the
+    derivative of maximum(x, y) is 1 for the larger argument and 0 for the
+    other, and does not exist where x = y. Drawn as y = x ± d with
+    d ∈ [gap, 3] and a random sign per element.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> from tinygrad_nca import testing
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(testing.separated_pairs(shape=(3,)))
+    ... def test_maximum_gradient(pair):
+    ...     x, y = pair
+    ...     assert x.shape == y.shape == (3,)
+    ...     tg.check_grads(lambda x, y: tg.sum(tg.maximum(x, y) * x), x, y)
+    >>> test_maximum_gradient()
+    """
     dtype = _dtype(dtype, draw)
     shape = _shape(shape, draw)
     x = draw(arrays(shape, dtype))
