@@ -201,17 +201,68 @@ def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
 class SGD:
     """Gradient descent with (heavy-ball) momentum.
 
-    v ← μ v − η ∇f(θ),   θ ← θ + v.
+    At every step, with learning rate η and momentum μ,
 
-    With ``momentum=0`` this is plain gradient descent θ ← θ − η ∇f(θ).
+        v ← μ v − η ∇f(θ),   θ ← θ + v,
+
+    starting from v = 0. The velocity v is a running sum of past gradients,
+    each weighted by μ once more per step: along a direction where the
+    gradient keeps its sign the steps grow (towards η / (1 − μ) times the
+    gradient, 10 times for μ = 0.9), and where it flips sign from step to step
+    (a narrow valley) they cancel. With ``momentum=0`` this is plain gradient
+    descent θ ← θ − η ∇f(θ).
+
+    The object holds the velocity between steps, so use a new one for each
+    run. :func:`sgd` does this for you; use the class with :func:`descend`.
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        The learning rate η.
+    momentum : float, default 0.9
+        The momentum μ, in [0, 1).
+
+    Examples
+    --------
+    Two steps by hand, with a constant gradient g = (0.5, −1):
+
+    >>> import numpy as np
+    >>> rule = SGD(lr=0.1, momentum=0.9)
+    >>> params, grads = [np.array([1.0, 2.0])], [np.array([0.5, -1.0])]
+    >>> params = rule.step(params, grads)      # v = −0.1 g
+    >>> np.round(params[0], 6)
+    array([0.95, 2.1 ])
+    >>> params = rule.step(params, grads)      # v = 0.9 · (−0.1 g) − 0.1 g = −0.19 g
+    >>> np.round(params[0], 6)
+    array([0.855, 2.29 ])
     """
 
     def __init__(self, lr=0.01, momentum=0.9):
         self.lr, self.momentum = lr, momentum
         self.velocity = None
+        """The velocity v: one array per parameter array (None before the first step)."""
 
     def step(self, params, grads):
-        """Return the updated list of parameter arrays."""
+        """Apply one update and return the new parameters.
+
+        Parameters
+        ----------
+        params : list of ndarray
+            The current parameters θ (not modified).
+        grads : list of ndarray
+            ∇f(θ), one array per parameter array, of the same shapes.
+
+        Returns
+        -------
+        list of ndarray
+            θ + v, with v updated in place in :attr:`velocity`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> SGD(lr=0.5, momentum=0.0).step([np.array([1.0])], [np.array([4.0])])
+        [array([-1.])]
+        """
         if self.velocity is None:
             self.velocity = [np.zeros_like(p) for p in params]
         new = []
@@ -225,19 +276,73 @@ class SGD:
 class Adam:
     """Adam (Kingma & Ba, 2015): steps scaled by running moments of the gradient.
 
-    m ← β₁ m + (1 − β₁) g,   s ← β₂ s + (1 − β₂) g²,
-    m̂ = m / (1 − β₁ᵗ),   ŝ = s / (1 − β₂ᵗ),   θ ← θ − η m̂ / (√ŝ + ε).
+    At step t = 1, 2, …, with gradient g = ∇f(θ) and all operations elementwise,
 
-    The bias corrections undo the start of m and s at zero.
+        m ← β₁ m + (1 − β₁) g,   s ← β₂ s + (1 − β₂) g²,
+        m̂ = m / (1 − β₁ᵗ),   ŝ = s / (1 − β₂ᵗ),   θ ← θ − η m̂ / (√ŝ + ε),
+
+    starting from m = s = 0. m is a running mean of the gradient, s of its
+    square. Because m and s start at zero they are too small in the first
+    steps (at t = 1, m = (1 − β₁) g); dividing by 1 − βᵗ corrects this bias.
+    The step m̂ / √ŝ has no units: each parameter moves by about η per step
+    whatever the scale of its gradient, which is why Adam needs little tuning.
+
+    The object holds m, s and t between steps, so use a new one for each
+    run. :func:`adam` does this for you; use the class with :func:`descend`.
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+        The learning rate η: roughly the size of each step.
+    beta1, beta2 : float, default 0.9 and 0.999
+        Decay rates β₁, β₂ of the running moments.
+    eps : float, default 1e-8
+        ε, which keeps the division finite where ŝ = 0.
+
+    Examples
+    --------
+    The first step moves every parameter by η against the sign of its
+    gradient (m̂ = g and ŝ = g² at t = 1), however large the gradient:
+
+    >>> import numpy as np
+    >>> rule = Adam(lr=0.1)
+    >>> new = rule.step([np.array([1.0, 2.0])], [np.array([0.5, -1000.0])])
+    >>> np.round(new[0], 6), rule.t
+    (array([0.9, 2.1]), 1)
     """
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
         self.m = self.s = None
+        """The running moments m and s: one array per parameter array each
+        (None before the first step)."""
         self.t = 0
+        """The number of steps taken so far."""
 
     def step(self, params, grads):
-        """Return the updated list of parameter arrays."""
+        """Apply one update and return the new parameters.
+
+        Parameters
+        ----------
+        params : list of ndarray
+            The current parameters θ (not modified).
+        grads : list of ndarray
+            ∇f(θ), one array per parameter array, of the same shapes.
+
+        Returns
+        -------
+        list of ndarray
+            θ − η m̂ / (√ŝ + ε); m, s and t are updated in place.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rule, params = Adam(lr=0.01), [np.array([5.0])]
+        >>> for _ in range(3):      # a constant gradient: m̂ = g, ŝ = g², steps of η
+        ...     params = rule.step(params, [np.array([2.0])])
+        >>> rule.t, np.round(params[0], 6)
+        (3, array([4.97]))
+        """
         if self.m is None:
             self.m = [np.zeros_like(p) for p in params]
             self.s = [np.zeros_like(p) for p in params]
@@ -256,7 +361,23 @@ class Adam:
 
 
 class Result(dict):
-    """The outcome of :func:`sgd` / :func:`adam`: a dict with attribute access."""
+    """The outcome of :func:`descend`, :func:`sgd` and :func:`adam`: a dict with attribute access.
+
+    ``res.x`` and ``res["x"]`` are the same thing, as in SciPy's
+    ``OptimizeResult``, so code written for :func:`minimize`'s result (and
+    estimators that accept either) can read both. The keys are listed under
+    Returns in :func:`descend`.
+
+    Examples
+    --------
+    >>> res = Result(x=1.5, nit=3)
+    >>> res.x, res["nit"], res.get("success", True)
+    (1.5, 3, True)
+    >>> res.fun
+    Traceback (most recent call last):
+        ...
+    AttributeError: fun
+    """
 
     def __getattr__(self, name):
         try:
@@ -273,6 +394,15 @@ def _batch_for(batches, step):
 
 def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, progress=None):
     """Run ``n_steps`` updates of ``rule`` (an :class:`SGD` or :class:`Adam`) on ``fun``.
+
+    Each step evaluates ``fun`` and its gradient at the current parameters
+    (one forward and one reverse sweep, through
+    :func:`tinygrad_nca.value_and_grad`) and hands the gradient to
+    ``rule.step``. With ``batches``, each step sees one mini-batch, so
+    ∇f is a noisy estimate of the full gradient that costs a fraction of it:
+    stochastic gradient descent. The loop stops early if the loss becomes NaN
+    or infinite (the learning rate is too large), rather than carrying
+    NaN parameters to the end.
 
     Parameters
     ----------
@@ -302,6 +432,22 @@ def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, pro
         batch, before its update), ``nit``, ``loss_curve`` (the loss at every
         step), ``success`` (False only if the loss became non-finite) and
         ``message``.
+
+    Examples
+    --------
+    Least squares on mini-batches of two rows each: step t uses the rows
+    t mod 2, 2 + t mod 2, … (half of the data). The data are noise-free, so
+    every mini-batch has the same minimiser and the iterates reach it.
+
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, -1.0]])
+    >>> y = X @ np.array([2.0, -1.0])
+    >>> loss = lambda w, X, y: tg.mean((X @ w - y) ** 2)
+    >>> batches = [(X[0::2], y[0::2]), (X[1::2], y[1::2])]
+    >>> res = descend(loss, np.zeros(2), SGD(lr=0.2, momentum=0.5), n_steps=100,
+    ...               batches=batches)
+    >>> np.round(res.x, 6), res.nit, res.success
+    (array([ 2., -1.]), 100, True)
     """
     arrays, is_tuple = _as_structure(x0)
     evaluate = _value_and_grad_fn(fun, len(arrays), is_tuple)
@@ -330,6 +476,13 @@ def sgd(fun, x0, *, lr=0.01, momentum=0.9, n_steps=100, args=(), batches=None,
         callback=None, progress=None):
     """Minimise ``fun`` by gradient descent with momentum (see :class:`SGD`, :func:`descend`).
 
+    A fresh ``SGD(lr, momentum)`` rule run by :func:`descend`; the other
+    arguments and the returned :class:`Result` are those of :func:`descend`.
+
+    Examples
+    --------
+    f(w) = ‖w − 2‖², whose gradient 2(w − 2) vanishes at w = (2, 2, 2):
+
     >>> import numpy as np, tinygrad_nca as tg
     >>> res = sgd(lambda w: tg.sum((w - 2.0) ** 2), np.zeros(3), lr=0.1, n_steps=200)
     >>> np.round(res.x, 4)
@@ -343,6 +496,12 @@ def adam(fun, x0, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, n_steps=100, arg
          batches=None, callback=None, progress=None):
     """Minimise ``fun`` with Adam (see :class:`Adam`, :func:`descend`).
 
+    A fresh ``Adam(lr, beta1, beta2, eps)`` rule run by :func:`descend`; the
+    other arguments and the returned :class:`Result` are those of
+    :func:`descend`.
+
+    Examples
+    --------
     >>> import numpy as np, tinygrad_nca as tg
     >>> res = adam(lambda w: tg.sum((w - 2.0) ** 2), np.zeros(3), lr=0.1, n_steps=500)
     >>> np.round(res.x, 3)
