@@ -78,7 +78,11 @@ def describe_machine(info):
 # -------------------------------------------------------------------------------------- ratios
 def add_ratios(rows):
     """ratio_sklearn: time / scikit-learn's at the same size and section; ratio_forward: time /
-    tinygrad_nca's forward pass in the same dtype (our loss+gradient over our own forward)."""
+    tinygrad_nca's forward pass in the same dtype (our loss+gradient over our own forward).
+
+    Both are medians of per-round ratios where the two methods ran in the same timed rounds:
+    within a round they run moments apart, so a burst of load on a shared machine scales both
+    and cancels out of their ratio, which a ratio of two medians does not do."""
     index = {(r["section"], r["method"], r["N"], r["D"], r["d"]): r for r in rows}
     for r in rows:
         key = (r["section"], r["N"], r["D"], r["d"])
@@ -92,6 +96,12 @@ def add_ratios(rows):
 def _ratio(row, base):
     if base is None or row.get("median_s") is None or base.get("median_s") is None:
         return None
+    mine, theirs = row.get("times") or [], base.get("times") or []
+    if mine and len(mine) == len(theirs):      # paired: round r of one against round r of the other
+        ratios = sorted(a / b for a, b in zip(mine, theirs))
+        middle = len(ratios) // 2
+        return (ratios[middle] if len(ratios) % 2 else
+                (ratios[middle - 1] + ratios[middle]) / 2)
     return row["median_s"] / base["median_s"]
 
 

@@ -36,7 +36,7 @@ ROOT = os.path.dirname(HERE)
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 HEADLINE = (4000, 784, 32)
 PROFILES = {   # sizes and repeats of each mode; the options override them
-    "full": dict(sizes_n=[1000, 2000, 3000, 4000, 6000], D=784, d=32,
+    "full": dict(sizes_n=[1000, 2000, 3000, 4000, 6000, 8000], D=784, d=32,
                  sizes_D=[64, 256, 784, 2048, 4096], d_sweep_n=4000, repeats=5,
                  memory_size=HEADLINE, check_size=(200, 16, 4), tiny_repeats=300, compare=True,
                  scale_size=(20000, 784, 32)),

@@ -72,3 +72,20 @@ def test_a_disagreeing_method_fails_the_run(tmp_path):
     assert "AGREEMENT CHECK FAILED" in result.stderr
     assert "tinygrad_nca (auto blocks):" in result.stderr and "gradient" in result.stderr
     assert not (tmp_path / "results.csv").exists()     # nothing is reported after a failure
+
+
+def test_ratios_pair_the_rounds_of_two_methods():
+    # Load rose during the run: in rounds 1 and 2 the method took twice its base's time; in
+    # round 3 only the base was slowed. Median of per-round ratios: 2. Ratio of medians: 4/3.
+    sys.path.insert(0, os.path.dirname(RUN))
+    import report
+    base = dict(section="N", method="sklearn", N=10, D=4, d=2, median_s=3.0,
+                times=[1.0, 3.0, 5.0])
+    mine = dict(section="N", method="tg", N=10, D=4, d=2, median_s=4.0,
+                times=[2.0, 6.0, 4.0], forward=None)
+    report.add_ratios([base, mine])
+    assert mine["ratio_sklearn"] == pytest.approx(2.0)
+    # Unpaired rows (different numbers of rounds) fall back to the ratio of medians.
+    mine.update(times=[2.0, 6.0], median_s=4.0)
+    report.add_ratios([base, mine])
+    assert mine["ratio_sklearn"] == pytest.approx(4.0 / 3.0)
