@@ -21,6 +21,7 @@ import numpy as np
 __all__ = ["DATASETS", "DatasetInfo", "load_dataset", "make_rings", "load_csv"]
 
 DATASETS = ("digits", "wine", "iris", "breast_cancer", "rings")
+"""The names :func:`load_dataset` accepts (and ``tinygrad-nca fit --dataset``)."""
 
 # name -> (scikit-learn loader, what the classes are, one-line description)
 _BUNDLED = {
@@ -37,14 +38,30 @@ _BUNDLED = {
 class DatasetInfo:
     """What a data set is: its name, feature names and class names.
 
-    ``target_names[i]`` is the display name of class ``np.unique(y)[i]``;
-    ``target`` says what the classes are (a legend title: "digit", "species").
+    The third value returned by :func:`load_dataset` and :func:`load_csv`.
+    The labels ``y`` stay numbers (or strings) for computing; the names are
+    for people: axis labels, legends, tables. It is frozen (immutable), so
+    it can be shared without being changed by accident.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X, y, info = load_dataset("wine")
+    >>> info.name, info.target, len(info.feature_names) == X.shape[1]
+    ('wine', 'cultivar', True)
+    >>> [info.target_names[i] for i, label in enumerate(np.unique(y))]
+    ['class_0', 'class_1', 'class_2']
     """
     name: str
+    """Short name of the data set (a CSV file's stem), used in file names and titles."""
     feature_names: tuple
+    """One name per column of ``X``, in order."""
     target_names: tuple
+    """``target_names[i]`` is the display name of class ``np.unique(y)[i]``."""
     target: str = "class"
+    """What the classes are, e.g. "digit" or "species" (a legend title)."""
     description: str = ""
+    """One line about the data (for a CSV file, its path)."""
 
 
 def load_dataset(name, *, seed=0, **rings_options):
@@ -112,12 +129,13 @@ def make_rings(n_samples=300, *, n_rings=3, n_noise_dims=2, noise=0.1, noise_dim
     and that is what NCA, which optimises nearest-neighbour accuracy directly,
     looks for.
 
-    .. math::
+    Point i, of class k_i, is
 
-        x_i = \bigl((k_i + 1)\cos\theta_i + \epsilon_{i1},\;
-                    (k_i + 1)\sin\theta_i + \epsilon_{i2},\;
-                    \sigma_n \eta_{i1}, \dots, \sigma_n \eta_{iq}\bigr),
-        \quad \theta_i \sim U[0, 2\pi),\ \epsilon \sim N(0, \sigma^2),\ \eta \sim N(0, 1)
+        x_i = ((k_i + 1) cos θ_i + ε_i1,  (k_i + 1) sin θ_i + ε_i2,  σ_n η_i1, …, σ_n η_iq),
+
+        θ_i ~ U[0, 2π),   ε_i1, ε_i2 ~ N(0, σ²),   η_i1, …, η_iq ~ N(0, 1),
+
+    all drawn independently.
 
     Parameters
     ----------
@@ -235,10 +253,43 @@ def load_csv(path, target, *, delimiter=","):
 def read_csv_table(path, *, delimiter=","):
     """Read a CSV file as ``(header, rows, line_numbers)``, all cells as stripped strings.
 
-    Blank lines are skipped; ``line_numbers[i]`` is the file line of ``rows[i]``
-    (for error messages). Raises ``FileNotFoundError`` or ``ValueError``
-    (empty file, header only, duplicate or empty column names, ragged rows,
-    undecodable text).
+    The text layer under :func:`load_csv` (and ``tinygrad-nca transform``):
+    it checks the table's shape, not its contents. Blank lines are skipped;
+    ``line_numbers[i]`` is the file line of ``rows[i]``, so that later error
+    messages can point at the line to fix. A UTF-8 byte-order mark (as
+    written by spreadsheet programs) is ignored.
+
+    Parameters
+    ----------
+    path : str or path-like
+    delimiter : str, default ","
+
+    Returns
+    -------
+    header : list of str
+    rows : list of list of str
+        Every row has ``len(header)`` cells.
+    line_numbers : list of int
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    IsADirectoryError
+        If ``path`` is a directory.
+    ValueError
+        For an empty file, a header without data rows, duplicate or empty
+        column names, a row with a different number of fields than the
+        header, malformed CSV or text that is not UTF-8.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "table.csv")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("a, b\\n1, x\\n\\n2, y\\n")
+    >>> read_csv_table(path)
+    (['a', 'b'], [['1', 'x'], ['2', 'y']], [2, 4])
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -278,8 +329,39 @@ def read_csv_table(path, *, delimiter=","):
 def parse_numeric_columns(path, names, columns, lines):
     """Parse text columns into a float64 matrix, or raise naming every bad column.
 
-    ``columns[j]`` holds the cells of column ``names[j]``; ``lines`` the file
-    line of each row.
+    Parameters
+    ----------
+    path : str or path-like
+        The file the cells came from (only used in error messages).
+    names : sequence of str
+        Column names, one per column.
+    columns : sequence of sequences of str
+        ``columns[j]`` holds the cells of column ``names[j]``, one per row.
+    lines : sequence of int
+        The file line of each row (as from :func:`read_csv_table`).
+
+    Returns
+    -------
+    ndarray of shape (len(lines), len(names)), float64
+        Column j of the result is ``columns[j]``.
+
+    Raises
+    ------
+    ValueError
+        On a missing cell, NaN or an infinite value (naming the column and
+        line), or text that is not a number. Every non-numeric column is
+        listed at once, with an example cell, so that a file with several
+        text columns is fixed in one go rather than one error at a time.
+
+    Examples
+    --------
+    >>> X = parse_numeric_columns("f.csv", ["a", "b"], [["1", "2.5"], ["-3", "1e3"]], [2, 3])
+    >>> X.tolist()
+    [[1.0, -3.0], [2.5, 1000.0]]
+    >>> parse_numeric_columns("f.csv", ["a", "b", "c"], [["1"], ["red"], ["x"]], [2])
+    Traceback (most recent call last):
+        ...
+    ValueError: f.csv: non-numeric feature column(s) 'b' (e.g. 'red' on line 2), 'c' (e.g. 'x' on line 2); NCA needs numbers: encode or drop these columns
     """
     X = np.empty((len(lines), len(names)))
     non_numeric = []
