@@ -50,9 +50,37 @@ _step.defvjp(lambda g, ans, x: g * 0.0)
 def two_feature_data(n=40, noise=10.0, seed=0):
     """A 2-D two-class set where feature 1 separates the classes and feature 0 is noise.
 
-    x₀ ~ N(0, noise²) (irrelevant, large), x₁ = y + N(0, 0.1²) (informative):
-    Euclidean 1-NN is dominated by x₀ and errs; dropping x₀ separates the classes.
-    Returns ``(X, y)``.
+    For i = 0, …, n − 1 the class is y = i mod 2 and
+
+        x₀ ~ N(0, noise²)  (irrelevant, large),   x₁ = y + N(0, 0.1²)  (informative).
+
+    Euclidean distances are dominated by x₀, so 1-NN errs often; dropping x₀
+    (the map A = [[0, 0], [0, 1]]) separates the classes. The data set of
+    exercise 1 (:func:`knn_loo_exercise`).
+
+    Parameters
+    ----------
+    n : int, default 40
+        Number of points (classes alternate, so they are balanced).
+    noise : float, default 10.0
+        Standard deviation of the irrelevant feature x₀.
+    seed : int, default 0
+        Seed of ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    X : ndarray of shape (n, 2)
+    y : ndarray of shape (n,), int, values 0 and 1
+
+    Examples
+    --------
+    >>> X, y = two_feature_data(n=40)
+    >>> X.shape, y[:6].tolist()
+    ((40, 2), [0, 1, 0, 1, 0, 1])
+    >>> float(loo_1nn_error(np.eye(2), X, y)) > 0.2          # Euclidean 1-NN errs
+    True
+    >>> float(loo_1nn_error(np.diag([0.0, 1.0]), X, y))      # feature 0 dropped
+    0.0
     """
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
@@ -75,6 +103,23 @@ def loo_1nn_error(A, X, y):
     non-zero gradient, but H'(x) = 0 for x ≠ 0, so every path from A to the
     error is multiplied by zero: ∂err/∂A = 0 wherever it exists. A small change
     of A changes no neighbour ranking, so the error does not move at all.
+
+    Parameters
+    ----------
+    A : array_like or Tensor of shape (K, D)
+        The linear map.
+    X : ndarray of shape (N, D)
+    y : array_like of shape (N,)
+        Class labels.
+
+    Returns
+    -------
+    Tensor
+        A scalar: the fraction of points misclassified, in [0, 1].
+
+    Examples
+    --------
+    Four points; feature 0 is large and says nothing about the class:
 
     >>> import numpy as np
     >>> X, y = np.array([[0.0, 0.0], [0.0, 1.0], [5.0, 0.0], [5.0, 1.0]]), np.array([0, 1, 0, 1])
@@ -103,11 +148,36 @@ def knn_loo_exercise(n=40, noise=10.0, seed=0, eps=1e-6, n_path=201):
     distances do respond to A, the count of mistakes does not), and the error
     along the path A(t) = diag(1 − t, 1), t ∈ [0, 1]: flat pieces and jumps.
 
+    Parameters
+    ----------
+    n, noise, seed
+        Passed to :func:`two_feature_data`.
+    eps : float, default 1e-6
+        Step of the central finite differences.
+    n_path : int, default 201
+        Number of points t on the path.
+
     Returns
     -------
-    dict with keys ``X``, ``y``, ``error_identity``, ``error_dropped``,
-    ``engine_gradient``, ``finite_difference_gradient``, ``margin_gradient``,
-    ``path_t``, ``path_error``.
+    dict
+        With keys ``X``, ``y``, ``error_identity``, ``error_dropped``,
+        ``engine_gradient``, ``finite_difference_gradient``,
+        ``margin_gradient`` (each gradient of shape (2, 2)), ``path_t`` and
+        ``path_error`` (arrays of ``n_path`` values).
+
+    Examples
+    --------
+    >>> r = knn_loo_exercise(n=20, n_path=11)
+    >>> r["error_identity"] > r["error_dropped"] == 0.0        # dropping x₀ helps...
+    True
+    >>> float(np.max(np.abs(r["engine_gradient"])))              # ...but no gradient says so
+    0.0
+    >>> float(np.max(np.abs(r["finite_difference_gradient"])))   # (and the engine is right)
+    0.0
+    >>> bool(np.max(np.abs(r["margin_gradient"])) > 1.0)         # the distances do respond
+    True
+    >>> float(r["path_error"][0]) == r["error_identity"], float(r["path_error"][-1])
+    (True, 0.0)
     """
     X, y = two_feature_data(n, noise, seed)
     identity, dropped = np.eye(2), np.array([[0.0, 0.0], [0.0, 1.0]])
@@ -141,7 +211,28 @@ def knn_loo_exercise(n=40, noise=10.0, seed=0, eps=1e-6, n_path=201):
 
 # ------------------------------------------------------------------ exercise 2: the semicircle
 def semicircle(n=100, seed=0):
-    """x₁ ~ U[−1, 1], x₂ = √(1 − x₁²): points on the upper half of the unit circle."""
+    """Points on the upper half of the unit circle: x₁ ~ U[−1, 1], x₂ = √(1 − x₁²).
+
+    A curve in 2-D whose points are determined by one number (x₁): the data
+    of exercise 2 (:func:`semicircle_autoencoders`).
+
+    Parameters
+    ----------
+    n : int, default 100
+        Number of points.
+    seed : int, default 0
+        Seed of ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    ndarray of shape (n, 2)
+
+    Examples
+    --------
+    >>> X = semicircle(5)
+    >>> X.shape, bool(np.allclose(np.hypot(X[:, 0], X[:, 1]), 1.0)), bool(np.all(X[:, 1] >= 0))
+    ((5, 2), True, True)
+    """
     x1 = np.random.default_rng(seed).uniform(-1.0, 1.0, size=n)
     return np.column_stack([x1, np.sqrt(1.0 - x1 ** 2)])
 
@@ -175,12 +266,37 @@ def semicircle_autoencoders(n=60, hidden=8, seed=0, max_iter=300):
 
     Each is fitted with L-BFGS from a seeded random start.
 
+    Parameters
+    ----------
+    n : int, default 60
+        Number of points of :func:`semicircle`.
+    hidden : int, default 8
+        Number of tanh units of the non-linear halves.
+    seed : int, default 0
+        Seed of the data and of the initial weights.
+    max_iter : int, default 300
+        L-BFGS iterations at most, per model.
+
     Returns
     -------
-    dict with keys ``X``, ``pca_error`` (E of the best line, from the
-    eigenvalues), and one per model: ``linear``, ``linear_encoder_mlp_decoder``,
-    ``mlp_encoder_linear_decoder`` (their E), and ``reconstructions`` (a dict of
-    x̂ per model).
+    dict
+        With keys ``X``, ``pca_error`` (E of the best line: the smaller
+        eigenvalue of the covariance matrix, the variance the line leaves
+        out), one key per model, ``linear``, ``linear_encoder_mlp_decoder``,
+        ``mlp_encoder_linear_decoder`` (its E), and ``reconstructions`` (a
+        dict of x̂ per model).
+
+    Examples
+    --------
+    Small sizes, so that it runs in a fraction of a second:
+
+    >>> r = semicircle_autoencoders(n=20, hidden=4, max_iter=40)
+    >>> round(r["linear"] / r["pca_error"], 4)             # the linear one is PCA
+    1.0
+    >>> r["linear_encoder_mlp_decoder"] < 0.1 * r["pca_error"]       # bends the line
+    True
+    >>> r["mlp_encoder_linear_decoder"] >= r["pca_error"] - 1e-12    # cannot beat a line
+    True
     """
     X = semicircle(n, seed)
     rng = np.random.default_rng(seed)
@@ -223,6 +339,25 @@ def parameter_tying_exercise(n=30, n_features=5, n_components=2, seed=0):
     ``decoder_gradient`` (W̄⁽²⁾), ``max_abs_difference`` (‖Ū − (W̄⁽¹⁾ᵀ + W̄⁽²⁾)‖_max,
     rounding error) and ``decoder_only_difference`` (‖Ū − W̄⁽²⁾‖_max, not small:
     either use alone is not the tied gradient).
+
+    Parameters
+    ----------
+    n : int, default 30
+        Number of random points X (N × D).
+    n_features : int, default 5
+        D.
+    n_components : int, default 2
+        K, the code size: U is D × K.
+    seed : int, default 0
+        Seed of X and U.
+
+    Examples
+    --------
+    >>> r = parameter_tying_exercise()
+    >>> r["tied_gradient"].shape, r["encoder_gradient"].shape
+    ((5, 2), (2, 5))
+    >>> r["max_abs_difference"] < 1e-9, r["decoder_only_difference"] > 1.0
+    (True, True)
     """
     from .models.autoencoder import reconstruction_error, tied_reconstruction_error
     rng = np.random.default_rng(seed)
@@ -254,6 +389,27 @@ def tied_autoencoder_vs_pca(X=None, n_components=2, random_state=0):
     ``relative_gap``, ``principal_angles`` (radians), ``U``, ``V``, ``Q``,
     ``orthogonality_error`` (‖QᵀQ − I‖_max) and ``distance_from_signed_permutation``
     (1 − min_i max_j |Q_ij|: 0 exactly when the orthogonal Q is a signed permutation).
+
+    Parameters
+    ----------
+    X : array_like of shape (N, D), optional
+        The data; centred here before both fits.
+    n_components : int, default 2
+        K.
+    random_state : int, default 0
+        Seed of the autoencoder's initial weights.
+
+    Examples
+    --------
+    >>> r = tied_autoencoder_vs_pca()
+    >>> abs(r["relative_gap"]) < 1e-6                  # the same reconstruction error
+    True
+    >>> bool(np.max(r["principal_angles"]) < 1e-4)     # the same subspace
+    True
+    >>> r["orthogonality_error"] < 1e-6                # Q = VᵀU is orthogonal...
+    True
+    >>> r["distance_from_signed_permutation"] > 0.01   # ...but U is not PCA's basis
+    True
     """
     from scipy.linalg import subspace_angles
     from sklearn.decomposition import PCA
@@ -288,6 +444,23 @@ def nca_classifier_loss(Z, y):
     expected number of points the stochastic nearest-neighbour rule gets right.
     With Z = XA this is NCA: pass it to :class:`~tinygrad_nca.LinearReduction`.
 
+    Parameters
+    ----------
+    Z : array_like or Tensor of shape (N, K)
+        The projected points.
+    y : array_like of shape (N,)
+        Class labels.
+
+    Returns
+    -------
+    Tensor
+        A scalar in [−N, 0].
+
+    Examples
+    --------
+    Two tight pairs far apart: each point's neighbour is its classmate with
+    probability ≈ 1, so the loss is ≈ −N.
+
     >>> import numpy as np
     >>> Z = np.array([[0.0], [0.1], [5.0], [5.1]])
     >>> round(float(nca_classifier_loss(Z, [0, 0, 1, 1])), 4)
@@ -308,9 +481,31 @@ def nca_as_reduction_layer(X=None, y=None, n_components=2, seed=0):
     (its map is K × D, z = Aᵀx, and it is maximised: L(XA) = −f(Aᵀ)) and with
     the paper's closed-form gradient (eq. 5), −(∂f/∂Aᵀ)ᵀ.
 
-    ``X, y`` default to 40 points of scikit-learn's iris data set.
-    Returns a dict with ``A``, ``value``, ``gradient``, ``nca_value``,
-    ``paper_gradient``, ``value_difference`` and ``max_gradient_difference``.
+    Parameters
+    ----------
+    X : array_like of shape (N, D), optional
+    y : array_like of shape (N,), optional
+        Default: 10 points of scikit-learn's iris data set (every 15th, so
+        every class), standardised.
+    n_components : int, default 2
+        K.
+    seed : int, default 0
+        Seed of the random A.
+
+    Returns
+    -------
+    dict
+        With ``A``, ``value``, ``gradient``, ``nca_value``, ``paper_gradient``,
+        ``value_difference`` (|L(XA) + f(Aᵀ)|) and ``max_gradient_difference``
+        (the largest |Ā − (−(∂f/∂Aᵀ)ᵀ)|): both rounding error.
+
+    Examples
+    --------
+    >>> r = nca_as_reduction_layer()
+    >>> r["gradient"].shape, r["value"] < 0 < r["nca_value"]
+    ((4, 2), True)
+    >>> r["value_difference"] < 1e-12, r["max_gradient_difference"] < 1e-10
+    (True, True)
     """
     from .models.reduction import reduction_objective
     from .nca.loss import nca_loss
