@@ -39,6 +39,25 @@ __all__ = ["LinearAutoencoder", "reconstruction_error", "tied_reconstruction_err
 def reconstruction_error(W1, W2, X):
     """E(W⁽¹⁾, W⁽²⁾) = Σ (X W⁽¹⁾ᵀ W⁽²⁾ᵀ − X)²: the untied autoencoder's error.
 
+    The sum runs over every sample and feature: the squared Frobenius norm
+    of the reconstruction error.
+
+    Parameters
+    ----------
+    W1 : array_like or Tensor of shape (K, D)
+        The encoder W⁽¹⁾: code H = X W⁽¹⁾ᵀ.
+    W2 : array_like or Tensor of shape (D, K)
+        The decoder W⁽²⁾: reconstruction F = H W⁽²⁾ᵀ.
+    X : ndarray of shape (N, D)
+        The (centred) data.
+
+    Returns
+    -------
+    Tensor
+        A scalar, differentiable with respect to ``W1`` and ``W2``.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> X = np.array([[1.0, 2.0], [3.0, 4.0]])
     >>> float(reconstruction_error(np.eye(2), np.eye(2), X))   # identity reconstructs exactly
@@ -52,7 +71,27 @@ def reconstruction_error(W1, W2, X):
 def tied_reconstruction_error(U, X):
     """E(U) = E(W⁽¹⁾ = Uᵀ, W⁽²⁾ = U): the same function with U used twice.
 
-    Its gradient is accumulated by the engine at the shared parameter U.
+    Its gradient is accumulated by the engine at the shared parameter U:
+    Ū = W̄⁽¹⁾ᵀ + W̄⁽²⁾, the untied gradients evaluated at (Uᵀ, U) and added.
+
+    Parameters
+    ----------
+    U : array_like or Tensor of shape (D, K)
+    X : ndarray of shape (N, D)
+
+    Returns
+    -------
+    Tensor
+        A scalar.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> U, X = np.array([[1.0], [0.5]]), np.array([[1.0, 2.0], [3.0, -1.0]])
+    >>> tied = tg.grad(tied_reconstruction_error)(U, X)
+    >>> W1_bar, W2_bar = tg.grad(reconstruction_error, argnums=(0, 1))(U.T, U, X)
+    >>> np.allclose(tied, W1_bar.T + W2_bar)
+    True
     """
     return reconstruction_error(ops.transpose(U), U, X)
 
@@ -75,9 +114,12 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
     random_state : int, RandomState or None
         Seed of the random initialisation (Gaussian entries of variance 1/D).
     optimizer : callable, optional
-        ``optimizer(fun, x0)`` returning an object with ``x`` (and optionally
-        ``nit``, ``loss_curve``, ``success``), e.g. a ``functools.partial`` of
-        :func:`tinygrad_nca.optim.adam`. Default: L-BFGS-B via ``minimize``.
+        ``optimizer(fun, x0)`` returning a dict with attribute access holding
+        ``x`` (and optionally ``nit``, ``loss_curve``, ``success``,
+        ``message``), such as :class:`tinygrad_nca.optim.Result` or SciPy's
+        ``OptimizeResult``: e.g. a ``functools.partial`` of
+        :func:`tinygrad_nca.optim.adam`. ``x0`` is U for tied weights and the
+        tuple (W⁽¹⁾, W⁽²⁾) otherwise. Default: L-BFGS-B via ``minimize``.
     verbose : int, default=0
         Passed to ``minimize``: 1 prints the iteration table.
 
@@ -120,7 +162,37 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     def fit(self, X, y=None):
-        """Centre X and minimise the reconstruction error over the weights."""
+        """Centre X and minimise the reconstruction error over the weights.
+
+        The optimiser minimises E / N (the mean over samples), whose scale
+        does not grow with the number of samples, so that ``tol`` means the
+        same for small and large data sets.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Training data, float64 or float32 (kept: a float32 fit computes
+            in float32); at least 2 samples.
+        y : None
+            Ignored; present for scikit-learn's API.
+
+        Returns
+        -------
+        self : LinearAutoencoder
+
+        Warns
+        -----
+        ConvergenceWarning
+            If the optimiser reports that it did not converge.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(30, 3))
+        >>> ae = LinearAutoencoder(n_components=2, random_state=0).fit(X)
+        >>> ae.components_.shape, ae.decoder_.shape, bool(np.allclose(ae.mean_, X.mean(axis=0)))
+        ((2, 3), (3, 2), True)
+        """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         n_samples, n_features = X.shape
         K = self.n_components
@@ -161,13 +233,57 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        """Codes H = (X − mean) W⁽¹⁾ᵀ, of shape (n_samples, n_components)."""
+        """Codes H = (X − mean) W⁽¹⁾ᵀ, of shape (n_samples, n_components).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_components)
+
+        Examples
+        --------
+        Points on a line through (1, 1): one number per point codes them.
+
+        >>> import numpy as np
+        >>> X = np.outer([-2.0, -1.0, 0.0, 1.0, 2.0], [3.0, 4.0]) + 1.0
+        >>> H = LinearAutoencoder(n_components=1, random_state=0).fit(X).transform(X)
+        >>> H.shape, np.round(np.abs(H[:, 0]), 4)      # distance along the line, up to sign
+        ((5, 1), array([10.,  5.,  0.,  5., 10.]))
+        """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return (X - self.mean_) @ self.components_.T
 
     def inverse_transform(self, H):
-        """Reconstructions F = H W⁽²⁾ᵀ + mean, of shape (n_samples, n_features)."""
+        """Reconstructions F = H W⁽²⁾ᵀ + mean, of shape (n_samples, n_features).
+
+        Parameters
+        ----------
+        H : array_like of shape (n_samples, n_components)
+            Codes, as returned by :meth:`transform`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+
+        Raises
+        ------
+        ValueError
+            If ``H`` is not 2-D with ``n_components`` columns.
+
+        Examples
+        --------
+        Data on a line are reconstructed exactly from a 1-D code:
+
+        >>> import numpy as np
+        >>> X = np.outer([-2.0, -1.0, 0.0, 1.0, 2.0], [3.0, 4.0]) + 1.0
+        >>> ae = LinearAutoencoder(n_components=1, random_state=0).fit(X)
+        >>> np.allclose(ae.inverse_transform(ae.transform(X)), X)
+        True
+        """
         check_is_fitted(self)
         H = np.asarray(H)
         if H.ndim != 2 or H.shape[1] != self.components_.shape[0]:

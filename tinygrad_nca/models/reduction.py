@@ -39,6 +39,25 @@ __all__ = ["LinearReduction", "reduction_objective"]
 def reduction_objective(A, X, loss, y=None):
     """L(XA) — or L(XA, y) when labels are given: the objective over A.
 
+    Parameters
+    ----------
+    A : array_like or Tensor of shape (D, K)
+        The map: row n of Z = XA is the projection of sample n.
+    X : ndarray of shape (N, D)
+    loss : callable
+        ``loss(Z)`` or ``loss(Z, y)``, returning a scalar Tensor.
+    y : array_like of shape (N,), optional
+        Labels; passed to ``loss`` when given.
+
+    Returns
+    -------
+    Tensor
+        A scalar. Its gradient with respect to A is Xᵀ Z̄, where Z̄ = ∂L/∂Z.
+
+    Examples
+    --------
+    L(Z) = Σ z², with A picking the first feature: 1² + 3² = 10.
+
     >>> import numpy as np, tinygrad_nca as tg
     >>> X = np.array([[1.0, 2.0], [3.0, 4.0]])
     >>> float(reduction_objective(np.array([[1.0], [0.0]]), X, lambda Z: tg.sum(Z ** 2)))
@@ -70,8 +89,10 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         "random": Gaussian entries of variance 1/D; "pca": the top principal
         directions of X; an array: that A.
     optimizer : callable, optional
-        ``optimizer(fun, A0)`` returning an object with ``x`` (and optionally
-        ``nit``, ``loss_curve``, ``success``): e.g. a ``functools.partial`` of
+        ``optimizer(fun, A0)`` returning a dict with attribute access holding
+        ``x`` (and optionally ``nit``, ``loss_curve``, ``success``,
+        ``message``), such as :class:`tinygrad_nca.optim.Result` or SciPy's
+        ``OptimizeResult``: e.g. a ``functools.partial`` of
         :func:`tinygrad_nca.optim.adam`. Default: L-BFGS-B via ``minimize``.
     verbose : int, default=0
         Passed to ``minimize``: 1 prints the iteration table.
@@ -110,7 +131,49 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     def fit(self, X, y=None):
-        """Minimise ``loss(XA[, y])`` over A."""
+        """Minimise ``loss(XA[, y])`` over A.
+
+        The loss is called once at the initial A first, so that a loss that
+        does not return a scalar is reported before any optimisation.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Float64 or float32 (kept); at least 2 samples.
+        y : array_like, optional
+            Labels or targets, passed to ``loss`` as its second argument.
+
+        Returns
+        -------
+        self : LinearReduction
+
+        Raises
+        ------
+        ValueError
+            If ``loss`` is not callable or does not return a scalar, or
+            ``n_components`` or ``init`` is invalid.
+
+        Warns
+        -----
+        ConvergenceWarning
+            If the optimiser reports that it did not converge.
+
+        Examples
+        --------
+        NCA is this layer with :func:`~tinygrad_nca.exercises.nca_classifier_loss`.
+        On data where feature 1 gives the class and feature 0 is noise, the
+        fitted map weights feature 1 far more, and 1-NN in Z makes no mistakes:
+
+        >>> import numpy as np
+        >>> from tinygrad_nca.exercises import loo_1nn_error, nca_classifier_loss, two_feature_data
+        >>> X, y = two_feature_data(20, noise=2.0)
+        >>> nca = LinearReduction(1, nca_classifier_loss, random_state=0).fit(X, y)
+        >>> w = np.abs(nca.components_[0])
+        >>> bool(w[1] > 5 * w[0])
+        True
+        >>> float(loo_1nn_error(np.eye(2), X, y)), float(loo_1nn_error(nca.components_, X, y))
+        (0.15, 0.0)
+        """
         if not callable(self.loss):
             raise ValueError("loss must be a callable loss(Z) or loss(Z, y) returning a scalar "
                              f"Tensor, got {self.loss!r}")
@@ -164,7 +227,28 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         return A0.copy()
 
     def transform(self, X):
-        """Z = XA, of shape (n_samples, n_components)."""
+        """Z = XA, of shape (n_samples, n_components).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_components)
+
+        Examples
+        --------
+        A regression map fitted on 20 points, applied to two new ones:
+
+        >>> import numpy as np, tinygrad_nca as tg
+        >>> X = np.random.default_rng(0).normal(size=(20, 2))
+        >>> y = X @ np.array([2.0, -1.0])
+        >>> r = LinearReduction(1, lambda Z, y: tg.mean((Z[:, 0] - y) ** 2), random_state=0)
+        >>> np.round(r.fit(X, y).transform(np.array([[1.0, 0.0], [0.0, 1.0]])), 4)
+        array([[ 2.],
+               [-1.]])
+        """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return X @ self.components_.T
