@@ -10,6 +10,12 @@ Bad input (a missing file, an unknown column, non-numeric features, a single
 class, a damaged model file) ends the program with one line on stderr,
 ``tinygrad-nca: error: ...``, and exit status 1 (2 for a malformed command
 line); a traceback means a bug.
+
+Everything the program reports goes to stdout (the data summary, the
+accuracy table, the files written, or the projected CSV of ``transform``);
+progress, notes and errors go to stderr, so that ``tinygrad-nca transform
+model.npz data.csv > out.csv`` writes a clean file. :func:`main` is the
+entry point; it can also be called from Python with a list of arguments.
 """
 from __future__ import annotations
 
@@ -26,16 +32,38 @@ import numpy as np
 from .datasets import DATASETS, load_csv, load_dataset, parse_numeric_columns, read_csv_table
 
 PROG = "tinygrad-nca"
+"""The program's name, as installed by ``pip`` (``[project.scripts]``) and shown in messages."""
 DEFAULT_OUTPUT_DIR = "tinygrad_nca_output"
+"""Where ``fit`` writes its plot and model unless ``--output-dir`` says otherwise."""
 DEFAULT_N_COMPONENTS = 2
+"""Dimension of the embedding by default: 2, so that it can be plotted as it is."""
 # digits (1347 training points, 64 -> 2) converges in about 80 L-BFGS iterations.
 DEFAULT_MAX_ITER = 100
+"""L-BFGS iterations at most, by default."""
 DEFAULT_TEST_SIZE = 0.25
+"""Fraction of the data held out for the accuracy table, by default."""
 DEFAULT_N_NEIGHBORS = 3
+"""k of the k-NN classifier that scores each embedding, by default."""
 
 
 class CommandError(Exception):
-    """Bad input found by the command line itself; reported as one line."""
+    """Bad input found by the command line itself; reported as one line.
+
+    For problems only the command line can see: options that contradict each
+    other, a data set too small to split, an output directory that cannot be
+    created. :func:`main` turns it (like the ``ValueError`` and ``OSError``
+    raised by the library on bad data) into ``tinygrad-nca: error: ...`` on
+    stderr and exit status 1, without a traceback.
+
+    Examples
+    --------
+    >>> import contextlib, sys
+    >>> with contextlib.redirect_stderr(sys.stdout):     # show stderr here
+    ...     status = main(["fit", "--dataset", "iris", "--csv", "data.csv"])
+    tinygrad-nca: error: give either --dataset or --csv, not both
+    >>> status
+    1
+    """
 
 
 def _estimator_class():
@@ -100,7 +128,22 @@ feature. The projected columns are named nca_1, nca_2, ...
 
 
 def build_parser():
-    """The argument parser of ``tinygrad-nca`` (subcommands ``fit`` and ``transform``)."""
+    """The argument parser of ``tinygrad-nca`` (subcommands ``fit`` and ``transform``).
+
+    ``tinygrad-nca --help`` and ``tinygrad-nca COMMAND --help`` print what it
+    knows. Numbers are checked while parsing (``--n-components 0`` is refused
+    with a one-line message and exit status 2), before any data is loaded.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["fit", "--dataset", "wine", "--n-components", "3"])
+    >>> args.command, args.dataset, args.n_components, args.max_iter, args.test_size
+    ('fit', 'wine', 3, 100, 0.25)
+    """
     parser = _Parser(
         prog=PROG,
         description="Neighbourhood Components Analysis (Goldberger et al. 2004) on a "
@@ -171,6 +214,31 @@ class Progress:
     pipe) a plain line is printed now and then. The callback only receives the
     transformation, so the objective is evaluated here, at most once per
     refresh (that keeps the cost to a few per cent of the fit).
+
+    Parameters
+    ----------
+    stream : file-like
+        Where the line goes (``sys.stderr``); ``stream.isatty()`` decides
+        between a live line (refreshed every second) and plain lines (every
+        5 seconds).
+    max_iter : int
+        Shown as the iteration count's denominator.
+    objective_at : callable
+        ``objective_at(transformation)`` returns the objective as a float.
+
+    Examples
+    --------
+    A stream that is not a terminal gets a plain line for the first
+    iteration, then at most one every 5 seconds:
+
+    >>> import io
+    >>> import numpy as np
+    >>> stream = io.StringIO()
+    >>> progress = Progress(stream, max_iter=100, objective_at=lambda A: float(np.sum(A ** 2)))
+    >>> progress(np.array([1.0, 2.0]), 1)
+    >>> progress(np.array([1.0, 1.0]), 2)            # too soon after the first: not shown
+    >>> print(stream.getvalue(), end="")
+    NCA  iteration    1/100   objective            5   ... s
     """
 
     def __init__(self, stream, max_iter, objective_at):
@@ -183,6 +251,11 @@ class Progress:
         self.open_line = False
 
     def __call__(self, transformation, n_iter):
+        """Show iteration ``n_iter`` if the last line is old enough (always the first).
+
+        Called by the estimator after every iteration with the current
+        transformation. Returns None, so it never asks the fit to stop.
+        """
         if n_iter > 1 and time.perf_counter() - self.shown < self.interval:
             return
         line = (f"NCA  iteration {n_iter:>4}/{self.max_iter}   objective "
@@ -197,11 +270,48 @@ class Progress:
         self.shown = time.perf_counter()
 
     def clear(self):
-        """Remove the live line (the fit is over)."""
+        """Remove the live line (the fit is over).
+
+        On a terminal the line is erased (carriage return, then the ANSI code
+        ``ESC [K``, erase to the end of the line); elsewhere nothing was left
+        open and nothing is written.
+
+        Examples
+        --------
+        >>> import io
+        >>> import numpy as np
+        >>> class Terminal(io.StringIO):
+        ...     def isatty(self):
+        ...         return True
+        >>> terminal = Terminal()
+        >>> progress = Progress(terminal, max_iter=10, objective_at=lambda A: 0.5)
+        >>> progress(np.zeros(2), 1)
+        >>> progress.clear()
+        >>> terminal.getvalue()
+        '\\rNCA  iteration    1/10   objective          0.5 ... s\\x1b[K\\r\\x1b[K'
+        """
         self._end("\r\x1b[K")
 
     def close(self):
-        """Keep the live line and end it (the fit was interrupted or failed)."""
+        """Keep the live line and end it (the fit was interrupted or failed).
+
+        The last progress line stays on screen, so that the error message
+        that follows can be read beside the iteration where it happened.
+
+        Examples
+        --------
+        >>> import io
+        >>> import numpy as np
+        >>> class Terminal(io.StringIO):
+        ...     def isatty(self):
+        ...         return True
+        >>> terminal = Terminal()
+        >>> progress = Progress(terminal, max_iter=10, objective_at=lambda A: 0.5)
+        >>> progress(np.zeros(2), 1)
+        >>> progress.close()
+        >>> terminal.getvalue().endswith("\\x1b[K\\n")
+        True
+        """
         self._end("\n")
 
     def _end(self, text):
@@ -458,7 +568,78 @@ def _note(message):
 
 
 def main(argv=None):
-    """Run ``tinygrad-nca`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    """Run ``tinygrad-nca`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
+
+    The installed ``tinygrad-nca`` script and ``python -m tinygrad_nca`` call
+    it with the command line's words.
+
+    ``tinygrad-nca fit`` loads a data set (``--dataset NAME``, one of
+    :data:`~tinygrad_nca.datasets.DATASETS`, or ``--csv PATH --target
+    COLUMN``), splits it into stratified training and held-out parts,
+    standardises both with the training part's mean and standard deviation,
+    fits NCA, prints the k-NN accuracy on the held-out part for the raw
+    features, PCA and NCA at the same dimension, and writes a plot (if the
+    embedding has at least 2 dimensions) and the model file. ``tinygrad-nca
+    transform MODEL.npz DATA.csv`` projects the rows of a CSV file with a
+    saved model and writes them as CSV (to stdout, or ``--output``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name.
+
+    Returns
+    -------
+    int
+        0 on success, 1 for bad input (one line ``tinygrad-nca: error: ...``
+        on stderr), 2 for a malformed command line, 130 if interrupted with
+        Ctrl-C, 141 if the reader of stdout went away (``... | head``).
+
+    Examples
+    --------
+    Fit on iris, 4 → 1 dimensions (1-D: no plot, so no matplotlib), quietly:
+
+    >>> import os, tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> main(["fit", "--dataset", "iris", "--n-components", "1", "--max-iter", "20",
+    ...       "--quiet", "--output-dir", out])
+    iris: 150 samples, 4 features, 3 classes; 112 for training, 38 held out (stratified, seed 0); standardised
+    fitting NCA: 4 -> 1 dimensions, objective 'expected', at most 20 iterations
+    NCA: ... iterations in ... s, final objective ... ('expected')
+    <BLANKLINE>
+    3-NN accuracy on the 38 held-out samples
+      features    dims  accuracy
+      raw            4     0.974
+      PCA            1     0.868
+      NCA            1     ...
+    <BLANKLINE>
+    no plot: the embedding is 1-D (use --n-components 2 for a picture)
+    wrote .../iris_nca.npz  (the fitted model; apply it with 'tinygrad-nca transform .../iris_nca.npz DATA.csv')
+    0
+
+    Project new rows with the saved model. Columns the model was not fitted
+    on (``id`` here) are copied through:
+
+    >>> data = os.path.join(out, "new.csv")
+    >>> with open(data, "w") as f:
+    ...     _ = f.write("id,sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\\n"
+    ...                 "a,5.1,3.5,1.4,0.2\\n"
+    ...                 "b,6.7,3.0,5.2,2.3\\n")
+    >>> main(["transform", os.path.join(out, "iris_nca.npz"), data])
+    id,nca_1
+    a,...
+    b,...
+    0
+
+    Bad input ends with one line on stderr and status 1:
+
+    >>> import contextlib, sys
+    >>> with contextlib.redirect_stderr(sys.stdout):     # show stderr here
+    ...     status = main(["fit", "--csv", "no_such_file.csv", "--target", "label"])
+    tinygrad-nca: error: no_such_file.csv: no such file
+    >>> status
+    1
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
