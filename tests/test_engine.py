@@ -331,3 +331,12 @@ def test_import_loads_numpy_and_nothing_heavier():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, cwd=pathlib.Path(__file__).parents[1])
     assert result.stdout.strip() == "", f"import tinygrad_nca imported {result.stdout.strip()}"
+
+
+def test_every_lazy_name_resolves_to_its_module_attribute():
+    import importlib
+    for name, (module, attribute) in tg._LAZY.items():
+        expected = getattr(importlib.import_module(module, "tinygrad_nca"), attribute)
+        assert getattr(tg, name) is expected
+        assert name in dir(tg)
+    assert tg.stratified_batches.__module__ == "tinygrad_nca.nca.estimator"

@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "NeighborhoodComponentsAnalysis": (".nca.estimator", "NeighborhoodComponentsAnalysis"),
     "NCA": (".nca.estimator", "NCA"),
+    "stratified_batches": (".nca.estimator", "stratified_batches"),
     "LinearAutoencoder": (".models.autoencoder", "LinearAutoencoder"),
     "LinearReduction": (".models.reduction", "LinearReduction"),
     "load_dataset": (".datasets", "load_dataset"),
