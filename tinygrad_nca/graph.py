@@ -62,6 +62,27 @@ def to_dot(y) -> str:
     argument position when the op has several. Render the text with Graphviz
     (``dot -Tsvg``) or any online viewer; producing it needs nothing but NumPy.
 
+    Parameters
+    ----------
+    y : Tensor
+        The output whose history is drawn: every tensor it was computed from.
+
+    Returns
+    -------
+    str
+        The DOT text. Edges point from inputs to outputs, and ``rankdir=BT``
+        draws them bottom to top: inputs at the bottom, the output at the top.
+
+    Raises
+    ------
+    TypeError
+        If ``y`` is not a Tensor (an ndarray has no graph behind it).
+
+    Examples
+    --------
+    x · x for x = (1, 2): the input is used twice by ``multiply``, once as
+    each argument, so two edges labelled 0 and 1 leave it.
+
     >>> import tinygrad_nca as tg
     >>> x = tg.Tensor([1.0, 2.0], requires_grad=True)
     >>> print(tg.to_dot(tg.sum(x * x)))
@@ -222,6 +243,16 @@ def cost_report(f, *args, argnums=None) -> CostReport:
         Float arguments become inputs that require a gradient; others pass through.
     argnums : sequence of int, optional
         Which arguments to differentiate (default: every float argument).
+
+    Returns
+    -------
+    CostReport
+        One row per node the reverse sweep visits; ``print`` it for a table.
+
+    Raises
+    ------
+    ValueError
+        If the output of ``f`` does not depend on any differentiated argument.
 
     Examples
     --------
