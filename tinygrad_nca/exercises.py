@@ -290,7 +290,7 @@ def semicircle_autoencoders(n=60, hidden=8, seed=0, max_iter=300):
     --------
     Small sizes, so that it runs in a fraction of a second:
 
-    >>> r = semicircle_autoencoders(n=20, hidden=4, max_iter=40)
+    >>> r = semicircle_autoencoders(n=10, hidden=3, max_iter=30)
     >>> round(r["linear"] / r["pca_error"], 4)             # the linear one is PCA
     1.0
     >>> r["linear_encoder_mlp_decoder"] < 0.1 * r["pca_error"]       # bends the line
