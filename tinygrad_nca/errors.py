@@ -13,11 +13,13 @@ __all__ = ["ShapeError", "AnomalyError", "GradientCheckError"]
 class ShapeError(ValueError):
     """Operands whose shapes do not fit the operation.
 
-    Raised when an operation is built, before any arithmetic: a matrix
-    product whose inner dimensions differ (``(n, k) @ (k', m)`` with k ≠ k'),
-    or operands that do not broadcast together under NumPy's rules. The
-    message names the operation and both shapes, so the mistake can be found
-    without reading a NumPy traceback.
+    Raised by the operation that received them: a matrix product whose inner
+    dimensions differ (``(n, k) @ (k', m)`` with k ≠ k'), operands that do
+    not broadcast together under NumPy's rules, a reshape to a different
+    size, an axis out of range, transpose axes that are not a permutation,
+    arrays that do not concatenate, a ``where=`` mask that does not
+    broadcast to its operand. The message names the operation and the
+    shapes, so the mistake can be found without reading a NumPy traceback.
 
     Examples
     --------
