@@ -253,6 +253,13 @@ def test_cotangents_are_freed_as_soon_as_they_are_consumed():
      r"sum: where mask of shape \(3, 2\) does not broadcast to the input's shape \(2, 3\)"),
     (lambda: tg.softmax(tg.Tensor(np.ones((2, 3))), where=np.ones(2, bool)),
      r"softmax: where mask of shape \(2,\)"),
+    (lambda: tg.swapaxes(tg.Tensor(np.ones((2, 3))), 0, 5),
+     r"swapaxes: axis 5 is out of range for shape \(2, 3\)"),
+    (lambda: tg.transpose(tg.Tensor(np.ones((2, 3))), (0, 0)),
+     r"transpose: axes \(0, 0\) are not a permutation of the 2 axes of shape \(2, 3\)"),
+    (lambda: tg.Tensor(np.ones((2, 3))).transpose(1, 0, 2), r"transpose: axis 2 is out of range"),
+    (lambda: tg.expand_dims(tg.Tensor(np.ones((2, 3))), 7), r"expand_dims: axis 7 .*\(2, 3\)"),
+    (lambda: tg.squeeze(tg.Tensor(np.ones((2, 3))), 0), r"squeeze: cannot remove axis 0 .*\(2, 3\)"),
 ])
 def test_shape_errors_name_the_op_and_both_shapes(fn, message):
     with pytest.raises(tg.ShapeError, match=message) as info:

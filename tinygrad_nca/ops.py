@@ -60,7 +60,18 @@ _broadcast_to.defvjp(lambda g, ans, x, shape: _sum_to(g, x.shape))
 
 
 def broadcast_to(x, shape):
-    """Broadcast ``x`` to ``shape`` (NumPy rules); the VJP sums back."""
+    """Broadcast ``x`` to ``shape`` (NumPy rules).
+
+    y = broadcast_to(x, shape) copies x along new leading axes and along axes
+    where x has size 1. Each entry of x is used several times, so its cotangent
+    is the sum of theirs: x̄ = ḡ summed over the broadcast axes, back to x's shape.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda b: tg.sum(tg.broadcast_to(b, (3, 2)) * np.arange(6.0).reshape(3, 2)))(np.zeros(2))
+    array([6., 9.])
+    """
     shape = tuple(shape)
     if _shape(value_of(x)) == shape:
         return x
@@ -438,41 +449,129 @@ _log_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:  # x̄ = ḡ − p Σ
 
 # ------------------------------------------------------------------ public functions
 def add(x, y):
+    """x + y, elementwise, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ, ȳ = ḡ (summed back to each operand's shape where it was broadcast).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda b: tg.sum(tg.add(np.ones((4, 2)), b)))(np.zeros(2))   # b used in 4 rows
+    array([4., 4.])
+    """
     return _add(*_broadcast_operands("add", x, y))
 
 
 def subtract(x, y):
+    """x − y, elementwise, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ, ȳ = −ḡ.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda y: tg.sum(tg.subtract(1.0, y)))(np.array([2.0, 3.0]))
+    array([-1., -1.])
+    """
     return _subtract(*_broadcast_operands("subtract", x, y))
 
 
 def multiply(x, y):
+    """x · y, elementwise, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ · y, ȳ = ḡ · x.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.multiply(x, np.array([3.0, 4.0]))))(np.ones(2))
+    array([3., 4.])
+    """
     return _multiply(*_broadcast_operands("multiply", x, y))
 
 
 def divide(x, y):
+    """x / y, elementwise, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ / y, ȳ = −ḡ · x / y² (written −ḡ · ans / y, reusing the output).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda y: tg.sum(tg.divide(1.0, y)))(np.array([1.0, 2.0]))   # −1/y²
+    array([-1.  , -0.25])
+    """
     return _divide(*_broadcast_operands("divide", x, y))
 
 
 def power(x, y):
+    """x ** y, elementwise, with NumPy broadcasting (scalar or tensor exponent).
+
+    VJP: x̄ = ḡ · y · x^(y−1), ȳ = ḡ · x^y · log x (taken as 0 where x ≤ 0, where
+    the power is not a smooth function of y).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.power(x, 3)))(np.array([1.0, 2.0]))
+    array([ 3., 12.])
+    """
     return _power(*_broadcast_operands("power", x, y))
 
 
 def maximum(x, y):
+    """Elementwise maximum of x and y, with NumPy broadcasting.
+
+    VJP: the cotangent goes to the larger operand; on a tie each gets half.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.maximum(x, 0.0)))(np.array([-1.0, 0.0, 2.0]))
+    array([0. , 0.5, 1. ])
+    """
     return _maximum(*_broadcast_operands("maximum", x, y))
 
 
 def minimum(x, y):
+    """Elementwise minimum of x and y, with NumPy broadcasting.
+
+    VJP: the cotangent goes to the smaller operand; on a tie each gets half.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.minimum(x, 1.0)))(np.array([0.0, 1.0, 2.0]))
+    array([1. , 0.5, 0. ])
+    """
     return _minimum(*_broadcast_operands("minimum", x, y))
 
 
 def where(condition, x, y):
-    """``x`` where ``condition`` holds, else ``y``; ``condition`` is a constant boolean array."""
+    """``x`` where ``condition`` holds, else ``y``; ``condition`` is a constant boolean array.
+
+    VJP: x̄ = ḡ where the condition holds (0 elsewhere), ȳ = ḡ elsewhere. The
+    condition itself gets no gradient.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.where(x > 0, x * x, -x)))(np.array([-2.0, 3.0]))
+    array([-1.,  6.])
+    """
     condition = np.asarray(value_of(condition), dtype=bool)
     return _where(*_broadcast_operands("where", condition, x, y))
 
 
 def astype(x, dtype):
-    """Cast to ``dtype``; the cotangent is cast back to the input's dtype."""
+    """Cast to ``dtype``; the cotangent is cast back to the input's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.astype(x, np.float32)))(np.ones(2)).dtype
+    dtype('float64')
+    """
     dtype = np.dtype(dtype)
     if not isinstance(x, Tensor):
         return Tensor(np.asarray(x, dtype=dtype))
@@ -480,26 +579,93 @@ def astype(x, dtype):
 
 
 def transpose(x, axes=None):
-    ndim = np.ndim(value_of(x))
-    axes = tuple(reversed(range(ndim))) if axes is None else tuple(a % ndim for a in axes)
+    """Permute the axes of ``x`` (reverse them by default), like ``np.transpose``.
+
+    VJP: x̄ = ḡ with the inverse permutation applied.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.transpose(tg.Tensor(np.zeros((2, 3, 4))), (2, 0, 1)).shape
+    (4, 2, 3)
+    """
+    shape = _shape(value_of(x))
+    if axes is None:
+        return _transpose(x, tuple(reversed(range(len(shape)))))
+    axes = tuple(_check_axis("transpose", a, shape) for a in axes)
+    if sorted(axes) != list(range(len(shape))):
+        raise ShapeError(f"transpose: axes {axes} are not a permutation of the {len(shape)} "
+                         f"axes of shape {shape}")
     return _transpose(x, axes)
 
 
+def _check_axis(name, axis, shape):
+    """``axis`` as a non-negative index into ``shape``, or a ShapeError naming ``name``."""
+    if not -len(shape) <= axis < len(shape):
+        raise ShapeError(f"{name}: axis {axis} is out of range for shape {shape} "
+                         f"({len(shape)} axes)")
+    return axis % len(shape)
+
+
 def swapaxes(x, axis1, axis2):
-    axes = list(range(np.ndim(value_of(x))))
+    """Exchange two axes of ``x``, like ``np.swapaxes`` (a transpose).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.swapaxes(tg.Tensor(np.zeros((2, 3, 4))), -1, -2).shape
+    (2, 4, 3)
+    """
+    shape = _shape(value_of(x))
+    axis1, axis2 = _check_axis("swapaxes", axis1, shape), _check_axis("swapaxes", axis2, shape)
+    axes = list(range(len(shape)))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return _transpose(x, tuple(axes))
 
 
 def expand_dims(x, axis):
-    return reshape(x, np.expand_dims(value_of(x), axis).shape)
+    """Insert a size-1 axis at ``axis``, like ``np.expand_dims`` (a reshape).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.expand_dims(tg.Tensor(np.zeros((2, 3))), 1).shape
+    (2, 1, 3)
+    """
+    shape = _shape(value_of(x))
+    try:
+        return reshape(x, np.expand_dims(np.empty(shape, np.int8), axis).shape)
+    except ValueError as err:       # NumPy's AxisError is a ValueError
+        raise ShapeError(f"expand_dims: axis {axis} does not fit shape {shape} ({err})") from None
 
 
 def squeeze(x, axis=None):
-    return reshape(x, np.squeeze(value_of(x), axis).shape)
+    """Remove size-1 axes (all, or those in ``axis``), like ``np.squeeze`` (a reshape).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.squeeze(tg.Tensor(np.zeros((2, 1, 3)))).shape
+    (2, 3)
+    """
+    shape = _shape(value_of(x))
+    try:
+        return reshape(x, np.squeeze(np.empty(shape, np.int8), axis).shape)
+    except ValueError as err:
+        raise ShapeError(f"squeeze: cannot remove axis {axis} of shape {shape} ({err})") from None
 
 
 def concatenate(arrays, axis=0):
+    """Join arrays along an existing axis, like ``np.concatenate``.
+
+    VJP: each input's cotangent is its own slice of ḡ.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda a: tg.sum(tg.concatenate([a, 2 * a]) ** 2))(np.array([1.0]))   # 2a + 8a
+    array([10.])
+    """
     arrays = list(arrays)
     shapes = [_shape(value_of(a)) for a in arrays]
     try:
@@ -510,12 +676,35 @@ def concatenate(arrays, axis=0):
 
 
 def stack(arrays, axis=0):
+    """Join arrays along a new axis, like ``np.stack``.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.stack([np.zeros(3), tg.Tensor(np.ones(3))], axis=1).shape
+    (3, 2)
+    """
     arrays = list(arrays)
     return concatenate([expand_dims(a, axis) for a in arrays], axis=axis)
 
 
 def matmul(a, b):
-    """Matrix product with NumPy's rules (1-D operands, batched stacks)."""
+    """Matrix product with NumPy's rules (1-D operands, batched stacks).
+
+    For C = AB the VJPs are Ā = C̄Bᵀ and B̄ = AᵀC̄; with a transposed operand,
+    C = ABᵀ, they compose into Ā = C̄B and B̄ = C̄ᵀA. Each costs one product of
+    the size of the forward one. Batch axes broadcast, and their cotangents are
+    summed back.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> A, B = np.ones((2, 3)), np.arange(12.0).reshape(4, 3)
+    >>> C_bar = np.ones((2, 4))
+    >>> A_bar, B_bar = tg.vjp(lambda a, b: a @ b.T, A, B)[1](C_bar)
+    >>> np.array_equal(A_bar, C_bar @ B), np.array_equal(B_bar, C_bar.T @ A)
+    (True, True)
+    """
     sa, sb = _shape(value_of(a)), _shape(value_of(b))
     if len(sa) == len(sb) == 2 and sa[1] == sb[0]:
         return _matmul(a, b)           # two matrices: nothing to adapt
@@ -539,12 +728,40 @@ def matmul(a, b):
 
 
 def sum(x, axis=None, keepdims=False, where=None):
-    """Σ x along ``axis``; with ``where=mask`` only the masked entries count (a masked sum)."""
+    """Σ x along ``axis``; with ``where=mask`` only the masked entries count (a masked sum).
+
+    VJP: x̄ = ḡ broadcast back to x's shape (0 outside the mask).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> x = np.arange(6.0).reshape(2, 3)
+    >>> tg.sum(x, axis=1).value, tg.sum(x, where=x > 2).value
+    (array([ 3., 12.]), array(12.))
+    >>> tg.grad(lambda x: tg.sum(x, where=x > 2))(x)
+    array([[0., 0., 0.],
+           [1., 1., 1.]])
+    """
     return _sum(x, axis=axis, keepdims=keepdims, where=_mask_or_true(where, x, "sum"))
 
 
 def mean(x, axis=None, keepdims=False, where=None):
-    """Mean along ``axis`` over the entries where ``where`` holds."""
+    """Mean along ``axis`` over the entries where ``where`` holds.
+
+    mean = Σ_selected x / (number selected). VJP: each selected entry gets ḡ / count, the others 0.
+    A slice with nothing selected has mean 0 and passes no gradient (NumPy would give NaN and a
+    warning): a row of a batch whose mask is empty then simply drops out of a loss instead of
+    turning it into NaN.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.mean(x))(np.zeros(4))
+    array([0.25, 0.25, 0.25, 0.25])
+    >>> x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    >>> tg.mean(x, axis=1, where=np.array([[True, False, True], [False, False, False]])).value
+    array([2., 0.])
+    """
     shape = _shape(value_of(x))
     mask = np.broadcast_to(_mask_or_true(where, x, "mean"), shape)
     count = np.maximum(np.sum(mask, axis=axis, keepdims=keepdims), 1)
@@ -552,12 +769,26 @@ def mean(x, axis=None, keepdims=False, where=None):
 
 
 def max(x, axis=None, keepdims=False):
-    """Maximum along ``axis``; tied maxima share the gradient equally."""
+    """Maximum along ``axis``; tied maxima share the gradient equally.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.max(x))(np.array([1.0, 3.0, 3.0]))
+    array([0. , 0.5, 0.5])
+    """
     return _amax(x, axis=axis, keepdims=keepdims)
 
 
 def min(x, axis=None, keepdims=False):
-    """Minimum along ``axis``; tied minima share the gradient equally."""
+    """Minimum along ``axis``; tied minima share the gradient equally.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.min(x))(np.array([2.0, 1.0, 5.0]))
+    array([0., 1., 0.])
+    """
     return _amin(x, axis=axis, keepdims=keepdims)
 
 
@@ -577,18 +808,50 @@ def _mask_or_true(where_mask, x, name):
 
 def logsumexp(x, axis=None, keepdims=False, where=None):
     """Numerically stable log Σ exp(x) along ``axis``; ``where`` masks entries out
-    (a fully masked row gives −inf and zero gradient)."""
+    (a fully masked row gives −inf and zero gradient).
+
+    Computed as m + log Σ exp(x − m) with m the (masked) maximum, so large
+    entries do not overflow. VJP: x̄ = ḡ · softmax(x), the probabilities.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> round(float(tg.logsumexp(np.array([1000.0, 1000.0])).value) - 1000, 6)   # log 2, no overflow
+    0.693147
+    >>> tg.grad(lambda x: tg.logsumexp(x))(np.zeros(4))
+    array([0.25, 0.25, 0.25, 0.25])
+    """
     return _logsumexp(x, axis=axis, keepdims=keepdims, where=_mask_or_true(where, x, "logsumexp"))
 
 
 def softmax(x, axis=-1, where=None):
     """Stable softmax along ``axis``; masked entries get probability exactly 0
-    and cotangent exactly 0 (a fully masked row is all zeros)."""
+    and cotangent exactly 0 (a fully masked row is all zeros).
+
+    p = exp(x − m) / Σ exp(x − m). VJP: x̄ = p ∘ (ḡ − Σ ḡ ∘ p), reusing p.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> x = np.zeros((2, 2))
+    >>> tg.softmax(x, axis=1, where=~np.eye(2, dtype=bool)).value   # the diagonal masked out
+    array([[0., 1.],
+           [1., 0.]])
+    """
     return _softmax(x, axis=axis, where=_mask_or_true(where, x, "softmax"))
 
 
 def log_softmax(x, axis=-1, where=None):
-    """Stable log-softmax along ``axis``; masked entries are −inf with zero gradient."""
+    """Stable log-softmax along ``axis``; masked entries are −inf with zero gradient.
+
+    log p = x − logsumexp(x). VJP: x̄ = ḡ − p Σ ḡ.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> np.exp(tg.log_softmax(np.log([1.0, 3.0])).value)
+    array([0.25, 0.75])
+    """
     return _log_softmax(x, axis=axis, where=_mask_or_true(where, x, "log_softmax"))
 
 
