@@ -115,6 +115,20 @@ def test_hvp():
     np.testing.assert_allclose(tg.hvp(f)(x, v), H @ v)
 
 
+def test_hvp_over_several_arguments_gives_the_blocks_of_the_joint_hessian():
+    """f(x, y) = Σ_i x_i² y_i + ½ yᵀBy has the Hessian blocks ∂²f/∂x² = diag(2y),
+    ∂²f/∂x∂y = diag(2x), ∂²f/∂y² = (B + Bᵀ)/2."""
+    B = rng.normal(size=(3, 3))
+    x, y = rng.normal(size=3), rng.normal(size=3)
+    vx, vy = rng.normal(size=3), rng.normal(size=3)
+    f = lambda x, y: tg.sum(x * x * y) + 0.5 * (y @ (B @ y))
+    H = np.block([[np.diag(2 * y), np.diag(2 * x)], [np.diag(2 * x), (B + B.T) / 2]])
+    hx, hy = tg.hvp(f, argnums=(0, 1))(x, y, (vx, vy))
+    np.testing.assert_allclose(np.concatenate([hx, hy]), H @ np.concatenate([vx, vy]))
+    with pytest.raises(ValueError, match=r"v must be a tuple of 2 directions"):
+        tg.hvp(f, argnums=(0, 1))(x, y, vx)
+
+
 # ---------------------------------------------------------------- stop_gradient and no_grad
 def test_stop_gradient():
     x = np.array([1.0, 2.0])

@@ -9,6 +9,7 @@ and the reverse sweep is itself recorded, so transforms nest: ``grad(grad(f))``.
 from __future__ import annotations
 
 import functools
+import operator
 
 import numpy as np
 
@@ -167,17 +168,35 @@ def hvp(f, argnums=0):
     """Return ``hvp_fn(*args, v)``: the Hessian-vector product ∇²f(args) · v.
 
     Computed by differentiating the gradient (reverse over reverse): the
-    gradient of x ↦ ⟨∇f(x), v⟩. ``v`` is the last positional argument.
+    gradient of x ↦ ⟨∇f(x), v⟩. ``v`` is the last positional argument. With a
+    tuple ``argnums``, x is the tuple of those arguments, ``v`` a tuple of the
+    same length (one direction per argument), and the result a tuple: the
+    blocks (H v)_k = Σ_m ∂²f/∂x_k∂x_m · v_m.
 
     >>> import numpy as np, tinygrad_nca as tg
     >>> f = lambda x: tg.sum(x ** 3)                 # Hessian diag(6x)
     >>> tg.hvp(f)(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
     array([ 6., 12.])
+    >>> g = lambda x, y: tg.sum(x * y)               # Hessian [[0, I], [I, 0]]
+    >>> tg.hvp(g, argnums=(0, 1))(np.ones(2), np.ones(2), (np.array([1.0, 2.0]), np.zeros(2)))
+    (array([0., 0.]), array([1., 2.]))
     """
+    several = isinstance(argnums, (tuple, list))
+
     def hvp_fn(*args_and_v):
         *args, v = args_and_v
+        if several and (not isinstance(v, (tuple, list)) or len(v) != len(argnums)):
+            raise ValueError(f"hvp: with argnums={tuple(argnums)}, v must be a tuple of "
+                             f"{len(argnums)} directions, one per argument")
         gradient = grad(f, argnums)
-        return grad(lambda *a: ops.sum(as_tensor(gradient(*a)) * v), argnums)(*args)
+
+        def along_v(*a):            # ⟨∇f(a), v⟩, whose gradient is H v
+            g = gradient(*a)
+            if not several:
+                return ops.sum(as_tensor(g) * v)
+            terms = [ops.sum(as_tensor(g_k) * v_k) for g_k, v_k in zip(g, v)]
+            return functools.reduce(operator.add, terms)
+        return grad(along_v, argnums)(*args)
     return hvp_fn
 
 
