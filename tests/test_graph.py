@@ -166,3 +166,11 @@ def test_cost_report_table_and_cleanup():
 def test_cost_report_needs_an_output_that_depends_on_the_arguments():
     with pytest.raises(ValueError, match="does not depend on any differentiated argument"):
         tg.cost_report(lambda x: tg.Tensor(3.0), np.ones(2))
+
+
+def test_to_dot_names_the_broadcast_node_as_the_public_op():
+    b = tg.Tensor(np.ones(3), requires_grad=True)
+    nodes, _ = parse_dot(tg.to_dot(tg.broadcast_to(b, (2, 3))))
+    labels = {label.split("\\n")[0] for label, _ in nodes.values()}
+    assert any(label.startswith("broadcast_to") for label in labels), labels
+    assert not any(label.startswith("_") for label in labels), labels

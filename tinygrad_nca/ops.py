@@ -41,7 +41,7 @@ def _unreduce(g, shape, axis):
 
 
 # ------------------------------------------------------------------ broadcasting
-@primitive(flops=lambda ans, x, shape: 0)
+@primitive(name="broadcast_to", flops=lambda ans, x, shape: 0)
 def _broadcast_to(x, shape):
     return np.broadcast_to(x, shape)
 

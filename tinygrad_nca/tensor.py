@@ -233,8 +233,10 @@ class Tensor:
                 raise ValueError(f"backward() of a non-scalar tensor of shape {self.shape} "
                                  "needs the cotangent g (an array of the same shape)")
             g = np.ones_like(self.value)
-        leaves = [t for t in _topological_order(self) if t._op is None and t.requires_grad]
-        grads = backprop(self, g, leaves, create_graph=create_graph)
+        order = _topological_order(self)     # leaves have no inputs: the same order stops there
+        leaves = [t for t in order if t._op is None and t.requires_grad]
+        grads = backprop(self, g, leaves, create_graph=create_graph, _order=order)
+        del order                             # holds every node of the graph
         for leaf, grad in zip(leaves, grads):
             value = grad if create_graph else grad.value
             leaf.grad = leaf.grad + value if (accumulate and leaf.grad is not None) else value
@@ -289,7 +291,7 @@ def _topological_order(root: Tensor, stop=frozenset()) -> list:
     return order
 
 
-def backprop(y: Tensor, g, inputs, create_graph: bool = False) -> list:
+def backprop(y: Tensor, g, inputs, create_graph: bool = False, _order=None) -> list:
     """Cotangents of ``inputs`` given the cotangent ``g`` of ``y``.
 
     Each node's cotangent is the sum of what its consumers sent it (fan-out and
@@ -306,7 +308,8 @@ def backprop(y: Tensor, g, inputs, create_graph: bool = False) -> list:
     cotangents = {id(y): g}
     recording = no_grad() if not create_graph else enable_grad()
     with recording:
-        for node in reversed(_topological_order(y, stop)):
+        # (_order: the caller's topological order of y's graph, if it has one already)
+        for node in reversed(_order if _order is not None else _topological_order(y, stop)):
             ct = cotangents.pop(id(node), None)
             if ct is None:
                 continue
