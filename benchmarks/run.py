@@ -11,8 +11,9 @@ small size, and at every timed size against scikit-learn (1e-8 relative in float
 disagrees stops the run with exit status 1.
 
 Then, for each size of a sweep over N (D, d fixed) and one over D (N, d fixed): one warm-up call
-per method, then ``--repeats`` rounds in which every method runs once (the order rotates, so a
-burst of load on a shared machine hits every method alike); the median, min and max are reported.
+per method, then ``--repeats`` rounds in which every method runs once (in a new random order
+each round, so a burst of load on a shared machine, or a peer that leaves the caches cold, hits
+every method alike); the median, min and max are reported.
 The paper's closed form (eq. 5, evaluated at its cheapest, O(dDN²)) is run where that takes less
 than ``--eq5-seconds`` and projected from the measured constant elsewhere (marked ≈ and *).
 Peak extra memory of one loss + gradient is measured per method in a fresh process (VmHWM), the
@@ -231,9 +232,12 @@ def measure_size(section, methods, size, args, history, tolerance):
     times = {name: [] for name in run}
     slow = {name for name, m in run.items() if m.cost_model}      # eq. 5: few repeats
     gc.collect()
-    order = list(run)
+    # A fresh (seeded) order every round: rotating one fixed order would keep each method's
+    # predecessor fixed, and the method after a heavy peer (one that leaves the caches cold
+    # and returns its memory to the OS) would always pay for it.
+    shuffle = np.random.default_rng(N * 7919 + D)
     for r in range(args.repeats):
-        for name in order[r % len(order):] + order[:r % len(order)]:
+        for name in shuffle.permutation(list(run)):
             if name in slow and len(times[name]) >= max(1, min(2, args.repeats)):
                 continue
             Am, Xm = data[name]
