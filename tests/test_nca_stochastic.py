@@ -23,7 +23,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import tinygrad_nca as tg
 from tinygrad_nca import NCA
-from tinygrad_nca.nca.estimator import stratified_batches
+from tinygrad_nca.nca.estimator import _stalled, stratified_batches
 
 
 def quiet_fit(estimator, X, y):
@@ -176,18 +176,44 @@ def test_callback_and_verbose_per_epoch(blobs, capsys):
     assert "(step " in out                           # verbose=2: rows within epochs
 
 
-def test_tol_stops_after_ten_epochs_without_progress(blobs):
+def test_tol_stops_after_two_windows_without_progress(blobs):
     X_train, _, y_train, _ = blobs
-    # With a tolerance no epoch can beat, the first epoch is the best and the
-    # fit stops after ten more, as scikit-learn's MLP does.
+    # No objective per point can rise by tol=10 per epoch: the fit stops as
+    # soon as two windows of 10 epochs can be compared.
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         nca = NCA(n_components=2, solver="adam", batch_size=100, tol=10.0, max_iter=50,
                   random_state=0).fit(X_train, y_train)
-    assert nca.n_iter_ == 11
+    assert nca.n_iter_ == 20
     with pytest.warns(ConvergenceWarning, match="reached max_iter=3 epochs"):
         NCA(n_components=2, solver="adam", batch_size=100, max_iter=3,
             random_state=0).fit(X_train, y_train)
+
+
+def first_stop_of_best_so_far_rule(values, tol, patience=10):
+    """The epoch at which scikit-learn's MLP rule (no epoch beat the best so
+    far by more than tol for ``patience`` epochs) stops, counted here."""
+    best, stale = -np.inf, 0
+    for epoch, value in enumerate(values, start=1):
+        best, stale = (value, 0) if value > best + tol else (max(best, value), stale + 1)
+        if stale >= patience:
+            return epoch
+    return None
+
+
+def test_stop_rule_is_not_fooled_by_noisy_epochs():
+    # Epoch means as measured on 784-dimensional data with few mini-batches per
+    # epoch: a steady rise of 0.001 per epoch under noise of 0.006.
+    rng = np.random.RandomState(0)
+    rising = 0.5 + 0.001 * np.arange(300) + 0.006 * rng.standard_normal(300)
+    assert first_stop_of_best_so_far_rule(rising, tol=1e-5) is not None   # the MLP rule stops
+    assert not any(_stalled(list(rising[:k]), tol=1e-5) for k in range(1, 301))
+    # Converged (flat under the same noise): stops soon after 20 epochs.
+    flat = 0.8 + 0.006 * rng.standard_normal(300)
+    stops = [k for k in range(1, 301) if _stalled(list(flat[:k]), tol=1e-5)]
+    assert stops and 20 <= stops[0] <= 40
+    # Falling (a diverging step size): stops at once.
+    assert _stalled(list(0.8 - 0.01 * np.arange(20)), tol=1e-5)
 
 
 def test_max_memory_bounds_one_mini_batch(blobs):

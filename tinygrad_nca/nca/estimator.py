@@ -83,9 +83,14 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         Convergence tolerance, as in scikit-learn: stop when the largest
         component of the gradient is at most ``tol``, or when an iteration
         lowers the loss by at most ``tol`` relative to max(|loss|, 1). For
-        "adam" and "sgd", as in scikit-learn's MLP: stop when the epoch's mean
-        mini-batch objective (per point) has not risen by more than ``tol``
-        for 10 consecutive epochs.
+        "adam" and "sgd": stop when the mean mini-batch objective (per point)
+        of the last 10 epochs is at most 10 × ``tol`` above that of the 10
+        epochs before, i.e. it rose by at most ``tol`` per epoch (so a fit
+        stops after 20 epochs at the earliest). Unlike scikit-learn's MLP,
+        which compares each epoch with the best one so far, this compares
+        means: an epoch's mean over a few mini-batches is noisy, and the best
+        of many noisy epochs stands above the trend, so the MLP rule stops
+        fits that are still improving by much more than ``tol``.
     callback : callable, default=None
         Called after every iteration (every epoch for "adam" and "sgd") as
         ``callback(transformation, n_iter)`` with the flattened current
@@ -312,8 +317,8 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
 
     def _descend(self, transformation, X, y):
         """Adam or SGD on −(mini-batch objective) / batch size, one epoch at a time;
-        returns (result, converged). Stops like scikit-learn's MLP: after
-        ``_N_ITER_NO_CHANGE`` epochs without a rise of more than ``tol``."""
+        returns (result, converged). Stops when the last ``_N_ITER_NO_CHANGE``
+        epochs rose by at most ``tol`` per epoch on average (:func:`_stalled`)."""
         name, objective = type(self).__name__, self.objective
         n_samples = X.shape[0]
         batch_size = min(n_samples, 1000 if self.batch_size is None else self.batch_size)
@@ -343,8 +348,8 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
             value = nca_loss(A, Xb, yb, objective=objective, block_size=block_size)
             return value * (-1.0 / Xb.shape[0])
 
-        state = {"clock": time.perf_counter(), "losses": [],
-                 "best": -np.inf, "stale": 0, "converged": False, "epochs": [], "first": None}
+        state = {"clock": time.perf_counter(), "losses": [], "converged": False, "epochs": [],
+                 "first": None}
         every = max(1, n_batches // 10) if self.verbose >= 2 else 0
 
         def progress(step, n_steps, value):
@@ -370,12 +375,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
                 state["clock"] = now
             if self.callback is not None:
                 self.callback(np.ravel(A), epoch)
-            if value > state["best"] + self.tol:
-                state["best"], state["stale"] = value, 0
-            else:
-                state["best"] = max(state["best"], value)
-                state["stale"] += 1
-            if state["stale"] >= _N_ITER_NO_CHANGE and epoch < self.max_iter:
+            if epoch < self.max_iter and _stalled(state["epochs"], self.tol):
                 state["converged"] = True
                 return True
             return False
@@ -393,8 +393,8 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         result.nit = len(state["epochs"])
         if not state["converged"]:
             result.message = (f"reached max_iter={self.max_iter} epochs while the mini-batch "
-                              f"objective still rose by more than tol={self.tol} within "
-                              f"{_N_ITER_NO_CHANGE} epochs")
+                              f"objective still rose by more than tol={self.tol} per epoch "
+                              f"over the last {_N_ITER_NO_CHANGE}")
         result.loss_curve = [-state["first"]] + [-v for v in state["epochs"]]
         return result, state["converged"]
 
@@ -554,9 +554,37 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
 
 NCA = NeighborhoodComponentsAnalysis
 
-# Epochs without improvement before a stochastic fit stops (scikit-learn's
+# The window of the stochastic solvers' stopping rule, in epochs (scikit-learn's
 # MLP default for n_iter_no_change).
 _N_ITER_NO_CHANGE = 10
+
+
+def _stalled(epoch_values, tol, window=_N_ITER_NO_CHANGE):
+    """Whether a stochastic fit has stopped improving: the mean of the last
+    ``window`` epoch values is at most ``window × tol`` above the mean of the
+    ``window`` before (a rise of at most ``tol`` per epoch).
+
+    Means of windows, not the best epoch so far: each epoch's value is a mean
+    over a few random mini-batches, so it is noisy, and the best of many noisy
+    epochs lies above the trend; with a rise per epoch smaller than the noise,
+    "no epoch beat the best in ``window`` epochs" then happens while the
+    objective still rises steadily (measured: 784 features, 5,000 points,
+    batches of 1,000, epoch noise ≈ 0.006 per point, stopped while rising
+    ≈ 0.001 per epoch). The difference of two window means has the noise of
+    one epoch times √(2 / window) and no upward bias.
+
+    >>> _stalled([0.1 * k for k in range(20)], tol=1e-3)   # rising 0.1 per epoch
+    False
+    >>> _stalled([0.5] * 20, tol=1e-3)
+    True
+    >>> _stalled([0.5] * 19, tol=1e-3)                      # too few epochs to tell
+    False
+    """
+    if len(epoch_values) < 2 * window:
+        return False
+    recent = np.mean(epoch_values[-window:])
+    before = np.mean(epoch_values[-2 * window:-window])
+    return bool(recent - before <= window * tol)
 
 
 # ---------------------------------------------------------------------- mini-batches
