@@ -386,3 +386,20 @@ def test_a_reader_that_stops_early_is_not_an_error(fitted, capsys, monkeypatch):
     status = main(["transform", str(fitted["dir"] / "iris_nca.npz"), fitted["csv"]])
     assert status == 141
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fit_runs_with_the_blas_threads_asked_for(tmp_path, capsys, monkeypatch, threads):
+    from threadpoolctl import threadpool_info
+    seen = []
+
+    class Recording(NeighborhoodComponentsAnalysis):
+        def fit(self, X, y):
+            seen.append({pool["num_threads"] for pool in threadpool_info()
+                         if pool["user_api"] == "blas"})
+            return super().fit(X, y)
+    monkeypatch.setattr(cli, "_estimator_class", lambda: Recording)
+    status = main(["fit", "--dataset", "iris", "--n-components", "1", "--max-iter", "3",
+                   "--quiet", "--threads", str(threads), "--output-dir", str(tmp_path)])
+    assert status == 0
+    assert seen == [{threads}]
