@@ -152,3 +152,116 @@ def test_divergence_is_reported():
         res = optim.sgd(lambda w: tg.sum(w ** 4), np.array([10.0]), lr=1.0, momentum=0.0,
                         n_steps=50)
     assert not res.success and "learning rate" in res.message
+
+
+# ------------------------------------------------------------------ bad arguments, reuse, stops
+def quadratic(w):
+    return tg.sum((w - 1.0) ** 2)
+
+
+def test_empty_batches_is_a_clear_error():
+    with pytest.raises(ValueError, match="batches is empty"):
+        optim.descend(lambda w, X: tg.sum(w ** 2), np.ones(2), optim.SGD(), n_steps=3, batches=[])
+    with pytest.raises(ValueError, match="batches must be a sequence"):
+        optim.descend(lambda w, X: tg.sum(w ** 2), np.ones(2), optim.SGD(), n_steps=3,
+                      batches=((np.ones(1),) for _ in range(3)))
+
+
+@pytest.mark.parametrize("n_steps", [2.7, 3.0, True, "3", None])
+def test_non_integer_n_steps_is_an_error(n_steps):
+    with pytest.raises(ValueError, match="n_steps must be an integer"):
+        optim.descend(quadratic, np.zeros(2), optim.SGD(), n_steps=n_steps)
+
+
+def test_numpy_integer_n_steps_is_accepted():
+    res = optim.descend(quadratic, np.zeros(2), optim.SGD(), n_steps=np.int64(3))
+    assert res.nit == 3
+
+
+@pytest.mark.parametrize("make", [lambda: optim.SGD(lr=0.1), lambda: optim.Adam(lr=0.1)])
+def test_a_rule_reused_by_descend_starts_afresh(make):
+    """A second run with the same object gives exactly what a new object gives, even after
+    a run on parameters of another shape (which used to fail with a broadcast error)."""
+    used = make()
+    optim.descend(lambda w: tg.sum((w - 5.0) ** 2), np.zeros(3), used, n_steps=7)
+    optim.descend(quadratic, np.zeros(2), used, n_steps=4)
+    again = optim.descend(quadratic, np.zeros(2), used, n_steps=4)
+    fresh = optim.descend(quadratic, np.zeros(2), make(), n_steps=4)
+    np.testing.assert_array_equal(again.x, fresh.x)
+    np.testing.assert_array_equal(again.loss_curve, fresh.loss_curve)
+
+
+@pytest.mark.parametrize("rule", [optim.SGD(lr=0.1), optim.Adam(lr=0.1)])
+def test_step_by_hand_on_new_shapes_names_the_problem(rule):
+    rule.step([np.zeros(2)], [np.ones(2)])
+    with pytest.raises(ValueError, match=r"shapes \[\(3,\)\].*reset\(\)"):
+        rule.step([np.zeros(3)], [np.ones(3)])
+    rule.reset()
+    rule.step([np.zeros(3)], [np.ones(3)])          # fine after reset
+    with pytest.raises(ValueError, match="gradients have shapes"):
+        rule.step([np.zeros(3)], [np.ones((3, 1))])    # would broadcast to (3, 3) silently
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: optim.SGD(lr=np.nan), "lr must be a finite"),
+    (lambda: optim.SGD(lr=-0.1), r"lr must be in \(0"),
+    (lambda: optim.SGD(lr="0.1"), "lr must be a finite"),
+    (lambda: optim.SGD(momentum=1.0), r"momentum must be in \[0"),
+    (lambda: optim.Adam(beta1=1.0), r"beta1 must be in \[0"),
+    (lambda: optim.Adam(beta2=-0.5), r"beta2 must be in \[0"),
+    (lambda: optim.Adam(eps=0.0), r"eps must be in \(0"),
+])
+def test_rule_hyperparameters_are_checked(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_zero_gradient_with_adam_stays_finite():
+    # The reason eps must be > 0: a zero gradient gives m̂ = ŝ = 0, and 0 / (0 + eps) = 0.
+    new = optim.Adam(lr=0.1).step([np.ones(2)], [np.zeros(2)])
+    np.testing.assert_array_equal(new[0], np.ones(2))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(max_iter=2.5), "max_iter must be an integer"),
+    (dict(max_iter=0), "max_iter must be an integer >= 1"),
+    (dict(max_iter=True), "max_iter must be an integer"),
+    (dict(tol=-1.0), r"tol must be in \[0"),
+    (dict(tol=np.nan), "tol must be a finite"),
+    (dict(tol="a"), "tol must be a finite"),
+    (dict(callback=3), "callback must be a callable"),
+    (dict(args=np.ones((3, 2))), r"args must be a tuple.*args=\(X,\)"),
+])
+def test_minimize_arguments_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        optim.minimize(quadratic, np.zeros(2), **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(args=np.ones(2)), "args must be a tuple"),
+    (dict(callback="stop"), "callback must be a callable"),
+    (dict(progress=1), "progress must be a callable"),
+    (dict(batches="ab"), "batches must be a sequence"),
+])
+def test_descend_arguments_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        optim.descend(quadratic, np.zeros(2), optim.SGD(), n_steps=2, **kwargs)
+
+
+def test_results_say_whether_the_callback_stopped_them():
+    stop_at_2 = lambda params, n: n == 2
+    res = optim.minimize(quadratic, np.zeros(2), callback=stop_at_2)
+    assert res.stopped_by_callback and not res.success and res.nit == 2
+    res = optim.minimize(quadratic, np.zeros(2))
+    assert not res.stopped_by_callback and res.success
+    res = optim.sgd(quadratic, np.zeros(2), n_steps=5, callback=stop_at_2)
+    assert res.stopped_by_callback and res.nit == 2
+    assert not optim.sgd(quadratic, np.zeros(2), n_steps=5).stopped_by_callback
+
+
+def test_minimize_callback_may_raise_stop_iteration():
+    def callback(params, n):
+        if n == 3:
+            raise StopIteration
+    res = optim.minimize(rosenbrock, (np.array([-1.2]), np.array([1.0])), callback=callback)
+    assert res.nit == 3 and res.stopped_by_callback and res.message == "stopped by callback"

@@ -18,6 +18,7 @@ when :func:`minimize` is called.
 """
 from __future__ import annotations
 
+import numbers
 import time
 
 import numpy as np
@@ -26,6 +27,38 @@ from .tensor import value_of
 from .transforms import value_and_grad
 
 __all__ = ["minimize", "sgd", "adam", "descend", "SGD", "Adam", "Result"]
+
+
+# ------------------------------------------------------------------ argument checks
+def _check_int(name, value, minimum):
+    """Raise a ValueError naming ``name`` unless ``value`` is an integer >= ``minimum``.
+
+    bool is an int in Python, but ``n_steps=True`` is a mistake, not one step; a float
+    such as 2.7 would otherwise be truncated by ``range`` without a word.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} "
+                         f"({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_real(name, value, low, high=np.inf, *, low_open=False, high_open=True):
+    """Raise a ValueError naming ``name`` unless ``value`` is a finite real number in the
+    interval from ``low`` to ``high`` (closed or open at each end as told)."""
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+            or not np.isfinite(value)):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    if value < low or (low_open and value == low) or value > high or (high_open and value == high):
+        interval = (("(" if low_open else "[") + f"{low}, {high}" + (")" if high_open else "]"))
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    return float(value)
+
+
+def _check_callable(name, value):
+    if value is not None and not callable(value):
+        raise ValueError(f"{name} must be a callable or None, got {value!r}")
 
 
 # ------------------------------------------------------------------ parameter structure
@@ -44,6 +77,14 @@ def _as_structure(x0):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} contains NaN or inf; start from finite values")
     return arrays, is_tuple
+
+
+def _check_args(args):
+    """``args`` as a tuple; an array given for ``args`` would be split into its rows."""
+    if not isinstance(args, (tuple, list)):
+        raise ValueError(f"args must be a tuple of extra arguments of fun, got "
+                         f"{type(args).__name__}; for one argument X write args=(X,)")
+    return tuple(args)
 
 
 def _pack(arrays, is_tuple):
@@ -106,7 +147,8 @@ def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
         float64's machine epsilon). Other methods get ``tol`` as SciPy's ``tol``.
     callback : callable, optional
         ``callback(params, n_iter)`` after every iteration, with the current
-        parameters in the structure of ``x0``; returning True stops early.
+        parameters in the structure of ``x0``; returning True (or raising
+        ``StopIteration``, SciPy's convention) stops early.
     verbose : int
         ``1`` prints a table: iteration, objective, seconds since the start.
 
@@ -114,8 +156,19 @@ def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
     -------
     scipy.optimize.OptimizeResult
         ``x`` (same structure as ``x0``), ``fun``, ``jac`` (same structure),
-        ``nit``, ``nfev``, ``success``, ``message``, and ``loss_curve``: the
-        objective at ``x0`` followed by its value after every iteration.
+        ``nit``, ``nfev``, ``success``, ``message``, ``loss_curve``: the
+        objective at ``x0`` followed by its value after every iteration, and
+        ``stopped_by_callback``. A stop asked for by ``callback`` is not
+        convergence, so ``success`` is False then (as in SciPy), with
+        ``stopped_by_callback`` True and the message "stopped by callback": the
+        estimators read that flag to tell a deliberate stop from a failure.
+
+    Raises
+    ------
+    ValueError
+        If ``x0`` or the value or gradient of ``fun`` at ``x0`` is not finite,
+        ``fun`` does not return a scalar, or ``max_iter``, ``tol``, ``args`` or
+        ``callback`` is invalid (the message names which).
 
     Examples
     --------
@@ -129,11 +182,14 @@ def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
     import scipy.optimize
 
     arrays, is_tuple = _as_structure(x0)
+    max_iter = _check_int("max_iter", max_iter, 1)
+    tol = _check_real("tol", tol, 0.0)
+    _check_callable("callback", callback)
+    args = _check_args(args)
     shapes = [a.shape for a in arrays]
     dtypes = [a.dtype for a in arrays]
     splits = np.cumsum([a.size for a in arrays])[:-1]
     evaluate = _value_and_grad_fn(fun, len(arrays), is_tuple)
-    args = tuple(args)
 
     def unflatten(theta):
         return [piece.reshape(shape).astype(dtype, copy=True)
@@ -170,7 +226,13 @@ def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
         loss_curve.append(value)
         if verbose:
             print(f"{state['nit']:>6d} {value:>16.8g} {time.perf_counter() - start:>9.3f}")
-        if callback is not None and callback(_pack(unflatten(theta), is_tuple), state["nit"]):
+        if callback is None:
+            return
+        try:
+            stop = callback(_pack(unflatten(theta), is_tuple), state["nit"])
+        except StopIteration:    # SciPy's way of asking to stop: the same stop here
+            stop = True
+        if stop:
             raise _Stop
 
     if method.upper() == "L-BFGS-B":
@@ -189,6 +251,9 @@ def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
         result = scipy.optimize.OptimizeResult(
             x=theta, fun=value, jac=grad, nit=state["nit"], success=False,
             status=-1, message="stopped by callback")
+        result.stopped_by_callback = True
+    else:
+        result.stopped_by_callback = False
     result.x = _pack(unflatten(np.asarray(result.x, dtype=np.float64)), is_tuple)
     if getattr(result, "jac", None) is not None:
         result.jac = _pack(unflatten(np.asarray(result.jac, dtype=np.float64)), is_tuple)
@@ -198,6 +263,19 @@ def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
 
 
 # ------------------------------------------------------------------ first-order update rules
+def _check_step_shapes(rule, params, grads, state, what):
+    """A clear error instead of NumPy's broadcast error (or, worse, a broadcast that works)."""
+    name = type(rule).__name__
+    shapes = [np.shape(p) for p in params]
+    if [np.shape(g) for g in grads] != shapes:
+        raise ValueError(f"{name}.step: the gradients have shapes {[np.shape(g) for g in grads]}, "
+                         f"the parameters {shapes}; they must match")
+    if state is not None and [s.shape for s in state] != shapes:
+        raise ValueError(f"{name}.step: the parameters have shapes {shapes}, but the {what} "
+                         f"kept from earlier steps has shapes {[s.shape for s in state]}; "
+                         "call reset() before using the rule on a new problem")
+
+
 class SGD:
     """Gradient descent with (heavy-ball) momentum.
 
@@ -212,15 +290,24 @@ class SGD:
     (a narrow valley) they cancel. With ``momentum=0`` this is plain gradient
     descent θ ← θ − η ∇f(θ).
 
-    The object holds the velocity between steps, so use a new one for each
-    run. :func:`sgd` does this for you; use the class with :func:`descend`.
+    The object holds the velocity between steps. :func:`descend` calls
+    :meth:`reset` at the start of every run, so one object can be reused: each
+    run starts from v = 0 (as an optax optimiser starts from ``init(params)``),
+    never from the momentum of an earlier problem. Calling :meth:`step` by hand
+    continues from the stored velocity, and parameters of other shapes than it
+    was built for are an error until :meth:`reset`.
 
     Parameters
     ----------
     lr : float, default 0.01
-        The learning rate η.
+        The learning rate η, > 0.
     momentum : float, default 0.9
         The momentum μ, in [0, 1).
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` or ``momentum`` is not a finite number in its range.
 
     Examples
     --------
@@ -238,9 +325,24 @@ class SGD:
     """
 
     def __init__(self, lr=0.01, momentum=0.9):
-        self.lr, self.momentum = lr, momentum
+        self.lr = _check_real("lr", lr, 0.0, low_open=True)
+        self.momentum = _check_real("momentum", momentum, 0.0, 1.0)
         self.velocity = None
         """The velocity v: one array per parameter array (None before the first step)."""
+
+    def reset(self):
+        """Forget the velocity: the next step starts from v = 0, as a new object would.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rule = SGD(lr=0.1)
+        >>> _ = rule.step([np.zeros(2)], [np.ones(2)])
+        >>> rule.reset()
+        >>> rule.velocity is None
+        True
+        """
+        self.velocity = None
 
     def step(self, params, grads):
         """Apply one update and return the new parameters.
@@ -257,12 +359,20 @@ class SGD:
         list of ndarray
             θ + v, with v updated in place in :attr:`velocity`.
 
+        Raises
+        ------
+        ValueError
+            If ``params`` and ``grads`` do not match in number and shapes, or
+            do not match the velocity kept from earlier steps (call
+            :meth:`reset` to start on a new problem).
+
         Examples
         --------
         >>> import numpy as np
         >>> SGD(lr=0.5, momentum=0.0).step([np.array([1.0])], [np.array([4.0])])
         [array([-1.])]
         """
+        _check_step_shapes(self, params, grads, self.velocity, "velocity")
         if self.velocity is None:
             self.velocity = [np.zeros_like(p) for p in params]
         new = []
@@ -287,17 +397,26 @@ class Adam:
     The step m̂ / √ŝ has no units: each parameter moves by about η per step
     whatever the scale of its gradient, which is why Adam needs little tuning.
 
-    The object holds m, s and t between steps, so use a new one for each
-    run. :func:`adam` does this for you; use the class with :func:`descend`.
+    The object holds m, s and t between steps. :func:`descend` calls
+    :meth:`reset` at the start of every run, so one object can be reused: each
+    run starts from m = s = 0, t = 0 (as an optax optimiser starts from
+    ``init(params)``). Calling :meth:`step` by hand continues from the stored
+    moments, and parameters of other shapes than they were built for are an
+    error until :meth:`reset`.
 
     Parameters
     ----------
     lr : float, default 1e-3
-        The learning rate η: roughly the size of each step.
+        The learning rate η, > 0: roughly the size of each step.
     beta1, beta2 : float, default 0.9 and 0.999
-        Decay rates β₁, β₂ of the running moments.
+        Decay rates β₁, β₂ of the running moments, in [0, 1).
     eps : float, default 1e-8
-        ε, which keeps the division finite where ŝ = 0.
+        ε > 0, which keeps the division finite where ŝ = 0.
+
+    Raises
+    ------
+    ValueError
+        If a hyperparameter is not a finite number in its range.
 
     Examples
     --------
@@ -312,12 +431,30 @@ class Adam:
     """
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.lr = _check_real("lr", lr, 0.0, low_open=True)
+        self.beta1 = _check_real("beta1", beta1, 0.0, 1.0)
+        self.beta2 = _check_real("beta2", beta2, 0.0, 1.0)
+        self.eps = _check_real("eps", eps, 0.0, low_open=True)
         self.m = self.s = None
         """The running moments m and s: one array per parameter array each
         (None before the first step)."""
         self.t = 0
         """The number of steps taken so far."""
+
+    def reset(self):
+        """Forget m, s and t: the next step is step 1 again, as for a new object.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rule = Adam(lr=0.1)
+        >>> _ = rule.step([np.zeros(2)], [np.ones(2)])
+        >>> rule.reset()
+        >>> rule.t, rule.m is None
+        (0, True)
+        """
+        self.m = self.s = None
+        self.t = 0
 
     def step(self, params, grads):
         """Apply one update and return the new parameters.
@@ -334,6 +471,13 @@ class Adam:
         list of ndarray
             θ − η m̂ / (√ŝ + ε); m, s and t are updated in place.
 
+        Raises
+        ------
+        ValueError
+            If ``params`` and ``grads`` do not match in number and shapes, or
+            do not match the moments kept from earlier steps (call
+            :meth:`reset` to start on a new problem).
+
         Examples
         --------
         >>> import numpy as np
@@ -343,6 +487,7 @@ class Adam:
         >>> rule.t, np.round(params[0], 6)
         (3, array([4.97]))
         """
+        _check_step_shapes(self, params, grads, self.m, "moments")
         if self.m is None:
             self.m = [np.zeros_like(p) for p in params]
             self.s = [np.zeros_like(p) for p in params]
@@ -386,6 +531,18 @@ class Result(dict):
             raise AttributeError(name) from None
 
 
+def _check_batches(batches):
+    if batches is None or callable(batches):
+        return
+    if isinstance(batches, (str, bytes)) or not (hasattr(batches, "__len__")
+                                                 and hasattr(batches, "__getitem__")):
+        raise ValueError(f"batches must be a sequence of argument tuples (e.g. a list) or a "
+                         f"callable batches(step), got {type(batches).__name__}")
+    if len(batches) == 0:
+        raise ValueError("batches is empty: give at least one mini-batch (a tuple of "
+                         "arguments of fun), or batches=None to use args at every step")
+
+
 def _batch_for(batches, step):
     if callable(batches):
         return tuple(batches(step))
@@ -404,6 +561,10 @@ def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, pro
     or infinite (the learning rate is too large), rather than carrying
     NaN parameters to the end.
 
+    Every call is a new run: it first calls ``rule.reset()`` (if the rule has
+    one), so a rule object used before starts again from zero momentum
+    instead of carrying the previous problem's state into this one.
+
     Parameters
     ----------
     fun : callable
@@ -411,14 +572,16 @@ def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, pro
     x0 : ndarray or tuple of ndarrays
         Starting point.
     rule : SGD or Adam
-        Any object with ``step(params, grads) -> params`` (lists of arrays).
+        Any object with ``step(params, grads) -> params`` (lists of arrays),
+        and optionally ``reset()``, called once at the start.
     n_steps : int
-        Number of updates.
+        Number of updates, an integer >= 0.
     args : tuple
         Extra arguments of ``fun`` used at every step when ``batches`` is None.
     batches : sequence of tuples, or callable, optional
-        Mini-batches: step ``t`` calls ``fun(params, *batches[t % len(batches)])``;
-        a callable is called as ``batches(t)`` and returns the argument tuple.
+        Mini-batches: step ``t`` calls ``fun(params, *batches[t % len(batches)])``
+        (a non-empty sequence, such as a list); a callable is called as
+        ``batches(t)`` and returns the argument tuple.
     callback : callable, optional
         ``callback(params, step)`` after every update; returning True stops.
     progress : callable, optional
@@ -430,8 +593,14 @@ def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, pro
     Result
         ``x`` (same structure as ``x0``), ``fun`` (the loss at the last step's
         batch, before its update), ``nit``, ``loss_curve`` (the loss at every
-        step), ``success`` (False only if the loss became non-finite) and
-        ``message``.
+        step), ``success`` (False only if the loss became non-finite),
+        ``stopped_by_callback`` and ``message``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_steps`` is not an integer >= 0, ``batches`` is empty, or
+        ``args``, ``batches``, ``callback`` or ``progress`` is of the wrong kind.
 
     Examples
     --------
@@ -450,12 +619,17 @@ def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, pro
     (array([ 2., -1.]), 100, True)
     """
     arrays, is_tuple = _as_structure(x0)
+    n_steps = _check_int("n_steps", n_steps, 0)
+    args = _check_args(args)
+    _check_batches(batches)
+    _check_callable("callback", callback)
+    _check_callable("progress", progress)
     evaluate = _value_and_grad_fn(fun, len(arrays), is_tuple)
-    if int(n_steps) < 0:
-        raise ValueError(f"n_steps must be >= 0, got {n_steps}")
-    losses, message, success, step = [], "reached n_steps", True, 0
-    for step in range(1, int(n_steps) + 1):
-        batch = tuple(args) if batches is None else _batch_for(batches, step - 1)
+    if hasattr(rule, "reset"):
+        rule.reset()         # a new run: no momentum carried over from an earlier one
+    losses, message, success, stopped = [], "reached n_steps", True, False
+    for step in range(1, n_steps + 1):
+        batch = args if batches is None else _batch_for(batches, step - 1)
         value, grads = evaluate(arrays, batch)
         if not np.isfinite(value):
             message, success = f"loss became {value} at step {step}; lower the learning rate", False
@@ -466,10 +640,11 @@ def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, pro
         if progress is not None:
             progress(step, n_steps, value)
         if callback is not None and callback(_pack(arrays, is_tuple), step):
-            message = "stopped by callback"
+            message, stopped = "stopped by callback", True
             break
     return Result(x=_pack(arrays, is_tuple), fun=losses[-1] if losses else None,
-                  nit=len(losses), loss_curve=losses, success=success, message=message)
+                  nit=len(losses), loss_curve=losses, success=success,
+                  stopped_by_callback=stopped, message=message)
 
 
 def sgd(fun, x0, *, lr=0.01, momentum=0.9, n_steps=100, args=(), batches=None,
