@@ -120,6 +120,51 @@ def test_bad_input():
         ae.inverse_transform(np.ones((3, 5)))
 
 
+
+@pytest.mark.parametrize("params, message", [
+    (dict(n_components=True), "n_components must be an integer"),     # was "an integer is required"
+    (dict(n_components=np.True_), "n_components must be an integer"),
+    (dict(n_components=1.5), "n_components must be an integer"),
+    (dict(tied="no"), "tied must be True or False"),                   # was silently tied
+    (dict(max_iter=0), "max_iter must be an integer >= 1"),
+    (dict(max_iter=2.5), "max_iter must be an integer >= 1"),
+    (dict(tol=np.nan), "tol must be a finite number"),
+    (dict(tol=-1.0), "tol must be a finite number >= 0"),
+    (dict(optimizer="adam"), "optimizer must be a callable"),
+])
+def test_bad_parameters_have_clear_errors(params, message):
+    with pytest.raises(ValueError, match=message):
+        LinearAutoencoder(**{"n_components": 1, **params}).fit(make_data(0, n=10))
+
+
+def test_a_callback_stop_is_not_a_convergence_failure():
+    """A user who stops the optimiser on purpose gets no ConvergenceWarning; running out of
+    iterations still gives one."""
+    import warnings
+    from functools import partial
+    from sklearn.exceptions import ConvergenceWarning
+    from tinygrad_nca.optim import adam, minimize
+    X = make_data(0, n=20)
+    stop = lambda params, n: n >= 2
+    for optimizer in (partial(minimize, callback=stop), partial(adam, callback=stop)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            ae = LinearAutoencoder(n_components=1, random_state=0, optimizer=optimizer).fit(X)
+        assert ae.n_iter_ == 2
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        LinearAutoencoder(n_components=1, random_state=0, max_iter=2).fit(X)
+
+
+def test_a_custom_optimizer_returning_bad_weights_is_an_error():
+    from tinygrad_nca.optim import Result
+    X = make_data(0, n=10)
+    with pytest.raises(ValueError, match=r"shape\(s\) \[\(2, 2\)\], expected \[\(6, 1\)\]"):
+        LinearAutoencoder(1, optimizer=lambda f, x0: Result(x=np.zeros((2, 2)))).fit(X)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        LinearAutoencoder(1, optimizer=lambda f, x0: Result(x=x0 * np.nan)).fit(X)
+    with pytest.raises(ValueError, match="wrong structure"):
+        LinearAutoencoder(1, tied=False, optimizer=lambda f, x0: Result(x=x0[0])).fit(X)
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
 def test_scikit_learn_estimator_checks():
     check_estimator(LinearAutoencoder(n_components=1, max_iter=50, tol=1e-6, random_state=0))

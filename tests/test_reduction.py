@@ -151,6 +151,42 @@ def test_bad_input():
         model.transform(X[:, :2])
 
 
+
+@pytest.mark.parametrize("params, message", [
+    (dict(n_components=True), "n_components must be a positive integer"),
+    (dict(max_iter=2.5), "max_iter must be an integer >= 1"),     # was truncated by SciPy
+    (dict(max_iter=-1), "max_iter must be an integer >= 1"),
+    (dict(tol="small"), "tol must be a finite number"),
+    (dict(optimizer=1), "optimizer must be a callable"),
+    (dict(init=np.full((3, 1), np.nan)), "init array contains NaN"),
+    (dict(init=[["a"], ["b"], ["c"]]), "init must be 'random', 'pca' or an array of numbers"),
+])
+def test_bad_parameters_have_clear_errors(params, message):
+    X = np.random.default_rng(4).normal(size=(10, 3))
+    with pytest.raises(ValueError, match=message):
+        LinearReduction(**{"n_components": 1, "loss": lambda Z: tg.sum(Z ** 2), **params}).fit(X)
+
+
+def test_a_callback_stop_is_not_a_convergence_failure():
+    import warnings
+    from tinygrad_nca.optim import minimize
+    X = np.random.default_rng(4).normal(size=(20, 3))
+    y = X @ np.array([1.0, 2.0, 3.0])
+    loss = lambda Z, y: tg.mean((Z[:, 0] - y) ** 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = LinearReduction(1, loss, random_state=0,
+                                optimizer=partial(minimize, callback=lambda A, n: n >= 2)).fit(X, y)
+    assert model.n_iter_ == 2
+
+
+def test_a_custom_optimizer_returning_nan_is_an_error():
+    from tinygrad_nca.optim import Result
+    X = np.random.default_rng(4).normal(size=(10, 3))
+    with pytest.raises(ValueError, match="NaN or inf.*diverged"):
+        LinearReduction(1, lambda Z: tg.sum(Z ** 2), optimizer=lambda f, A0: Result(
+            x=A0 * np.inf, message="diverged")).fit(X)
+
 def unit_variance(Z, y=None):
     """A loss usable with or without labels: projected features of unit second moment."""
     return tg.sum((tg.mean(Z ** 2, axis=0) - 1.0) ** 2)

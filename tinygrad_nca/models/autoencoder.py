@@ -22,16 +22,15 @@ directions themselves (U = VQ).
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import ops
 from ..optim import minimize
+from ._fitting import check_common_params, fitted_params
 
 __all__ = ["LinearAutoencoder", "reconstruction_error", "tied_reconstruction_error"]
 
@@ -180,10 +179,20 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         -------
         self : LinearAutoencoder
 
+        Raises
+        ------
+        ValueError
+            If X is not a finite 2-D float array of at least 2 samples, a
+            parameter is invalid (``n_components`` not an integer in
+            [1, n_features], ``tied`` not a bool, ``max_iter``, ``tol`` or
+            ``optimizer`` of the wrong kind), or a custom optimizer returns
+            weights of the wrong shape or with NaN/inf.
+
         Warns
         -----
         ConvergenceWarning
-            If the optimiser reports that it did not converge.
+            If the optimiser reports that it did not converge (not when a
+            callback of a custom optimizer stopped it on purpose).
 
         Examples
         --------
@@ -196,9 +205,13 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         n_samples, n_features = X.shape
         K = self.n_components
-        if not isinstance(K, numbers.Integral) or not 1 <= K <= n_features:
+        if isinstance(K, (bool, np.bool_)) or not isinstance(K, numbers.Integral) \
+                or not 1 <= K <= n_features:
             raise ValueError(f"n_components must be an integer in [1, n_features={n_features}], "
                              f"got {K!r}")
+        if not isinstance(self.tied, (bool, np.bool_)):
+            raise ValueError(f"tied must be True or False, got {self.tied!r}")
+        check_common_params(self)
         self.mean_ = X.mean(axis=0)
         Xc = X - self.mean_
         rng = check_random_state(self.random_state)
@@ -217,15 +230,12 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
                               verbose=self.verbose)
         else:
             result = self.optimizer(lambda params: fun(params, Xc), x0)
-        if not result.get("success", True):
-            warnings.warn(f"LinearAutoencoder did not converge: {result.get('message')}",
-                          ConvergenceWarning, stacklevel=2)
+        weights = fitted_params(self, result, x0)
 
         if self.tied:
-            U = np.asarray(result.x)
-            self.components_, self.decoder_ = U.T.copy(), U
+            self.components_, self.decoder_ = weights.T.copy(), weights
         else:
-            self.components_, self.decoder_ = (np.asarray(w) for w in result.x)
+            self.components_, self.decoder_ = weights
         self.reconstruction_error_ = float(
             reconstruction_error(self.components_, self.decoder_, Xc))
         self.loss_curve_ = list(result.get("loss_curve", []))

@@ -21,17 +21,16 @@ right (see :func:`tinygrad_nca.exercises.nca_classifier_loss`).
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import ops
 from ..optim import minimize
 from ..tensor import as_tensor
+from ._fitting import check_common_params, fitted_params
 
 __all__ = ["LinearReduction", "reduction_objective"]
 
@@ -151,12 +150,15 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         ------
         ValueError
             If ``loss`` is not callable or does not return a scalar, or
-            ``n_components`` or ``init`` is invalid.
+            ``n_components``, ``init``, ``max_iter``, ``tol`` or ``optimizer``
+            is invalid, or a custom optimizer returns a map of the wrong shape
+            or with NaN/inf.
 
         Warns
         -----
         ConvergenceWarning
-            If the optimiser reports that it did not converge.
+            If the optimiser reports that it did not converge (not when a
+            callback of a custom optimizer stopped it on purpose).
 
         Examples
         --------
@@ -185,6 +187,7 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         K = self.n_components
         if isinstance(K, bool) or not isinstance(K, numbers.Integral) or K < 1:
             raise ValueError(f"n_components must be a positive integer, got {K!r}")
+        check_common_params(self)
         A0 = self._initial_map(X, K)
 
         first = as_tensor(reduction_objective(A0, X, self.loss, y))
@@ -197,10 +200,7 @@ class LinearReduction(TransformerMixin, BaseEstimator):
             result = minimize(fun, A0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
         else:
             result = self.optimizer(fun, A0)
-        if not result.get("success", True):
-            warnings.warn(f"LinearReduction did not converge: {result.get('message')}",
-                          ConvergenceWarning, stacklevel=2)
-        A = np.asarray(result.x)
+        A = fitted_params(self, result, A0)
         self.components_ = A.T.copy()
         self.loss_ = float(as_tensor(fun(A)).value)
         self.loss_curve_ = list(result.get("loss_curve", []))
@@ -220,7 +220,13 @@ class LinearReduction(TransformerMixin, BaseEstimator):
             return Vt[:K].T.astype(X.dtype)
         if isinstance(self.init, str):
             raise ValueError(f"init must be 'random', 'pca' or an array, got {self.init!r}")
-        A0 = np.asarray(self.init, dtype=X.dtype)
+        try:
+            A0 = np.asarray(self.init, dtype=X.dtype)
+        except (TypeError, ValueError):
+            raise ValueError(f"init must be 'random', 'pca' or an array of numbers, got "
+                             f"{self.init!r}") from None
+        if not np.all(np.isfinite(A0)):
+            raise ValueError("init array contains NaN or inf")
         if A0.shape != (n_features, K):
             raise ValueError(f"init array has shape {A0.shape}; expected (n_features, "
                              f"n_components) = {(n_features, K)}")
