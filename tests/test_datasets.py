@@ -83,10 +83,36 @@ def test_rings_are_reproducible():
     ({"n_noise_dims": -1}, "n_noise_dims"),
     ({"noise": -0.1}, "noise"),
     ({"noise_dims_std": float("nan")}, "noise_dims_std"),
+    # wrong types: each used to pass, or fail inside NumPy without naming the parameter
+    ({"noise": "a"}, "noise must be a finite number"),
+    ({"noise": None}, "noise must be a finite number"),
+    ({"noise_dims_std": True}, "noise_dims_std must be a finite number"),
+    ({"n_noise_dims": True}, "n_noise_dims must be an integer"),
+    ({"n_samples": 300.0}, "n_samples must be an integer"),
+    ({"seed": "x"}, "seed must be an integer >= 0 or None"),
+    ({"seed": -1}, "seed must be an integer >= 0 or None"),
+    ({"seed": 1.5}, "seed must be an integer >= 0 or None"),
 ])
 def test_rings_reject_bad_parameters(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_rings(**kwargs)
+
+
+def test_rings_accept_numpy_integers_and_no_seed():
+    X, y = make_rings(np.int64(12), n_rings=np.int32(3), n_noise_dims=np.int64(1),
+                      noise=np.float32(0.0), seed=None)
+    assert X.shape == (12, 3) and np.bincount(y).tolist() == [4, 4, 4]
+
+
+@pytest.mark.parametrize("name", [3, ["iris"], None])
+def test_dataset_name_must_be_a_string(name):
+    with pytest.raises(ValueError, match="dataset name must be a string.*iris"):
+        load_dataset(name)
+
+
+def test_load_dataset_checks_the_rings_seed():
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        load_dataset("rings", seed="x")
 
 
 def _held_out_accuracy(transformer, X_train, y_train, X_test, y_test):
@@ -179,3 +205,18 @@ def test_csv_not_text(tmp_path):
     path.write_bytes(b"a,y\n\xff\xfe\x00,1\n")
     with pytest.raises(ValueError, match="not a UTF-8 text file"):
         load_csv(str(path), "y")
+
+
+@pytest.mark.parametrize("path, target, delimiter, error, message", [
+    (0, "kind", ",", TypeError, "path must be a file name.*int 0"),     # open(0) reads stdin
+    (None, "kind", ",", TypeError, "path must be a file name"),
+    ("PATH", 1, ",", ValueError, r"target must be the name of a column \(a str\), got 1"),
+    ("PATH", None, ",", ValueError, "target must be the name of a column"),
+    ("PATH", "kind", "", ValueError, "delimiter must be a single character"),
+    ("PATH", "kind", ";;", ValueError, "delimiter must be a single character"),
+])
+def test_load_csv_argument_types(tmp_path, path, target, delimiter, error, message):
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text("a,kind\n1,x\n2,y\n")
+    with pytest.raises(error, match=message):
+        load_csv(csv_path if path == "PATH" else path, target, delimiter=delimiter)

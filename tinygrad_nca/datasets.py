@@ -16,6 +16,8 @@ import math
 import os
 from dataclasses import dataclass
 
+import numbers
+
 import numpy as np
 
 __all__ = ["DATASETS", "DatasetInfo", "load_dataset", "make_rings", "load_csv"]
@@ -89,6 +91,9 @@ def load_dataset(name, *, seed=0, **rings_options):
     >>> X.shape, info.target_names
     ((150, 4), ('setosa', 'versicolor', 'virginica'))
     """
+    if not isinstance(name, str):
+        raise ValueError(f"the dataset name must be a string, one of {', '.join(DATASETS)}; "
+                         f"got {name!r}")
     if name == "rings":
         X, y = make_rings(seed=seed, **rings_options)
         n_noise = X.shape[1] - 2
@@ -150,13 +155,20 @@ def make_rings(n_samples=300, *, n_rings=3, n_noise_dims=2, noise=0.1, noise_dim
         (as in ``sklearn.datasets.make_circles``).
     noise_dims_std : float, default 3.0
         Standard deviation σ_n of the noise features.
-    seed : int, default 0
-        Seed of ``numpy.random.default_rng``.
+    seed : int or None, default 0
+        Seed of ``numpy.random.default_rng``, an integer >= 0 (None: a fresh,
+        unrepeatable one).
 
     Returns
     -------
     X : ndarray of shape (n_samples, 2 + n_noise_dims)
     y : ndarray of shape (n_samples,), int, values 0 .. n_rings - 1
+
+    Raises
+    ------
+    ValueError
+        If a parameter is not a number of the right kind (integers for the
+        counts and the seed, not bools) or out of its range.
 
     Examples
     --------
@@ -166,16 +178,20 @@ def make_rings(n_samples=300, *, n_rings=3, n_noise_dims=2, noise=0.1, noise_dim
     >>> np.allclose(np.hypot(X[:, 0], X[:, 1]), y + 1)
     True
     """
-    if not (isinstance(n_rings, (int, np.integer)) and n_rings >= 2):
+    if not (_is_integer(n_rings) and n_rings >= 2):
         raise ValueError(f"n_rings must be an integer >= 2, got {n_rings!r}")
-    if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 2 * n_rings):
+    if not (_is_integer(n_samples) and n_samples >= 2 * n_rings):
         raise ValueError(f"n_samples must be an integer >= 2 * n_rings = {2 * n_rings}, "
                          f"got {n_samples!r}")
-    if not (isinstance(n_noise_dims, (int, np.integer)) and n_noise_dims >= 0):
+    if not (_is_integer(n_noise_dims) and n_noise_dims >= 0):
         raise ValueError(f"n_noise_dims must be an integer >= 0, got {n_noise_dims!r}")
     for label, value in (("noise", noise), ("noise_dims_std", noise_dims_std)):
-        if not (np.isfinite(value) and value >= 0):
+        # (a bool is a number to NumPy; noise=True is a mistake, not σ = 1)
+        if not (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+                and np.isfinite(value) and value >= 0):
             raise ValueError(f"{label} must be a finite number >= 0, got {value!r}")
+    if not (seed is None or (_is_integer(seed) and seed >= 0)):
+        raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
 
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.arange(n_samples) % n_rings)
@@ -185,6 +201,11 @@ def make_rings(n_samples=300, *, n_rings=3, n_noise_dims=2, noise=0.1, noise_dim
     rings += noise * rng.standard_normal(rings.shape)
     noise_features = noise_dims_std * rng.standard_normal((n_samples, n_noise_dims))
     return np.hstack([rings, noise_features]), y
+
+
+def _is_integer(value):
+    """An int or NumPy integer, but not a bool (``n_noise_dims=True`` is a mistake, not 1)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def load_csv(path, target, *, delimiter=","):
@@ -211,9 +232,11 @@ def load_csv(path, target, *, delimiter=","):
     ------
     FileNotFoundError
         If there is no such file.
+    TypeError
+        If ``path`` is not a str or path-like object.
     ValueError
-        With a message naming the problem: an empty file, no data rows, an
-        unknown target column (the message lists the columns), a ragged row,
+        With a message naming the problem: a ``target`` that is not a str, an
+        empty file, no data rows, an unknown target column (the message lists the columns), a ragged row,
         non-numeric, missing, NaN or infinite feature values (the message names
         the columns and a line), missing labels, or a single class.
 
@@ -227,6 +250,8 @@ def load_csv(path, target, *, delimiter=","):
     >>> X.tolist(), y.tolist(), info.feature_names
     ([[1.0, 2.0], [3.5, 1.0]], ['cat', 'dog'], ('height', 'width'))
     """
+    if not isinstance(target, str):
+        raise ValueError(f"target must be the name of a column (a str), got {target!r}")
     header, rows, lines = read_csv_table(path, delimiter=delimiter)
     if target not in header:
         raise ValueError(f"{path}: no column {target!r}; the columns are: "
@@ -273,12 +298,15 @@ def read_csv_table(path, *, delimiter=","):
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a str or path-like object (an integer would be
+        taken by ``open`` as a file descriptor).
     FileNotFoundError
         If there is no such file.
     IsADirectoryError
         If ``path`` is a directory.
     ValueError
-        For an empty file, a header without data rows, duplicate or empty
+        For a ``delimiter`` that is not one character, an empty file, a header without data rows, duplicate or empty
         column names, a row with a different number of fields than the
         header, malformed CSV or text that is not UTF-8.
 
@@ -291,6 +319,13 @@ def read_csv_table(path, *, delimiter=","):
     >>> read_csv_table(path)
     (['a', 'b'], [['1', 'x'], ['2', 'y']], [2, 4])
     """
+    # open() also takes an integer, as an already open file descriptor: path=3 would
+    # read (and close) whatever file descriptor 3 happens to be.
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a file name (a str or path-like object), got "
+                        f"{type(path).__name__} {path!r}")
+    if not (isinstance(delimiter, str) and len(delimiter) == 1):
+        raise ValueError(f"delimiter must be a single character, got {delimiter!r}")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=delimiter)
