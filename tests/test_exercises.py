@@ -116,3 +116,49 @@ def test_nca_is_a_reduction_layer_with_a_classifier_loss():
     r = ex.nca_as_reduction_layer()
     assert r["value"] < 0 and r["value_difference"] <= 1e-12 * abs(r["value"])
     assert r["max_gradient_difference"] <= 1e-9 * np.max(np.abs(r["paper_gradient"]))
+
+
+# ------------------------------------------------------------------ bad arguments
+def test_nca_as_reduction_layer_needs_x_and_y_together():
+    X, y = ex.two_feature_data(10)
+    with pytest.raises(ValueError, match="X is given without y"):     # was a TypeError deep inside
+        ex.nca_as_reduction_layer(X=X)
+    with pytest.raises(ValueError, match="y is given without X"):     # y was silently replaced
+        ex.nca_as_reduction_layer(y=y)
+    r = ex.nca_as_reduction_layer(X, y, n_components=1)
+    assert r["gradient"].shape == (2, 1) and r["max_gradient_difference"] < 1e-10
+
+
+@pytest.mark.parametrize("X, y, kwargs, message", [
+    (np.array([[0.0, np.nan], [1.0, 2.0], [2.0, 0.0]]), [0, 1, 0], {}, "NaN"),  # was a NaN result
+    (np.ones((4, 2)), [0, 1], {}, "inconsistent numbers of samples"),
+    (np.eye(3), [1, 1, 1], {}, "single class"),
+    (np.eye(3), [0, 1, 0], {"n_components": 0}, "n_components must be an integer >= 1"),
+    (np.eye(3), [0, 1, 0], {"n_components": 2.5}, "n_components must be an integer >= 1"),
+])
+def test_nca_as_reduction_layer_checks_its_data(X, y, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ex.nca_as_reduction_layer(X, y, **kwargs)
+
+
+def test_losses_check_the_labels_and_the_shape():
+    X, y = ex.two_feature_data(10)
+    with pytest.raises(ValueError, match=r"one label per row of X: expected shape \(10,\)"):
+        ex.loo_1nn_error(np.eye(2), X, y[:5])
+    with pytest.raises(ValueError, match=r"one label per row of Z"):
+        ex.nca_classifier_loss(X, y[:5])
+    with pytest.raises(ValueError, match="Z must be 2-D"):
+        ex.nca_classifier_loss(X[:, 0], y)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: ex.two_feature_data(n=2.5), "n must be an integer"),
+    (lambda: ex.two_feature_data(noise=np.nan), "noise must be a finite"),
+    (lambda: ex.knn_loo_exercise(n=10, eps=0.0), r"eps must be in \(0"),   # was ZeroDivisionError
+    (lambda: ex.semicircle_autoencoders(n=10, hidden=0), "hidden must be an integer >= 1"),
+    (lambda: ex.semicircle_autoencoders(n=1), "n must be an integer >= 2"),
+    (lambda: ex.parameter_tying_exercise(n_features=0), "n_features must be an integer >= 1"),
+])
+def test_exercise_parameters_are_checked(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

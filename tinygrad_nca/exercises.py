@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops as tg
-from .optim import minimize
+from .optim import _check_int, _check_real, minimize
 from .tensor import as_tensor, primitive, value_of
 from .transforms import grad, value_and_grad
 
@@ -27,6 +27,15 @@ __all__ = ["two_feature_data", "loo_1nn_error", "knn_loo_exercise",
            "semicircle", "semicircle_autoencoders",
            "parameter_tying_exercise", "tied_autoencoder_vs_pca",
            "nca_classifier_loss", "nca_as_reduction_layer"]
+
+
+def _check_labels(y, n_rows, what):
+    """y as an array of one label per row of ``what``, or a ValueError saying what differs."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n_rows:
+        raise ValueError(f"y must hold one label per row of {what}: expected shape "
+                         f"({n_rows},), got {y.shape}")
+    return y
 
 
 def _pairwise_sq_distances(Z):
@@ -82,6 +91,8 @@ def two_feature_data(n=40, noise=10.0, seed=0):
     >>> float(loo_1nn_error(np.diag([0.0, 1.0]), X, y))      # feature 0 dropped
     0.0
     """
+    _check_int("n", n, 2)                       # both classes
+    _check_real("noise", noise, 0.0)
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
     X = np.column_stack([noise * rng.normal(size=n), y + 0.1 * rng.normal(size=n)])
@@ -126,7 +137,8 @@ def loo_1nn_error(A, X, y):
     >>> float(loo_1nn_error(np.eye(2), X, y)), float(loo_1nn_error(np.diag([0.0, 1.0]), X, y))
     (1.0, 0.0)
     """
-    A, y = as_tensor(A), np.asarray(y)
+    A = as_tensor(A)
+    y = _check_labels(y, np.shape(X)[0], "X")
     Z = tg.matmul(X, tg.transpose(A))
     d = _pairwise_sq_distances(Z)
     others = ~np.eye(len(y), dtype=bool)
@@ -179,6 +191,8 @@ def knn_loo_exercise(n=40, noise=10.0, seed=0, eps=1e-6, n_path=201):
     >>> float(r["path_error"][0]) == r["error_identity"], float(r["path_error"][-1])
     (True, 0.0)
     """
+    _check_real("eps", eps, 0.0, low_open=True)
+    _check_int("n_path", n_path, 0)
     X, y = two_feature_data(n, noise, seed)
     identity, dropped = np.eye(2), np.array([[0.0, 0.0], [0.0, 1.0]])
     error = lambda A: float(value_of(loo_1nn_error(A, X, y)))
@@ -233,6 +247,7 @@ def semicircle(n=100, seed=0):
     >>> X.shape, bool(np.allclose(np.hypot(X[:, 0], X[:, 1]), 1.0)), bool(np.all(X[:, 1] >= 0))
     ((5, 2), True, True)
     """
+    _check_int("n", n, 0)
     x1 = np.random.default_rng(seed).uniform(-1.0, 1.0, size=n)
     return np.column_stack([x1, np.sqrt(1.0 - x1 ** 2)])
 
@@ -298,6 +313,8 @@ def semicircle_autoencoders(n=60, hidden=8, seed=0, max_iter=300):
     >>> r["mlp_encoder_linear_decoder"] >= r["pca_error"] - 1e-12    # cannot beat a line
     True
     """
+    _check_int("n", n, 2)            # a covariance needs two points
+    _check_int("hidden", hidden, 1)
     X = semicircle(n, seed)
     rng = np.random.default_rng(seed)
     covariance = np.cov(X, rowvar=False, bias=True)
@@ -360,6 +377,8 @@ def parameter_tying_exercise(n=30, n_features=5, n_components=2, seed=0):
     (True, True)
     """
     from .models.autoencoder import reconstruction_error, tied_reconstruction_error
+    for name, value in (("n", n), ("n_features", n_features), ("n_components", n_components)):
+        _check_int(name, value, 1)
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, n_features))
     U = rng.normal(size=(n_features, n_components))
@@ -466,7 +485,10 @@ def nca_classifier_loss(Z, y):
     >>> round(float(nca_classifier_loss(Z, [0, 0, 1, 1])), 4)
     -4.0
     """
-    Z, y = as_tensor(Z), np.asarray(y)
+    Z = as_tensor(Z)
+    if Z.ndim != 2:
+        raise ValueError(f"Z must be 2-D (n_samples, n_components), got shape {Z.shape}")
+    y = _check_labels(y, Z.shape[0], "Z")
     others = ~np.eye(len(y), dtype=bool)
     P = tg.softmax(-_pairwise_sq_distances(Z), axis=1, where=others)
     return -tg.sum(P, where=(y[:, None] == y[None, :]) & others)
@@ -485,8 +507,8 @@ def nca_as_reduction_layer(X=None, y=None, n_components=2, seed=0):
     ----------
     X : array_like of shape (N, D), optional
     y : array_like of shape (N,), optional
-        Default: 10 points of scikit-learn's iris data set (every 15th, so
-        every class), standardised.
+        Give both or neither. Default: 10 points of scikit-learn's iris data
+        set (every 15th, so every class), standardised.
     n_components : int, default 2
         K.
     seed : int, default 0
@@ -499,6 +521,13 @@ def nca_as_reduction_layer(X=None, y=None, n_components=2, seed=0):
         ``value_difference`` (|L(XA) + f(Aᵀ)|) and ``max_gradient_difference``
         (the largest |Ā − (−(∂f/∂Aᵀ)ᵀ)|): both rounding error.
 
+    Raises
+    ------
+    ValueError
+        If only one of ``X`` and ``y`` is given, ``X`` is not a finite 2-D
+        array with one label in ``y`` per row, ``y`` has a single class, or
+        ``n_components`` is not an integer >= 1.
+
     Examples
     --------
     >>> r = nca_as_reduction_layer()
@@ -510,12 +539,20 @@ def nca_as_reduction_layer(X=None, y=None, n_components=2, seed=0):
     from .models.reduction import reduction_objective
     from .nca.loss import nca_loss
     from .nca.reference import nca_loss_and_grad_reference
+    n_components = _check_int("n_components", n_components, 1)
+    if (X is None) != (y is None):
+        given, missing = ("X", "y") if y is None else ("y", "X")
+        raise ValueError(f"{given} is given without {missing}: give both X and its labels y, "
+                         "or neither for the default iris points")
     if X is None:
         from sklearn.datasets import load_iris
         X, y = load_iris(return_X_y=True)
         X, y = X[::15] + 0.0, y[::15]        # 10 points, every class
         X = (X - X.mean(axis=0)) / X.std(axis=0)
-    X = np.asarray(X, dtype=np.float64)
+    from sklearn.utils import check_X_y
+    X, y = check_X_y(X, y, dtype=np.float64)     # 2-D, finite, one label per row
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"y has a single class ({y[0].item()!r}); NCA needs at least two classes")
     A = np.random.default_rng(seed).normal(scale=0.5, size=(X.shape[1], n_components))
     value, gradient = value_and_grad(
         lambda A: reduction_objective(A, X, nca_classifier_loss, y))(A)
