@@ -9,6 +9,7 @@ name without a leading underscore), and every method of a public class whose nam
 leading underscore.
 """
 import ast
+import inspect
 import re
 from pathlib import Path
 
@@ -113,3 +114,21 @@ def test_the_checks_can_fail(tmp_path):
     assert not has_example(items["g"][0])
     assert not has_example(items["h"][0])          # a >>> line, but not under "Examples"
     assert section_problems(items["h"][0]) == ["unknown section 'Example'"]
+
+
+# The Tensor attributes defined in tensor.py (properties, slots and methods: not visible to
+# the ast walk above, so read at run time). Those attached by ops.py (T, exp, reshape, ...)
+# are listed there.
+TENSOR_MEMBERS = {
+    "Tensor": ["value", "requires_grad", "grad", "shape", "dtype", "ndim", "size", "is_leaf",
+               "item", "numpy", "detach", "backward"],
+    "Primitive": ["defvjp", "defvjp_argnum", "__call__", "backward"],
+}
+
+
+@pytest.mark.parametrize("cls, member", [(c, m) for c, ms in TENSOR_MEMBERS.items() for m in ms])
+def test_tensor_members_have_a_docstring_with_an_example(cls, member):
+    from tinygrad_nca import tensor
+    # getdoc, not __doc__: a slot's docstring lives in the class's __slots__ dict
+    docstring = inspect.getdoc(vars(getattr(tensor, cls))[member])
+    assert docstring and has_example(docstring), f"{cls}.{member}"

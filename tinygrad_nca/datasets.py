@@ -235,10 +235,11 @@ def load_csv(path, target, *, delimiter=","):
     TypeError
         If ``path`` is not a str or path-like object.
     ValueError
-        With a message naming the problem: a ``target`` that is not a str, an
-        empty file, no data rows, an unknown target column (the message lists the columns), a ragged row,
-        non-numeric, missing, NaN or infinite feature values (the message names
-        the columns and a line), missing labels, or a single class.
+        With a message naming the problem: a ``target`` that is not a str,
+        an empty file, no data rows, an unknown target column (the message
+        lists the columns), a ragged row, non-numeric, missing, NaN or
+        infinite feature values (the message names the columns and a line),
+        missing labels, or a single class.
 
     Examples
     --------
@@ -306,9 +307,10 @@ def read_csv_table(path, *, delimiter=","):
     IsADirectoryError
         If ``path`` is a directory.
     ValueError
-        For a ``delimiter`` that is not one character, an empty file, a header without data rows, duplicate or empty
-        column names, a row with a different number of fields than the
-        header, malformed CSV or text that is not UTF-8.
+        For a ``delimiter`` that is not one character, an empty file, a
+        header without data rows, duplicate or empty column names, a row with
+        a different number of fields than the header, malformed CSV or text
+        that is not UTF-8.
 
     Examples
     --------

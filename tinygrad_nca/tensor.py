@@ -149,7 +149,51 @@ class Tensor:
     array([2., 4., 6.])
     """
 
-    __slots__ = ("value", "requires_grad", "grad", "_op", "_args", "_kwargs", "__weakref__")
+    # A dict of slots gives each attribute a docstring (help(), the API site); it is
+    # otherwise the same as a tuple of the names.
+    __slots__ = {
+        "value": """The NumPy array holding the data (read it; do not resize it).
+
+        Examples
+        --------
+        >>> import tinygrad_nca as tg
+        >>> tg.Tensor([1.0, 2.0]).value
+        array([1., 2.])
+        """,
+        "requires_grad": """Whether gradients flow to this tensor.
+
+        True for a leaf made with ``requires_grad=True`` and for every result of
+        an operation recorded on such a tensor; False for constants and under
+        :func:`no_grad`.
+
+        Examples
+        --------
+        >>> import tinygrad_nca as tg
+        >>> x = tg.Tensor([1.0], requires_grad=True)
+        >>> x.requires_grad, (x * 2).requires_grad, tg.Tensor([1.0]).requires_grad
+        (True, True, False)
+        """,
+        "grad": """The gradient left by :meth:`backward` (None before it has run).
+
+        An ndarray of this tensor's shape and dtype (a Tensor after
+        ``backward(create_graph=True)``). Set only on leaves that require a
+        gradient: intermediate results keep None.
+
+        Examples
+        --------
+        >>> import tinygrad_nca as tg
+        >>> x = tg.Tensor([3.0], requires_grad=True)
+        >>> x.grad is None
+        True
+        >>> (x * x).sum().backward()
+        >>> x.grad
+        array([6.])
+        """,
+        "_op": "The primitive that made this tensor (None for a leaf).",
+        "_args": "The primitive's positional arguments (the node's inputs).",
+        "_kwargs": "The primitive's keyword arguments.",
+        "__weakref__": None,
+    }
     # Make NumPy defer to our reflected operators: ``ndarray + Tensor`` -> Tensor.
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -176,11 +220,53 @@ class Tensor:
         return out
 
     # -- array-like properties ------------------------------------------------
-    shape = property(lambda self: self.value.shape)
-    dtype = property(lambda self: self.value.dtype)
-    ndim = property(lambda self: self.value.ndim)
-    size = property(lambda self: self.value.size)
-    is_leaf = property(lambda self: self._op is None)
+    shape = property(lambda self: self.value.shape, doc="""The shape of :attr:`value`.
+
+        Examples
+        --------
+        >>> import tinygrad_nca as tg
+        >>> tg.Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).shape
+        (2, 3)
+        """)
+    dtype = property(lambda self: self.value.dtype, doc="""The dtype of :attr:`value`.
+
+        float32 data stay float32; integer and boolean data become float64.
+
+        Examples
+        --------
+        >>> import numpy as np, tinygrad_nca as tg
+        >>> tg.Tensor(np.ones(2, dtype=np.float32)).dtype, tg.Tensor([1, 2]).dtype
+        (dtype('float32'), dtype('float64'))
+        """)
+    ndim = property(lambda self: self.value.ndim, doc="""The number of dimensions (axes).
+
+        Examples
+        --------
+        >>> import tinygrad_nca as tg
+        >>> tg.Tensor(2.0).ndim, tg.Tensor([[1.0, 2.0]]).ndim
+        (0, 2)
+        """)
+    size = property(lambda self: self.value.size, doc="""The number of elements.
+
+        Examples
+        --------
+        >>> import tinygrad_nca as tg
+        >>> tg.Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).size
+        6
+        """)
+    is_leaf = property(lambda self: self._op is None, doc="""Whether no recorded operation made it.
+
+        Leaves are where :meth:`backward` stops and stores ``.grad``: tensors
+        made by the user, constants, and results computed under
+        :func:`no_grad`.
+
+        Examples
+        --------
+        >>> import tinygrad_nca as tg
+        >>> x = tg.Tensor([1.0], requires_grad=True)
+        >>> x.is_leaf, (x * 2).is_leaf
+        (True, False)
+        """)
 
     def __len__(self):
         return len(self.value)
@@ -201,13 +287,48 @@ class Tensor:
         return bool(self.value)
 
     def item(self):
+        """The value of a one-element tensor as a Python number.
+
+        Raises
+        ------
+        ValueError
+            If the tensor has more than one element (NumPy's ``item``).
+
+        Examples
+        --------
+        >>> import tinygrad_nca as tg
+        >>> tg.Tensor([[2.5]]).item()
+        2.5
+        """
         return self.value.item()
 
     def numpy(self) -> np.ndarray:
+        """The underlying NumPy array, :attr:`value` (not a copy).
+
+        Examples
+        --------
+        >>> import tinygrad_nca as tg
+        >>> x = tg.Tensor([1.0, 2.0], requires_grad=True)
+        >>> (x * 3).numpy()
+        array([3., 6.])
+        """
         return self.value
 
     def detach(self) -> "Tensor":
-        """The same value, cut from the graph."""
+        """The same value, cut from the graph.
+
+        The result shares :attr:`value` with this tensor but is a constant:
+        no gradient flows back through it.
+
+        Examples
+        --------
+        >>> import tinygrad_nca as tg
+        >>> x = tg.Tensor([2.0], requires_grad=True)
+        >>> y = x * x.detach()        # the second factor counts as a constant
+        >>> y.sum().backward()
+        >>> x.grad                    # d(x·c)/dx = c = 2, not 2x = 4
+        array([2.])
+        """
         return Tensor._from_op(self.value, None, (), {})
 
     def __hash__(self):
@@ -227,6 +348,29 @@ class Tensor:
             default so that calling ``backward`` twice never silently doubles).
         create_graph : bool
             Record the reverse sweep, so that ``.grad`` can be differentiated.
+
+        Raises
+        ------
+        ValueError
+            If ``g`` is omitted for a tensor with more than one element, or has
+            a different shape from this tensor.
+
+        Examples
+        --------
+        f(x) = Σ x², so ∇f = 2x:
+
+        >>> import tinygrad_nca as tg
+        >>> x = tg.Tensor([1.0, -2.0], requires_grad=True)
+        >>> (x * x).sum().backward()
+        >>> x.grad
+        array([ 2., -4.])
+
+        A non-scalar output needs its cotangent ȳ; the result is the
+        vector-Jacobian product ȳᵀ J, here ȳ ⊙ 2x:
+
+        >>> (x * x).backward([1.0, 0.5])
+        >>> x.grad
+        array([ 2., -2.])
         """
         if g is None:
             if self.size != 1:
@@ -436,18 +580,80 @@ class Primitive:
         self.__name__ = self.name
 
     def defvjp(self, *vjps, argnums=None):
-        """Declare one VJP per positional input (``None``: not differentiable)."""
+        """Declare one VJP per positional input (``None``: not differentiable).
+
+        Parameters
+        ----------
+        *vjps : callable or None
+            ``vjp(g, ans, *args, **kwargs)`` returning the cotangent of input
+            0, 1, … in order (or of the inputs listed in ``argnums``).
+        argnums : sequence of int, optional
+            The positions the VJPs are for, when not 0, 1, ….
+
+        Returns
+        -------
+        Primitive
+            This primitive, so that the call can follow its definition.
+
+        Examples
+        --------
+        f(x, y) = x·y: x̄ = g·y, ȳ = g·x.
+
+        >>> import numpy as np, tinygrad_nca as tg
+        >>> mul = tg.Primitive(np.multiply, name="mul")
+        >>> _ = mul.defvjp(lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
+        >>> tg.grad(lambda x, y: tg.sum(mul(x, y)), argnums=(0, 1))(np.array([2.0]),
+        ...                                                        np.array([5.0]))
+        (array([5.]), array([2.]))
+        """
         for i, vjp in zip(argnums or range(len(vjps)), vjps):
             if vjp is not None:
                 self.vjps[i] = vjp
         return self
 
     def defvjp_argnum(self, vjp):
-        """Declare one VJP for every position: ``vjp(argnum, g, ans, *args, **kwargs)``."""
+        """Declare one VJP for every position: ``vjp(argnum, g, ans, *args, **kwargs)``.
+
+        For operations with any number of inputs (a sum of n arrays, a
+        concatenation), where one rule covers every position.
+
+        Parameters
+        ----------
+        vjp : callable
+            Returns the cotangent of input ``argnum``.
+
+        Returns
+        -------
+        callable
+            ``vjp`` itself, so that this can be used as a decorator.
+
+        Examples
+        --------
+        f(x₁, …, xₙ) = x₁ + … + xₙ: every input's cotangent is g.
+
+        >>> import numpy as np, tinygrad_nca as tg
+        >>> add_all = tg.Primitive(lambda *xs: sum(xs), name="add_all")
+        >>> _ = add_all.defvjp_argnum(lambda argnum, g, ans, *xs: g)
+        >>> tg.grad(lambda a, b, c: tg.sum(add_all(a, b, c)), argnums=(0, 2))(
+        ...     np.ones(2), np.ones(2), np.ones(2))
+        (array([1., 1.]), array([1., 1.]))
+        """
         self.vjp_argnum = vjp
         return vjp
 
     def __call__(self, *args, **kwargs):
+        """Apply the operation: NumPy computes the value, and the result records
+        this primitive and its arguments if any argument requires a gradient.
+
+        Examples
+        --------
+        >>> import numpy as np, tinygrad_nca as tg
+        >>> square = tg.Primitive(np.square, name="square")
+        >>> square(tg.Tensor([3.0], requires_grad=True))
+        Tensor([9.], requires_grad=True, op=square)
+        >>> square(np.array([3.0]))      # nothing to differentiate: a constant
+        Tensor([9.])
+        """
         # Every operation of every model passes through here: kept lean on purpose
         # (a plain loop instead of any(...), no work for switches that are off).
         raw = [a.value if isinstance(a, Tensor) else a for a in args]
@@ -466,7 +672,25 @@ class Primitive:
         return Tensor._from_op(value, None, (), {})
 
     def backward(self, g, node):
-        """Yield ``(input, cotangent)`` for every input that needs one."""
+        """Yield ``(input, cotangent)`` for every input that needs one.
+
+        Called by the reverse sweep for a ``node`` this primitive made, with
+        the node's cotangent ``g``; inputs that are constants get nothing.
+
+        Raises
+        ------
+        NotImplementedError
+            If an input that requires a gradient has no VJP.
+
+        Examples
+        --------
+        >>> import numpy as np, tinygrad_nca as tg
+        >>> square = tg.Primitive(np.square, name="square")
+        >>> _ = square.defvjp(lambda g, ans, x: 2 * g * x)
+        >>> x = tg.Tensor([3.0], requires_grad=True)
+        >>> [(arg is x, ct.value) for arg, ct in square.backward(tg.Tensor([1.0]), square(x))]
+        [(True, array([6.]))]
+        """
         for i, arg in enumerate(node._args):
             if isinstance(arg, Tensor) and arg.requires_grad:
                 vjp = self.vjps.get(i)
