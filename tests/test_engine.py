@@ -347,3 +347,16 @@ def test_every_lazy_name_resolves_to_its_module_attribute():
         assert getattr(tg, name) is expected
         assert name in dir(tg)
     assert tg.stratified_batches.__module__ == "tinygrad_nca.nca.estimator"
+
+
+def test_tensor_slots_hold_docstrings_and_stay_slots():
+    """``Tensor.__slots__`` is a dict (names -> docstrings): instances still have no
+    ``__dict__`` (no stray attributes, the memory of a slotted object) and can be weakly
+    referenced."""
+    import inspect
+    x = tg.Tensor([1.0], requires_grad=True)
+    assert not hasattr(x, "__dict__")
+    with pytest.raises(AttributeError):
+        x.velue = 3.0                    # a typo is an error, not a new attribute
+    assert weakref.ref(x)() is x
+    assert "Examples" in inspect.getdoc(tg.Tensor.grad)
