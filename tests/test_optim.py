@@ -265,3 +265,23 @@ def test_minimize_callback_may_raise_stop_iteration():
             raise StopIteration
     res = optim.minimize(rosenbrock, (np.array([-1.2]), np.array([1.0])), callback=callback)
     assert res.nit == 3 and res.stopped_by_callback and res.message == "stopped by callback"
+
+
+@pytest.mark.parametrize("batches", [[np.ones((4, 2)), np.ones((4, 2))], lambda step: np.ones((4, 2))])
+def test_a_batch_that_is_not_a_tuple_is_named(batches):
+    # tuple(X) used to hand fun one argument per row of X: a TypeError from inside fun
+    with pytest.raises(ValueError, match=r"must be a tuple of arguments of fun.*\(X,\)"):
+        optim.descend(lambda w, X: tg.sum((X @ w) ** 2), np.ones(2), optim.SGD(), n_steps=2,
+                      batches=batches)
+
+
+def test_minimize_method_must_be_a_name():
+    with pytest.raises(ValueError, match="method must be the name"):
+        optim.minimize(quadratic, np.zeros(2), method=None)
+
+
+def test_minimize_with_trust_constr():
+    # SciPy calls trust-constr's callback with two arguments (it failed with a TypeError)
+    res = optim.minimize(quadratic, np.zeros(2), method="trust-constr", tol=1e-8)
+    np.testing.assert_allclose(res.x, 1.0, atol=1e-6)
+    assert len(res.loss_curve) == res.nit + 1

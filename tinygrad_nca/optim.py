@@ -182,6 +182,9 @@ def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
     import scipy.optimize
 
     arrays, is_tuple = _as_structure(x0)
+    if not isinstance(method, str):
+        raise ValueError(f"method must be the name of a scipy.optimize.minimize method "
+                         f"(a str such as 'L-BFGS-B'), got {method!r}")
     max_iter = _check_int("max_iter", max_iter, 1)
     tol = _check_real("tol", tol, 0.0)
     _check_callable("callback", callback)
@@ -216,7 +219,7 @@ def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
         print(f"{'iter':>6} {'objective':>16} {'seconds':>9}")
         print(f"{0:>6d} {value0:>16.8g} {0.0:>9.3f}")
 
-    def on_iteration(theta):
+    def on_iteration(theta, *_):        # (trust-constr also passes its state)
         state["nit"] += 1
         state["theta"] = np.array(theta, copy=True)
         if "theta" in last and np.array_equal(last["theta"], theta):
@@ -255,8 +258,10 @@ def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
     else:
         result.stopped_by_callback = False
     result.x = _pack(unflatten(np.asarray(result.x, dtype=np.float64)), is_tuple)
-    if getattr(result, "jac", None) is not None:
-        result.jac = _pack(unflatten(np.asarray(result.jac, dtype=np.float64)), is_tuple)
+    # (trust-constr keeps the objective's gradient in ``grad``; its ``jac`` is the constraints')
+    jac = result["grad"] if "grad" in result else result.get("jac")
+    if jac is not None:
+        result.jac = _pack(unflatten(np.asarray(jac, dtype=np.float64)), is_tuple)
     result.fun = float(np.asarray(result.fun))
     result.loss_curve = loss_curve
     return result
@@ -544,9 +549,13 @@ def _check_batches(batches):
 
 
 def _batch_for(batches, step):
-    if callable(batches):
-        return tuple(batches(step))
-    return tuple(batches[step % len(batches)])
+    batch = batches(step) if callable(batches) else batches[step % len(batches)]
+    # tuple(X) of an array would silently hand fun one argument per row of X
+    if not isinstance(batch, (tuple, list)):
+        where = "batches(step)" if callable(batches) else "each element of batches"
+        raise ValueError(f"{where} must be a tuple of arguments of fun, got "
+                         f"{type(batch).__name__} at step {step}; for one argument X use (X,)")
+    return tuple(batch)
 
 
 def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, progress=None):
