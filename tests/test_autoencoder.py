@@ -168,3 +168,11 @@ def test_a_custom_optimizer_returning_bad_weights_is_an_error():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
 def test_scikit_learn_estimator_checks():
     check_estimator(LinearAutoencoder(n_components=1, max_iter=50, tol=1e-6, random_state=0))
+
+
+def test_inverse_transform_rejects_nan_codes():
+    ae = LinearAutoencoder(n_components=1, tol=1e-6, random_state=0).fit(make_data(0, n=10))
+    with pytest.raises(ValueError, match="H contains NaN"):     # was a NaN reconstruction
+        ae.inverse_transform(np.array([[np.nan]]))
+    with pytest.raises(ValueError, match="could not convert"):  # was NumPy's UFuncTypeError
+        ae.inverse_transform(np.array([["a"]]))

@@ -196,3 +196,14 @@ def unit_variance(Z, y=None):
 def test_scikit_learn_estimator_checks():
     from sklearn.utils.estimator_checks import check_estimator
     check_estimator(LinearReduction(1, unit_variance, max_iter=20, random_state=0))
+
+
+def test_a_loss_that_is_nan_at_the_start_is_named():
+    # with a custom optimizer this used to give a warning and A0 as the "fitted" map
+    X = np.random.default_rng(4).normal(size=(10, 3))
+    nan_loss = lambda Z: tg.sum(tg.log(Z))            # log of negative entries
+    from tinygrad_nca.optim import adam
+    for optimizer in (None, partial(adam, n_steps=5)):
+        with pytest.raises(ValueError, match="loss is nan at the initial map"), \
+                np.errstate(invalid="ignore"):
+            LinearReduction(1, nan_loss, optimizer=optimizer, random_state=0).fit(X)

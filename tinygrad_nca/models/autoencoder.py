@@ -26,7 +26,7 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .. import ops
 from ..optim import minimize
@@ -282,7 +282,8 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If ``H`` is not 2-D with ``n_components`` columns.
+            If ``H`` is not a finite 2-D array of numbers with ``n_components``
+            columns.
 
         Examples
         --------
@@ -295,7 +296,8 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         True
         """
         check_is_fitted(self)
-        H = np.asarray(H)
+        H = check_array(H, dtype=[np.float64, np.float32], ensure_2d=False,
+                        input_name="H")               # finite numbers; the shape is checked here
         if H.ndim != 2 or H.shape[1] != self.components_.shape[0]:
             raise ValueError(f"inverse_transform expects codes of shape (n_samples, "
                              f"{self.components_.shape[0]}), got {H.shape}")

@@ -133,7 +133,8 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         """Minimise ``loss(XA[, y])`` over A.
 
         The loss is called once at the initial A first, so that a loss that
-        does not return a scalar is reported before any optimisation.
+        does not return a scalar, or returns NaN or inf, is reported before any
+        optimisation.
 
         Parameters
         ----------
@@ -149,7 +150,7 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If ``loss`` is not callable or does not return a scalar, or
+            If ``loss`` is not callable or does not return a finite scalar, or
             ``n_components``, ``init``, ``max_iter``, ``tol`` or ``optimizer``
             is invalid, or a custom optimizer returns a map of the wrong shape
             or with NaN/inf.
@@ -193,6 +194,9 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         first = as_tensor(reduction_objective(A0, X, self.loss, y))
         if first.size != 1:
             raise ValueError(f"loss must return a scalar, but returned shape {first.shape}")
+        if not np.isfinite(first.value).all():
+            raise ValueError(f"loss is {first.item()} at the initial map (init={self.init!r}): "
+                             "check the loss, the data and init")
 
         def fun(A):
             return reduction_objective(A, X, self.loss, y)
