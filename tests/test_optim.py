@@ -285,3 +285,11 @@ def test_minimize_with_trust_constr():
     res = optim.minimize(quadratic, np.zeros(2), method="trust-constr", tol=1e-8)
     np.testing.assert_allclose(res.x, 1.0, atol=1e-6)
     assert len(res.loss_curve) == res.nit + 1
+
+
+def test_descend_callback_may_raise_stop_iteration():
+    def callback(params, step):
+        if step == 3:
+            raise StopIteration
+    res = optim.sgd(quadratic, np.zeros(2), n_steps=10, callback=callback)
+    assert res.nit == 3 and res.stopped_by_callback and res.success

@@ -116,6 +116,14 @@ class _Stop(Exception):
     """Raised by our callback wrapper when the user's callback asks to stop."""
 
 
+def _asks_to_stop(callback, params, n_iter):
+    """Whether ``callback`` returns True or raises StopIteration (SciPy's way to stop)."""
+    try:
+        return bool(callback(params, n_iter))
+    except StopIteration:
+        return True
+
+
 def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
              callback=None, verbose=0):
     """Minimise ``fun(params, *args)`` with SciPy, gradients from the engine.
@@ -229,13 +237,8 @@ def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
         loss_curve.append(value)
         if verbose:
             print(f"{state['nit']:>6d} {value:>16.8g} {time.perf_counter() - start:>9.3f}")
-        if callback is None:
-            return
-        try:
-            stop = callback(_pack(unflatten(theta), is_tuple), state["nit"])
-        except StopIteration:    # SciPy's way of asking to stop: the same stop here
-            stop = True
-        if stop:
+        if callback is not None and _asks_to_stop(callback, _pack(unflatten(theta), is_tuple),
+                                                  state["nit"]):
             raise _Stop
 
     if method.upper() == "L-BFGS-B":
@@ -592,7 +595,8 @@ def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, pro
         (a non-empty sequence, such as a list); a callable is called as
         ``batches(t)`` and returns the argument tuple.
     callback : callable, optional
-        ``callback(params, step)`` after every update; returning True stops.
+        ``callback(params, step)`` after every update; returning True (or
+        raising ``StopIteration``) stops.
     progress : callable, optional
         ``progress(step, n_steps, loss)`` after every update (for a progress
         bar or a log line); its return value is ignored.
@@ -648,7 +652,7 @@ def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, pro
         arrays = [np.asarray(p, dtype=a.dtype) for p, a in zip(rule.step(arrays, grads), arrays)]
         if progress is not None:
             progress(step, n_steps, value)
-        if callback is not None and callback(_pack(arrays, is_tuple), step):
+        if callback is not None and _asks_to_stop(callback, _pack(arrays, is_tuple), step):
             message, stopped = "stopped by callback", True
             break
     return Result(x=_pack(arrays, is_tuple), fun=losses[-1] if losses else None,
