@@ -293,3 +293,20 @@ def test_descend_callback_may_raise_stop_iteration():
             raise StopIteration
     res = optim.sgd(quadratic, np.zeros(2), n_steps=10, callback=callback)
     assert res.nit == 3 and res.stopped_by_callback and res.success
+
+
+def test_a_non_finite_gradient_stops_with_finite_parameters():
+    # |w| written as sqrt(w²): the loss is finite at w = 0, its engine gradient 0 · ∞ = NaN.
+    # Gradient descent lands on 0 exactly at step 2 (0.5 − 0.5 · 1); it used to carry on
+    # with NaN parameters and blame the learning rate.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res = optim.sgd(lambda w: tg.sum(tg.sqrt(w ** 2)), np.array([1.0, 0.5]), lr=0.5,
+                        momentum=0.0, n_steps=5)
+    assert not res.success and "gradient has NaN or inf at step 2" in res.message
+    assert np.all(np.isfinite(res.x)) and res.x[1] == 0.0
+
+
+def test_a_non_finite_loss_at_x0_is_not_blamed_on_the_learning_rate():
+    with np.errstate(invalid="ignore"):
+        res = optim.sgd(lambda w: tg.sum(tg.log(w)), np.array([-1.0]), n_steps=3)
+    assert not res.success and "at x0" in res.message and res.nit == 0

@@ -606,8 +606,9 @@ def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, pro
     Result
         ``x`` (same structure as ``x0``), ``fun`` (the loss at the last step's
         batch, before its update), ``nit``, ``loss_curve`` (the loss at every
-        step), ``success`` (False only if the loss became non-finite),
-        ``stopped_by_callback`` and ``message``.
+        step), ``success`` (False only if the loss or its gradient became
+        non-finite: the parameters are then those before the step that would
+        have used it), ``stopped_by_callback`` and ``message``.
 
     Raises
     ------
@@ -645,10 +646,19 @@ def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, pro
         batch = args if batches is None else _batch_for(batches, step - 1)
         value, grads = evaluate(arrays, batch)
         if not np.isfinite(value):
-            message, success = f"loss became {value} at step {step}; lower the learning rate", False
+            message = (f"loss became {value} at step {step}; lower the learning rate" if step > 1
+                       else f"loss is {value} at x0, before any update: check the data and x0")
+            success = False
             break
         losses.append(value)
         grads = [np.asarray(g, dtype=a.dtype) for g, a in zip(grads, arrays)]
+        if not all(np.all(np.isfinite(g)) for g in grads):
+            # a finite loss with a NaN/inf slope: a point where fun is not differentiable
+            # (sqrt or log at 0, say); an update would make every parameter NaN
+            message = (f"the gradient has NaN or inf at step {step} although the loss is finite "
+                       f"({value}): fun is not differentiable there")
+            success = False
+            break
         arrays = [np.asarray(p, dtype=a.dtype) for p, a in zip(rule.step(arrays, grads), arrays)]
         if progress is not None:
             progress(step, n_steps, value)
