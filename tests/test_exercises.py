@@ -162,3 +162,12 @@ def test_losses_check_the_labels_and_the_shape():
 def test_exercise_parameters_are_checked(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_loo_error_rejects_nan():
+    # NaN distances used to count every point as a tie: an error of 0.5, silently
+    X, y = ex.two_feature_data(10)
+    with pytest.raises(ValueError, match="A contains NaN"):
+        ex.loo_1nn_error(np.full((2, 2), np.nan), X, y)
+    with pytest.raises(ValueError, match="X contains NaN or inf"):
+        ex.loo_1nn_error(np.eye(2), np.where(X > 1, np.inf, X), y)

@@ -128,6 +128,12 @@ def loo_1nn_error(A, X, y):
     Tensor
         A scalar: the fraction of points misclassified, in [0, 1].
 
+    Raises
+    ------
+    ValueError
+        If ``A`` or ``X`` contains NaN or inf, or ``y`` has not one label per
+        row of ``X``.
+
     Examples
     --------
     Four points; feature 0 is large and says nothing about the class:
@@ -139,6 +145,10 @@ def loo_1nn_error(A, X, y):
     """
     A = as_tensor(A)
     y = _check_labels(y, np.shape(X)[0], "X")
+    # NaN distances would make every comparison false and count each point as half a mistake
+    for name, value in (("A", A.value), ("X", value_of(X))):
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{name} contains NaN or inf")
     Z = tg.matmul(X, tg.transpose(A))
     d = _pairwise_sq_distances(Z)
     others = ~np.eye(len(y), dtype=bool)
