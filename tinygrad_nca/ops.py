@@ -877,16 +877,39 @@ Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
 Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
 Tensor.__hash__ = lambda self: id(self)
 Tensor.__getitem__ = lambda self, index: _getitem(self, _plain_index(index))
-Tensor.T = property(lambda self: transpose(self))
-Tensor.mT = property(lambda self: swapaxes(self, -1, -2))
-Tensor.exp = lambda self: exp(self)
-Tensor.log = lambda self: log(self)
-Tensor.sqrt = lambda self: sqrt(self)
-Tensor.tanh = lambda self: tanh(self)
-for _method in (sum, mean, max, min, swapaxes, logsumexp, softmax, log_softmax, astype):
-    setattr(Tensor, _method.__name__, _method)
-Tensor.reshape = lambda self, *shape: reshape(self, shape[0] if len(shape) == 1 else shape)
-Tensor.transpose = lambda self, *axes: transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
+Tensor.T = property(lambda self: transpose(self),
+                    doc="The transpose (all axes reversed), recorded: ``transpose(self)``.")
+Tensor.mT = property(lambda self: swapaxes(self, -1, -2),
+                     doc="The last two axes swapped (a stack of matrices, each transposed).")
+
+
+def _method(op, name=None):
+    """``op`` as a Tensor method, documented as the op it calls."""
+    def method(self, *args, **kwargs):
+        return op(self, *args, **kwargs)
+    method.__name__ = name or op.__name__
+    method.__doc__ = f"``tg.{op.__name__}(self, ...)``: see :func:`tinygrad_nca.{op.__name__}`."
+    return method
+
+
+for _op in (exp, log, sqrt, tanh):          # primitives: no keyword arguments to forward
+    setattr(Tensor, _op.__name__, _method(_op))
+for _op in (sum, mean, max, min, swapaxes, logsumexp, softmax, log_softmax, astype):
+    setattr(Tensor, _op.__name__, _op)
+
+
+def _reshape_method(self, *shape):
+    """``x.reshape(2, 3)`` or ``x.reshape((2, 3))``: see :func:`tinygrad_nca.reshape`."""
+    return reshape(self, shape[0] if len(shape) == 1 else shape)
+
+
+def _transpose_method(self, *axes):
+    """``x.transpose()``, ``x.transpose(1, 0)`` or ``x.transpose((1, 0))``: see
+    :func:`tinygrad_nca.transpose`."""
+    return transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
+
+
+Tensor.reshape, Tensor.transpose = _reshape_method, _transpose_method
 
 
 def _plain_index(index):
