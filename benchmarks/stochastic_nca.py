@@ -20,9 +20,9 @@ components alone do poorly), mapped to 784 dimensions by a random matrix, plus
 Gaussian noise; standardised with the training set's statistics. The test set is 10,000
 further points from the same distribution.
 
-Run:   OMP_NUM_THREADS=2 python benchmarks/stochastic_nca.py      (~20 minutes on 2 cores)
+Run:   OMP_NUM_THREADS=2 python benchmarks/stochastic_nca.py      (~25 minutes on 2 cores)
        OMP_NUM_THREADS=2 python benchmarks/stochastic_nca.py --skip-large --n-subsets 3
-                                   (b) as in benchmarks/README.md, ~35 minutes
+                                   (b) as in benchmarks/README.md, ~45 minutes
        python benchmarks/stochastic_nca.py --quick        (small sizes, ~1 minute)
        python benchmarks/stochastic_nca.py --n 20000 --epochs 5
 """
