@@ -133,3 +133,18 @@ def test_softmax_flushes_subnormal_probabilities_to_exact_zeros(dtype):
 def test_log_softmax_keeps_tiny_log_probabilities():
     x = np.array([0.0, -800.0, -1e300])
     np.testing.assert_allclose(tg.log_softmax(x).value, x)    # log p, not −inf
+
+
+def test_large_row_broadcasts_run_with_a_small_ufunc_buffer_and_restore_it():
+    from tinygrad_nca import ops
+    default = np.getbufsize()
+    seen = ops._plain_row_loops(lambda x, *rest: np.getbufsize())
+    assert seen(np.zeros(1 << 16)) == ops._ROW_BUFFER        # large: the small buffer
+    assert seen(1.0, np.zeros(1 << 16)) == ops._ROW_BUFFER   # the large operand second
+    assert seen(np.zeros(10)) == default                      # small: NumPy's own
+    x = np.random.default_rng(0).normal(size=(300, 200))
+    p = tg.softmax(x, axis=1).value
+    np.testing.assert_allclose(p, np.exp(x) / np.exp(x).sum(axis=1, keepdims=True))
+    with pytest.raises(ZeroDivisionError):                    # restored on errors too
+        ops._plain_row_loops(lambda x: 1 / 0)(np.zeros(1 << 16))
+    assert np.getbufsize() == default
