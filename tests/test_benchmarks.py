@@ -89,3 +89,20 @@ def test_ratios_pair_the_rounds_of_two_methods():
     mine.update(times=[2.0, 6.0], median_s=4.0)
     report.add_ratios([base, mine])
     assert mine["ratio_sklearn"] == pytest.approx(4.0 / 3.0)
+
+
+def test_stochastic_scripts_run_at_tiny_sizes():
+    here = os.path.dirname(RUN)
+    digits = subprocess.run([sys.executable, os.path.join(here, "stochastic_digits.py"),
+                             "--splits", "1", "--epochs", "3", "--lbfgs-iter", "3"],
+                            capture_output=True, text=True, timeout=300)
+    assert digits.returncode == 0, digits.stderr
+    assert "Adam − L-BFGS per split" in digits.stdout
+    quick = subprocess.run([sys.executable, os.path.join(here, "stochastic_nca.py"),
+                            "--n", "2000", "--features", "20", "--components", "4", "--epochs", "1",
+                            "--batch-size", "500", "--n-subset", "300", "--n-test", "300",
+                            "--lbfgs-iter", "5", "--subset-epochs", "5", "--control-epochs", "0",
+                            "--subset-batch-size", "100", "--record-every", "5"],
+                           capture_output=True, text=True, timeout=300)
+    assert quick.returncode == 0, quick.stderr
+    assert "held-out 3-NN" in quick.stdout
