@@ -104,6 +104,29 @@ def test_callback_contract(iris):
     np.testing.assert_array_equal(calls[-1][0].reshape(nca.components_.shape), nca.components_)
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "adam", "sgd"])
+def test_a_callback_raising_stop_iteration_ends_the_fit_quietly(iris, solver):
+    X, y = iris
+    seen = []
+
+    def stop_at_three(transformation, n_iter):
+        seen.append(transformation.copy())
+        if n_iter == 3:
+            raise StopIteration
+    nca = NCA(n_components=2, solver=solver, max_iter=50, batch_size=50, callback=stop_at_three)
+    if solver == "lbfgs":
+        nca.set_params(batch_size=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)     # a deliberate stop: no warning
+        nca.fit(X, y)
+    assert nca.n_iter_ == 3 and len(seen) == 3
+    np.testing.assert_array_equal(seen[-1].reshape(nca.components_.shape), nca.components_)
+    # the next fit without a stop warns again when it runs out of iterations
+    with pytest.warns(ConvergenceWarning):
+        NCA(n_components=2, solver=solver, max_iter=2,
+            batch_size=None if solver == "lbfgs" else 50).fit(X, y)
+
+
 def test_convergence_warning_when_max_iter_is_reached(iris):
     X, y = iris
     with pytest.warns(ConvergenceWarning, match="did not converge.*increase max_iter"):

@@ -94,7 +94,10 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
     callback : callable, default=None
         Called after every iteration (every epoch for "adam" and "sgd") as
         ``callback(transformation, n_iter)`` with the flattened current
-        transformation and the iteration number (1, 2, …).
+        transformation and the iteration number (1, 2, …). Its return value is
+        ignored, as in scikit-learn; to stop the fit early, raise
+        ``StopIteration`` in it (SciPy's convention): the fit then ends after
+        that iteration, keeps the transformation reached, and does not warn.
     verbose : int, default=0
         1 (or more) prints an iteration table: iteration (epoch), objective,
         seconds. For "adam" and "sgd" the objective is the epoch's mean
@@ -170,8 +173,11 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
     (150, 2)
     >>> bool(nca.loss_curve_[-1] > nca.loss_curve_[0])   # the objective went up
     True
+    >>> def five_epochs(transformation, n_iter):
+    ...     if n_iter == 5:
+    ...         raise StopIteration            # a deliberate stop: no ConvergenceWarning
     >>> adam = NeighborhoodComponentsAnalysis(n_components=2, solver="adam", batch_size=50,
-    ...                                       max_iter=5, random_state=0)
+    ...                                       callback=five_epochs, random_state=0)
     >>> adam.fit(X, y).n_iter_                  # 5 epochs of 3 mini-batches of 50 points
     5
     >>> bool(adam.loss_curve_[-1] > adam.loss_curve_[0])
@@ -247,6 +253,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         self.random_state_ = check_random_state(self.random_state)
 
         started = time.perf_counter()
+        self._stopped_by_callback = False
         transformation = np.asarray(self._initialize(X, y, init), dtype=dtype)
         if self.solver == "lbfgs":
             block_size = self._block_size(X.shape[0], transformation.shape[0], dtype.itemsize)
@@ -257,7 +264,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         self.components_ = np.asarray(result.x, dtype=dtype)
         self.n_iter_ = int(result.nit)
         self.loss_curve_ = -np.asarray(result.loss_curve, dtype=np.float64)
-        if not converged:
+        if not converged and not self._stopped_by_callback:
             hint = ("increase max_iter" if self.n_iter_ >= self.max_iter else
                     "the line search could not improve the objective further, usually "
                     "because it is already as accurate as the precision (dtype) allows")
@@ -267,6 +274,17 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
             print(f"[{type(self).__name__}] Training took "
                   f"{time.perf_counter() - started:8.2f}s.")
         return self
+
+    def _user_callback(self, A, n_iter):
+        """Call the user's callback; True if it asked to stop (raised StopIteration)."""
+        if self.callback is None:
+            return False
+        try:
+            self.callback(np.ravel(A), n_iter)
+        except StopIteration:
+            self._stopped_by_callback = True
+            return True
+        return False
 
     def _minimize(self, transformation, X, y, block_size):
         """L-BFGS-B on −objective; returns (result, converged)."""
@@ -295,8 +313,8 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
                 print(f"[{name}] {n_iter:>10d} {value:>20.6e} {now - state['clock']:>10.2f}")
                 sys.stdout.flush()
                 state["clock"] = now
-            if self.callback is not None:
-                self.callback(np.ravel(A), n_iter)
+            if self._user_callback(A, n_iter):
+                return True
             # scikit-learn hands ``tol`` to SciPy as both gtol and ftol;
             # optim.minimize applies it as gtol (and ftol = tol²), so the
             # relative-decrease test is applied here, as SciPy applies it: after
@@ -373,8 +391,8 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
                 print(f"[{name}] {epoch:>10d} {value:>20.6e} {now - state['clock']:>10.2f}")
                 sys.stdout.flush()
                 state["clock"] = now
-            if self.callback is not None:
-                self.callback(np.ravel(A), epoch)
+            if self._user_callback(A, epoch):
+                return True
             if epoch < self.max_iter and _stalled(state["epochs"], self.tol):
                 state["converged"] = True
                 return True
@@ -391,7 +409,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
                              f"non-finite ({result.message}); lower learning_rate (it was "
                              f"{rule.lr}) or standardise the data.")
         result.nit = len(state["epochs"])
-        if not state["converged"]:
+        if not (state["converged"] or self._stopped_by_callback):
             result.message = (f"reached max_iter={self.max_iter} epochs while the mini-batch "
                               f"objective still rose by more than tol={self.tol} per epoch "
                               f"over the last {_N_ITER_NO_CHANGE}")
