@@ -360,3 +360,18 @@ def test_tensor_slots_hold_docstrings_and_stay_slots():
         x.velue = 3.0                    # a typo is an error, not a new attribute
     assert weakref.ref(x)() is x
     assert "Examples" in inspect.getdoc(tg.Tensor.grad)
+
+
+def test_ragged_nested_lists_are_a_shape_error():
+    for requires_grad in (False, True):
+        with pytest.raises(tg.ShapeError, match="ragged nested sequence"):
+            tg.Tensor([[1.0], [1.0, 2.0]], requires_grad=requires_grad)
+
+
+def test_backward_rejects_a_non_finite_cotangent():
+    x = tg.Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(ValueError, match="cotangent g contains NaN or inf"):
+        (x * 2).backward(np.array([1.0, np.nan]))
+    assert x.grad is None
+    (x * 2).backward(np.array([1.0, 3.0]))
+    np.testing.assert_array_equal(x.grad, [2.0, 6.0])

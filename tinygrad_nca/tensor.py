@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from .errors import AnomalyError
+from .errors import AnomalyError, ShapeError
 
 __all__ = ["Tensor", "Primitive", "primitive", "no_grad", "enable_grad",
            "is_grad_enabled", "detect_anomaly", "as_tensor", "value_of"]
@@ -108,11 +108,20 @@ def _check_finite(value, where: str):
         raise AnomalyError(f"{where} contains {kind}")
 
 
+def _as_ndarray(data) -> np.ndarray:
+    """np.asarray, with a clear message for nested lists of unequal lengths."""
+    try:
+        return np.asarray(data)
+    except ValueError as err:
+        raise ShapeError(f"cannot make a Tensor from a ragged nested sequence (rows of "
+                         f"different lengths): {err}") from None
+
+
 def _to_array(data) -> np.ndarray:
     """Validate user data and turn it into a float ndarray."""
     if isinstance(data, Tensor):
         return data.value
-    array = np.asarray(data)
+    array = _as_ndarray(data)
     if array.dtype.kind in "fc" and array.dtype.kind == "c":
         raise TypeError(f"complex input (dtype {array.dtype}) is not supported; "
                         "tinygrad_nca works with real float arrays")
@@ -199,7 +208,7 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad: bool = False):
-        raw = np.asarray(data) if not isinstance(data, Tensor) else data.value
+        raw = _as_ndarray(data) if not isinstance(data, Tensor) else data.value
         if requires_grad and raw.dtype.kind in "biu":
             raise TypeError(f"requires_grad=True for an integer/bool array (dtype {raw.dtype}): "
                             "gradients are defined only for float data; pass floats, "
@@ -377,6 +386,8 @@ class Tensor:
                 raise ValueError(f"backward() of a non-scalar tensor of shape {self.shape} "
                                  "needs the cotangent g (an array of the same shape)")
             g = np.ones_like(self.value)
+        elif not np.all(np.isfinite(value_of(g))):   # it would make every gradient NaN
+            raise ValueError("backward(): the cotangent g contains NaN or inf")
         order = _topological_order(self)     # leaves have no inputs: the same order stops there
         leaves = [t for t in order if t._op is None and t.requires_grad]
         grads = backprop(self, g, leaves, create_graph=create_graph, _order=order)
