@@ -98,10 +98,7 @@ def _ratio(row, base):
         return None
     mine, theirs = row.get("times") or [], base.get("times") or []
     if mine and len(mine) == len(theirs):      # paired: round r of one against round r of the other
-        ratios = sorted(a / b for a, b in zip(mine, theirs))
-        middle = len(ratios) // 2
-        return (ratios[middle] if len(ratios) % 2 else
-                (ratios[middle - 1] + ratios[middle]) / 2)
+        return float(np.median(np.divide(mine, theirs)))
     return row["median_s"] / base["median_s"]
 
 
