@@ -16,7 +16,7 @@ import builtins
 import numpy as np
 
 from .errors import ShapeError
-from .tensor import Tensor, overwritable, primitive, value_of
+from .tensor import Tensor, cast, overwritable, primitive, value_of
 
 def _shape(x):
     # np.shape, minus its Python overhead for the common case (this runs per op)
@@ -187,8 +187,7 @@ _where.defvjp(None,
               lambda g, ans, cond, x, y: _where(cond, g, 0.0),
               lambda g, ans, cond, x, y: _where(cond, 0.0, g))
 
-_astype = primitive(lambda x, dtype: x.astype(dtype), name="astype", flops=lambda *a, **k: 0)
-_astype.defvjp(lambda g, ans, x, dtype: _astype(g, x.dtype))
+_astype = cast      # defined with the reverse sweep, which casts cotangents with it
 
 
 # ------------------------------------------------------------------ shapes
