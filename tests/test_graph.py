@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinygrad_nca as tg
-from tinygrad_nca.tensor import _State
+from tinygrad_nca.tensor import _state, listening
 
 NODE = re.compile(r'^  (n\d+) \[label="((?:[^"\\]|\\.)*)"(, style=dashed)?\];$')
 EDGE = re.compile(r'^  (n\d+) -> (n\d+)(?: \[label="(\d+)"\])?;$')
@@ -77,11 +77,8 @@ def test_to_dot_needs_a_tensor():
 def measured_flops(fn, *args):
     """Total flops of every primitive executed while ``fn(*args)`` runs."""
     total = [0]
-    _State.listeners.append(lambda name, flops: total.__setitem__(0, total[0] + flops))
-    try:
+    with listening(on_op=lambda name, flops: total.__setitem__(0, total[0] + flops)):
         fn(*args)
-    finally:
-        _State.listeners.pop()
     return total[0]
 
 
@@ -151,10 +148,10 @@ def test_checkpoint_charges_the_recomputation_to_its_node():
 
 
 def test_cost_report_table_and_cleanup():
-    listeners, node_listeners = list(_State.listeners), list(_State.node_listeners)
+    listeners, node_listeners = list(_state.op_listeners), list(_state.node_listeners)
     report = tg.cost_report(lambda x, labels: tg.sum(tg.exp(x[labels])), np.ones(4),
                             np.array([0, 2]))
-    assert _State.listeners == listeners and _State.node_listeners == node_listeners
+    assert _state.op_listeners == listeners and _state.node_listeners == node_listeners
     text = str(report)
     lines = text.splitlines()
     assert lines[0].split() == ["#", "op", "shape", "dtype", "forward", "flops", "VJP", "flops"]

@@ -8,7 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 import tinygrad_nca as tg
 from tinygrad_nca.exercises import loo_1nn_error, nca_classifier_loss, two_feature_data
 from tinygrad_nca.models.reduction import LinearReduction, reduction_objective
-from tinygrad_nca.tensor import _State
+from tinygrad_nca.tensor import listening
 
 
 def squared_error_to(y):
@@ -64,11 +64,8 @@ def test_backward_cost_counted_by_the_op_listener():
         X, A = rng.normal(size=(N, D)), rng.normal(size=(D, K))
         counted = []
         out = reduction_objective(tg.Tensor(A, requires_grad=True), X, lambda Z: tg.sum(Z ** 2))
-        _State.listeners.append(lambda name, flops: counted.append((name, flops)))
-        try:
+        with listening(on_op=lambda name, flops: counted.append((name, flops))):
             out.backward()
-        finally:
-            _State.listeners.pop()
         backward[D] = sum(f for _, f in counted)
         matmuls = [f for name, f in counted if name == "matmul"]
         assert matmuls == [2 * N * D * K]          # Ā = XᵀZ̄ only: no X̄ is computed

@@ -224,9 +224,11 @@ def test_checkpoint_with_keyword_arguments_and_constants():
     assert not out.requires_grad
 
 
-def test_checkpoint_refuses_a_captured_differentiable_tensor():
+def test_checkpoint_gives_a_captured_differentiable_tensor_its_gradient():
+    # f(x) = Σ x·w with w closed over: x̄ = w, w̄ = x (it used to be refused).
     w = tg.Tensor([1.0, 2.0], requires_grad=True)
-    uses_w = tg.checkpoint(lambda x: tg.sum(x * w))
-    y = uses_w(tg.Tensor([3.0, 4.0], requires_grad=True))
-    with pytest.raises(ValueError, match="pass every differentiable input as an argument"):
-        y.backward()
+    x = tg.Tensor([3.0, 4.0], requires_grad=True)
+    uses_w = tg.checkpoint(lambda x: tg.sum(x * tg.exp(w)))
+    uses_w(x).backward()
+    np.testing.assert_allclose(x.grad, np.exp([1.0, 2.0]), rtol=1e-15)
+    np.testing.assert_allclose(w.grad, np.array([3.0, 4.0]) * np.exp([1.0, 2.0]), rtol=1e-15)

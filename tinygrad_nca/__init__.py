@@ -10,7 +10,7 @@ from .ops import (abs, add, astype, broadcast_to, concatenate, divide, exp, expa
                   log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, multiply,
                   negative, power, reshape, softmax, sqrt, squeeze, stack, subtract, sum,
                   swapaxes, tanh, transpose, where)
-from .transforms import checkpoint, grad, hvp, jacobian, stop_gradient, value_and_grad, vjp
+from .transforms import checkpoint, grad, hvp, jacobian, jvp, stop_gradient, value_and_grad, vjp
 from .gradcheck import check_grads
 from .graph import cost_report, to_dot
 from .blockwise import sum_of_blocks

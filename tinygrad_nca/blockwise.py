@@ -16,45 +16,44 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor, as_tensor, backprop, enable_grad, is_grad_enabled, no_grad
+from .tensor import (Op, Scope, Tensor, as_tensor, backprop, count_flops, enable_grad,
+                     is_grad_enabled, no_grad, observed, silenced)
 
 __all__ = ["sum_of_blocks"]
 
 
-def _differentiable(args):
-    return [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+class _SumOfBlocks(Op):
+    """The op behind :func:`sum_of_blocks`; it keeps ∂(Σ_b f_b)/∂inputs from the forward pass.
 
+    The node's inputs are f's ``n_args`` arguments followed by the differentiable
+    tensors f closed over; ``gradients`` holds one array per differentiable input.
+    """
 
-def _fresh_leaves(args, positions):
-    args = list(args)
-    leaves = []
-    for i in positions:
-        leaves.append(Tensor(args[i].value, requires_grad=True))
-        args[i] = leaves[-1]
-    return args, leaves
-
-
-class _SumOfBlocks:
-    """The op behind :func:`sum_of_blocks`; it keeps ∂(Σ_b f_b)/∂args from the forward pass."""
-
-    def __init__(self, f, blocks, gradients):
-        self.f, self.blocks, self.gradients = f, blocks, gradients
+    def __init__(self, f, blocks, n_args, gradients):
+        self.f, self.blocks, self.n_args, self.gradients = f, blocks, n_args, gradients
         self.name = f"sum_of_blocks({getattr(f, '__name__', 'f')}, {len(blocks)} blocks)"
 
-    def backward(self, g, node):
-        positions = _differentiable(node._args)
-        if not is_grad_enabled():        # a plain reverse sweep: reuse the stored gradient
-            for i, gradient in zip(positions, self.gradients):
-                yield node._args[i], g * gradient
+    def backward(self, g, node, needed):
+        inputs = [a for a in node._args if isinstance(a, Tensor) and a.requires_grad]
+        if not is_grad_enabled() and not observed():
+            # A plain reverse sweep: the gradient is already known.
+            for arg, gradient in zip(inputs, self.gradients):
+                if id(arg) in needed:
+                    yield arg, g * gradient
             return
-        # A recorded sweep (second derivatives): rebuild each term's graph on the inputs.
-        totals = [None] * len(positions)
+        # A recorded sweep (second derivatives), or one whose cost is being measured
+        # (cost_report): differentiate each term again, on the node's own inputs.
+        recording, totals = is_grad_enabled(), [None] * len(inputs)
         for block in self.blocks:
-            term = as_tensor(self.f(*node._args, block))
-            for k, ct in enumerate(backprop(term, g, [node._args[i] for i in positions],
-                                            create_graph=True)):
+            with silenced(), enable_grad():    # rebuilding the term is not the VJP's work
+                term = as_tensor(self.f(*node._args[:self.n_args], block))
+            for k, ct in enumerate(backprop(term, g, inputs, create_graph=recording)):
                 totals[k] = ct if totals[k] is None else totals[k] + ct
-        yield from ((node._args[i], total) for i, total in zip(positions, totals))
+        yield from ((arg, total) for arg, total in zip(inputs, totals) if id(arg) in needed)
+
+    def forward_flops(self, node) -> int:
+        return sum(count_flops(self.f, *node._args[:self.n_args], block)
+                            for block in self.blocks)
 
 
 def sum_of_blocks(f, *args, blocks):
@@ -66,8 +65,8 @@ def sum_of_blocks(f, *args, blocks):
         ``f(*args, block)`` returns a scalar Tensor: the term of one block.
         ``block`` is whatever ``blocks`` holds (a slice of rows, say).
     *args : Tensor or array_like
-        The inputs. Every tensor that needs a gradient must be one of them (a
-        tensor that ``f`` closes over would get no gradient).
+        The inputs. ``f`` may also close over differentiable tensors: each block
+        notes which ones it used, and they get their gradient too.
     blocks : iterable
         The blocks, e.g. ``[slice(0, 500), slice(500, 1000)]``.
 
@@ -88,28 +87,42 @@ def sum_of_blocks(f, *args, blocks):
     blocks = list(blocks)
     if not blocks:
         raise ValueError("sum_of_blocks: no blocks given")
-    positions = _differentiable(args)
-    if not (positions and is_grad_enabled()):
+    if not is_grad_enabled():
         with no_grad():
             total = sum(float(as_tensor(f(*args, b)).value) for b in blocks)
         return Tensor(np.asarray(total, dtype=_result_dtype(args)))
-    total, gradients = 0.0, None
+    positions = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+    total, gradients, captured = 0.0, {}, {}     # gradients: id of input -> array
     for block in blocks:
-        block_args, leaves = _fresh_leaves(args, positions)
+        scope = Scope()
+        block_args, leaves = list(args), []
+        for i in positions:
+            block_args[i] = Tensor(args[i].value, requires_grad=True)
+            leaves.append(block_args[i])
         with enable_grad():
             term = as_tensor(f(*block_args, block))
         if term.size != 1:
             raise ValueError(f"sum_of_blocks: f must return a scalar, got shape {term.shape}")
-        cts = [ct.value for ct in backprop(term, np.ones_like(term.value), leaves)]
-        if gradients is None:       # our own copies: later blocks are added in place
-            gradients = [np.array(ct) for ct in cts]
-        else:
-            for gradient, ct in zip(gradients, cts):
-                gradient += ct
+        order, outside = scope.outside(term, leaves)     # outside: what f closed over
+        for t in outside:
+            captured.setdefault(id(t), t)
+        targets = [args[i] for i in positions] + outside
+        if targets:
+            cts = backprop(term, np.ones_like(term.value), leaves + outside, order=order)
+            for target, ct in zip(targets, cts):
+                if id(target) in gradients:      # our own copies: later blocks add in place
+                    gradients[id(target)] += ct.value
+                else:
+                    gradients[id(target)] = np.array(ct.value)
         total += float(term.value)
-        del term, leaves, block_args      # this block's graph is freed here
-    value = np.asarray(total, dtype=gradients[0].dtype)
-    return Tensor._from_op(value, _SumOfBlocks(f, blocks, gradients), args, {})
+        del term, leaves, block_args, order      # this block's graph is freed here
+    value = np.asarray(total, dtype=_result_dtype(args))
+    inputs = tuple(args) + tuple(captured.values())
+    if not positions and not captured:
+        return Tensor(value)
+    differentiable = [a for a in inputs if isinstance(a, Tensor) and a.requires_grad]
+    arrays = [gradients[id(a)] for a in differentiable]
+    return Tensor._from_op(value, _SumOfBlocks(f, blocks, len(args), arrays), inputs, {})
 
 
 def _result_dtype(args):

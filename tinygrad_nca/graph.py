@@ -15,24 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tensor import Primitive, Tensor, _State, backprop, no_grad, value_of
+from .tensor import Scope, Tensor, backprop, listening, topological_order, value_of
 
 __all__ = ["to_dot", "cost_report", "CostReport", "NodeCost"]
-
-
-def _graph_nodes(y: Tensor) -> list:
-    """Every tensor reachable from ``y`` (constants included), inputs first and,
-    among the inputs of one op, left to right: the order of the forward pass."""
-    order, seen, stack = [], set(), [(y, False)]
-    while stack:                       # iterative: deep graphs must not recurse
-        node, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(node)
-        elif id(node) not in seen:
-            seen.add(id(node))
-            stack.append((node, True))
-            stack.extend((a, False) for a in reversed(node._args) if isinstance(a, Tensor))
-    return order
 
 
 def _describe(node: Tensor) -> str:
@@ -99,7 +84,7 @@ def to_dot(y) -> str:
     """
     if not isinstance(y, Tensor):
         raise TypeError(f"to_dot needs a Tensor, got {type(y).__name__}")
-    nodes = _graph_nodes(y)
+    nodes = topological_order(y, constants=True)
     names = {id(node): f"n{i}" for i, node in enumerate(nodes)}
     lines = ["digraph {", "  rankdir=BT;", '  node [shape=box, fontname="monospace"];']
     for node in nodes:
@@ -208,22 +193,8 @@ class CostReport:
 
 
 def _forward_flops(node: Tensor) -> int:
-    """The forward cost of one node, from its primitive's own estimate; an op
-    that is not a single primitive (a checkpoint) is re-run and its ops counted."""
-    op = node._op
-    if op is None:
-        return 0
-    if isinstance(op, Primitive):
-        raw = [value_of(a) for a in node._args]
-        return int(op.flops(node.value, *raw, **node._kwargs))
-    counted = []
-    _State.listeners.append(lambda name, flops: counted.append(flops))
-    try:
-        with no_grad():
-            op.f(*node._args, **node._kwargs)
-    finally:
-        _State.listeners.pop()
-    return int(sum(counted))
+    """The forward cost of one node, as its op estimates it (0 for an input)."""
+    return 0 if node._op is None else node._op.forward_flops(node)
 
 
 def cost_report(f, *args, argnums=None) -> CostReport:
@@ -275,13 +246,14 @@ def cost_report(f, *args, argnums=None) -> CostReport:
     args = list(args)
     if argnums is None:
         argnums = [i for i, a in enumerate(args) if np.asarray(value_of(a)).dtype.kind == "f"]
-    leaves = [Tensor(value_of(args[i]), requires_grad=True) for i in argnums]
+    scope = Scope()
+    leaves = [scope.leaf(args[i]) for i in argnums]
     for i, leaf in zip(argnums, leaves):
         args[i] = leaf
     out = f(*args)
     if not isinstance(out, Tensor) or out._op is None:
         raise ValueError("cost_report: f's output does not depend on any differentiated argument")
-    nodes = [n for n in _graph_nodes(out) if n.requires_grad]   # what the reverse sweep visits
+    nodes = [n for n in topological_order(out) if n.requires_grad]   # what the reverse sweep visits
     vjp_flops = {id(node): 0 for node in nodes}
     current = [None]
 
@@ -295,13 +267,8 @@ def cost_report(f, *args, argnums=None) -> CostReport:
         if current[0] is not None:
             vjp_flops[current[0]] += int(flops)
 
-    _State.node_listeners.append(enter_node)
-    _State.listeners.append(count)
-    try:
+    with listening(on_op=count, on_node=enter_node):
         backprop(out, np.ones_like(out.value), leaves)
-    finally:
-        _State.node_listeners.remove(enter_node)
-        _State.listeners.remove(count)
     rows = [NodeCost(_describe(n), n.shape, n.dtype, _forward_flops(n), vjp_flops[id(n)])
             for n in nodes]
     return CostReport(rows, sum(r.forward_flops for r in rows), sum(r.vjp_flops for r in rows))

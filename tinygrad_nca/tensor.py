@@ -13,24 +13,39 @@ can be differentiated again.
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
+import itertools
 import sys
+import threading
 
 import numpy as np
 
 from .errors import AnomalyError, ShapeError
 
-__all__ = ["Tensor", "Primitive", "primitive", "no_grad", "enable_grad",
-           "is_grad_enabled", "detect_anomaly", "as_tensor", "value_of", "cast"]
+__all__ = ["Tensor", "Op", "Primitive", "primitive", "no_grad", "enable_grad",
+           "is_grad_enabled", "detect_anomaly", "as_tensor", "value_of", "cast",
+           "backprop", "topological_order", "closed_over", "Scope", "listening",
+           "observed", "silenced", "count_flops", "overwritable"]
 
 
-class _State:
-    """Global switches: recording on/off, NaN detection, op listeners."""
-    grad_enabled = True
-    detect_anomaly = False
-    listeners: list = []   # callables(name, flops) told of every op executed
-    node_listeners: list = []   # callables(node) told before each node's VJP runs (cost_report)
-    donated = None              # the cotangent the running VJP may overwrite (overwritable)
+class _State(threading.local):
+    """The engine's switches, one set per thread: blocks of a loss evaluated on
+    several threads at once (``n_jobs``) must not see each other's ``no_grad``."""
+
+    def __init__(self):
+        self.grad_enabled = True
+        self.detect_anomaly = False
+        self.op_listeners = []     # callables(name, flops) told of every op executed
+        self.node_listeners = []   # callables(node) told before each node's VJP runs
+        self.donated = None        # the cotangent the running VJP may overwrite (overwritable)
+        self.capture = None        # the innermost _CaptureScope, or None
+
+
+_state = _State()
+# Every tensor gets a serial number when it is made. A transform remembers the number at
+# its start, so a tensor numbered before it is one its function closed over (see scope).
+_next_serial = itertools.count().__next__
 
 
 @contextlib.contextmanager
@@ -47,11 +62,11 @@ def no_grad():
     >>> y.requires_grad
     False
     """
-    previous, _State.grad_enabled = _State.grad_enabled, False
+    previous, _state.grad_enabled = _state.grad_enabled, False
     try:
         yield
     finally:
-        _State.grad_enabled = previous
+        _state.grad_enabled = previous
 
 
 @contextlib.contextmanager
@@ -64,11 +79,11 @@ def enable_grad():
     ...     (x * 2).requires_grad
     True
     """
-    previous, _State.grad_enabled = _State.grad_enabled, True
+    previous, _state.grad_enabled = _state.grad_enabled, True
     try:
         yield
     finally:
-        _State.grad_enabled = previous
+        _state.grad_enabled = previous
 
 
 def is_grad_enabled() -> bool:
@@ -79,7 +94,7 @@ def is_grad_enabled() -> bool:
     ...     tg.is_grad_enabled()
     False
     """
-    return _State.grad_enabled
+    return _state.grad_enabled
 
 
 @contextlib.contextmanager
@@ -94,12 +109,12 @@ def detect_anomaly():
     ...
     tinygrad_nca.errors.AnomalyError: log: forward output contains NaN
     """
-    previous, _State.detect_anomaly = _State.detect_anomaly, True
+    previous, _state.detect_anomaly = _state.detect_anomaly, True
     try:
         with np.errstate(all="ignore"):
             yield
     finally:
-        _State.detect_anomaly = previous
+        _state.detect_anomaly = previous
 
 
 def _check_finite(value, where: str):
@@ -130,9 +145,7 @@ def _to_array(data) -> np.ndarray:
     if array.dtype.kind != "f":
         raise TypeError(f"cannot make a Tensor from {type(data).__name__} with dtype "
                         f"{array.dtype}; expected numbers (a float, int or bool array)")
-    if array.dtype == np.float16 or array.dtype.itemsize > 8:
-        return array.astype(np.float64)
-    return array
+    return array          # every float dtype is kept: float16 stays float16 through the sweep
 
 
 class Tensor:
@@ -141,8 +154,8 @@ class Tensor:
     Parameters
     ----------
     data : array_like
-        Float data is kept in its dtype (float32 stays float32); integer and
-        boolean data become float64.
+        Float data is kept in its dtype (float16 and float32 stay as they
+        are); integer and boolean data become float64.
     requires_grad : bool
         Whether ``backward`` should compute ``.grad`` for this tensor. Asking
         for the gradient of integer or boolean data is an error: a derivative
@@ -201,6 +214,7 @@ class Tensor:
         "_op": "The primitive that made this tensor (None for a leaf).",
         "_args": "The primitive's positional arguments (the node's inputs).",
         "_kwargs": "The primitive's keyword arguments.",
+        "_serial": "When the tensor was made: a number that grows with every tensor.",
         "__weakref__": None,
     }
     # Make NumPy defer to our reflected operators: ``ndarray + Tensor`` -> Tensor.
@@ -219,6 +233,7 @@ class Tensor:
         self._op = None
         self._args = ()
         self._kwargs = {}
+        self._serial = _next_serial()
 
     @classmethod
     def _from_op(cls, value, op, args, kwargs):
@@ -226,6 +241,7 @@ class Tensor:
         out.value, out.grad = value, None
         out.requires_grad = op is not None
         out._op, out._args, out._kwargs = op, args, kwargs
+        out._serial = _next_serial()
         return out
 
     # -- array-like properties ------------------------------------------------
@@ -388,9 +404,9 @@ class Tensor:
             g = np.ones_like(self.value)
         elif not np.all(np.isfinite(value_of(g))):   # it would make every gradient NaN
             raise ValueError("backward(): the cotangent g contains NaN or inf")
-        order = _topological_order(self)     # leaves have no inputs: the same order stops there
+        order = topological_order(self)      # leaves have no inputs: the same order stops there
         leaves = [t for t in order if t._op is None and t.requires_grad]
-        grads = backprop(self, g, leaves, create_graph=create_graph, _order=order)
+        grads = backprop(self, g, leaves, create_graph=create_graph, order=order)
         del order                             # holds every node of the graph
         for leaf, grad in zip(leaves, grads):
             value = grad if create_graph else grad.value
@@ -419,11 +435,15 @@ def value_of(x):
     return x.value if isinstance(x, Tensor) else x
 
 
-def _topological_order(root: Tensor, stop=frozenset()) -> list:
-    """Nodes reachable from ``root``, every node after all of its inputs.
+def topological_order(root: Tensor, stop=frozenset(), before=None, constants=False) -> list:
+    """Nodes reachable from ``root`` through differentiable inputs (``constants``:
+    through every input), each after all of its inputs and, among the inputs of
+    one op, left to right: the order of the forward pass.
 
     Iterative depth-first search: a chain of 100,000 ops must not hit Python's
-    recursion limit. Nodes whose id is in ``stop`` are treated as leaves.
+    recursion limit. Nodes whose id is in ``stop``, and nodes made before serial
+    number ``before`` (see :func:`closed_over`), are included but not expanded:
+    the walk treats them as leaves.
     """
     order, visited = [], set()
     stack = [(root, False)]
@@ -438,55 +458,76 @@ def _topological_order(root: Tensor, stop=frozenset()) -> list:
             continue
         visited.add(id(node))
         stack.append((node, True))
-        if id(node) in stop:
+        if id(node) in stop or (before is not None and node._serial < before):
             continue
-        for arg in node._args:
-            if isinstance(arg, Tensor) and arg.requires_grad and id(arg) not in visited:
+        for arg in reversed(node._args):
+            if isinstance(arg, Tensor) and (arg.requires_grad or constants) and id(arg) not in visited:
                 stack.append((arg, False))
     return order
 
 
-def backprop(y: Tensor, g, inputs, create_graph: bool = False, _order=None) -> list:
+def closed_over(order, before) -> list:
+    """The differentiable tensors in ``order`` made before serial ``before``: what a
+    function traced from that moment on took from outside (its closure, or an outer
+    transform's values)."""
+    return [t for t in order if t._serial < before and t.requires_grad]
+
+
+def backprop(y: Tensor, g, inputs, create_graph: bool = False, order=None) -> list:
     """Cotangents of ``inputs`` given the cotangent ``g`` of ``y``.
 
     Each node's cotangent is the sum of what its consumers sent it (fan-out and
-    parameter tying accumulate here). A cotangent is dropped as soon as its node
-    has passed it on, so the sweep holds only the current "frontier".
+    parameter tying accumulate here). Only nodes on a path from an input to ``y``
+    are visited: a sweep inside a nested transform never wanders into the outer
+    graph. A cotangent is dropped as soon as its node has passed it on, so the
+    sweep holds only the current "frontier". With ``create_graph`` the sweep is
+    itself recorded (its VJPs are tensor operations), so its results can be
+    differentiated again.
     """
     g = as_tensor(g)
     if g.shape != y.shape:
         raise ValueError(f"backward: cotangent of shape {g.shape} given for an output of shape {y.shape}")
     g = _cast_like(g, y)          # a float64 ȳ must not turn a float32 sweep into float64
-    stop = frozenset(id(t) for t in inputs)
     wanted = {id(t) for t in inputs}
+    if order is None:             # (the caller's topological order of y's graph, if it has one)
+        order = topological_order(y, frozenset(wanted))
+    reach = _reaching(order, wanted)
     results = {}
     cotangents = {id(y): g}
     recording = no_grad() if not create_graph else enable_grad()
     with recording:
-        # (_order: the caller's topological order of y's graph, if it has one already)
-        for node in reversed(_order if _order is not None else _topological_order(y, stop)):
+        for node in reversed(order):
             ct = cotangents.pop(id(node), None)
             if ct is None:
                 continue
             if id(node) in wanted:
                 results[id(node)] = ct
                 continue
-            if node._op is None:
+            if node._op is None or id(node) not in reach:
                 continue
-            for listener in _State.node_listeners:   # cost_report: whose VJP runs next
+            for listener in _state.node_listeners:   # cost_report: whose VJP runs next
                 listener(node)
             # A cotangent that nothing but this sweep can see may be overwritten by
             # the VJP of a one-input node (see overwritable): an N × N softmax VJP
             # then needs no new N × N array.
-            owned = (not create_graph and _owns_memory(ct.value)
-                     and _holders(ct) == _EXCLUSIVE and _one_input(node))
-            _State.donated = ct if owned else None
+            owned = (not create_graph and _EXCLUSIVE is not None and _owns_memory(ct.value)
+                     and _holders(ct) == _EXCLUSIVE and _one_input(node, reach))
+            _state.donated = ct if owned else None
             try:
-                _send(cotangents, _vjps(node, ct))
+                _send(cotangents, _vjps(node, ct, reach))
             finally:
-                _State.donated = None
+                _state.donated = None
     return [results.get(id(t)) if id(t) in results else Tensor(np.zeros_like(t.value))
             for t in inputs]
+
+
+def _reaching(order, wanted) -> set:
+    """Ids of the nodes in ``order`` from which some wanted input can be reached."""
+    reach = set()
+    for node in order:                     # inputs come before the nodes using them
+        if id(node) in wanted or any(id(a) in reach for a in node._args if isinstance(a, Tensor)):
+            reach.add(id(node))
+    return reach
 
 
 def _send(cotangents, pairs):
@@ -502,20 +543,19 @@ def overwritable(g) -> bool:
     """Whether the VJP now running may write its result into ``g.value``.
 
     True only during a plain (unrecorded) reverse sweep, for the VJP of a node with
-    one differentiable input, when the sweep holds the only reference to the
-    cotangent ``g`` and to its array, and that array owns its memory (is no view).
-    Nothing else can then observe the overwrite: not the user (who would hold a
-    reference), not the graph, not another cotangent entry (the same tensor sent to
-    two inputs is referenced twice), not a view (it references its base).
+    one input that needs a cotangent, when the sweep holds the only reference to
+    the cotangent ``g`` and to its array, and that array owns its memory (is no
+    view). Nothing else can then observe the overwrite: not the user (who would
+    hold a reference), not the graph, not another cotangent entry (the same tensor
+    sent to two inputs is referenced twice), not a view (it references its base).
+    Never on an interpreter without reference counts (``sys.getrefcount``).
     """
-    return _State.donated is g
+    return _state.donated is g
 
 
 def _holders(t):
     """(references to ``t``, references to its array) as CPython counts them, seen
     from a caller that holds ``t`` in one local variable."""
-    if not hasattr(sys, "getrefcount"):     # not CPython: never overwrite
-        return None
     return sys.getrefcount(t), sys.getrefcount(t.value)
 
 
@@ -523,14 +563,17 @@ def _owns_memory(array):
     return array.base is None and array.flags.writeable
 
 
-def _one_input(node):
-    return sum(isinstance(a, Tensor) and a.requires_grad for a in node._args) == 1
+def _one_input(node, reach):
+    return sum(isinstance(a, Tensor) and id(a) in reach for a in node._args) == 1
 
 
 def _exclusive_holders():
     """The counts of :func:`_holders` for a tensor held by one local variable and
     its array by the tensor alone: measured here, not assumed, because reference
-    counting details differ between CPython versions."""
+    counting details differ between CPython versions. None where the interpreter
+    has no reference counts to ask: then nothing is ever overwritten."""
+    if not hasattr(sys, "getrefcount"):
+        return None
     ct = Tensor._from_op(np.empty(1), None, (), {})
     return _holders(ct)
 
@@ -538,14 +581,14 @@ def _exclusive_holders():
 _EXCLUSIVE = _exclusive_holders()
 
 
-def _vjps(node, ct):
+def _vjps(node, ct, reach):
     """The (input, cotangent) pairs of one node. Under ``detect_anomaly`` a NaN or
     inf made inside the VJP is reported as this op's VJP, not as the helper op
     (a divide, say) that happened to produce it."""
-    if not _State.detect_anomaly:
-        return node._op.backward(ct, node)
+    if not _state.detect_anomaly:
+        return node._op.backward(ct, node, reach)
     try:
-        pairs = list(node._op.backward(ct, node))
+        pairs = list(node._op.backward(ct, node, reach))
     except AnomalyError as err:
         raise AnomalyError(f"{node._op.name}: VJP: {err}") from None
     for _, arg_ct in pairs:
@@ -562,7 +605,144 @@ def _cast_like(ct, arg):
     return cast(ct, arg.dtype)
 
 
-class Primitive:
+# ------------------------------------------------------------------ what transforms share
+class Scope:
+    """One transform's view of the graph: which tensors are its own.
+
+    Every tensor carries a serial number, and a scope remembers the number at its
+    start. A tensor numbered earlier, which the traced function nevertheless used,
+    came from outside: from the function's closure, or as an argument that an outer
+    transform is tracing. If any such tensor is differentiable, the derivatives this
+    transform computes depend on it, so they must be recorded for the outer
+    transform to differentiate (the derivative of a derivative). Nothing else is
+    needed to nest transforms: each one's sweep stops at its own leaves
+    (``backprop`` visits only nodes that lead to them), so the sweeps of different
+    levels never mix (no "perturbation confusion").
+
+    ``watch()`` also collects, while a function runs under ``no_grad`` (a
+    checkpoint's forward pass, which keeps no graph to walk), the outside tensors
+    that its operations touch.
+    """
+
+    def __init__(self):
+        self.start = _next_serial()
+        self.outer_grad = _state.grad_enabled    # no derivative is recorded under no_grad
+        self.captured = {}
+
+    def leaf(self, x) -> Tensor:
+        """A fresh differentiable stand-in for argument ``x``: an identity node on
+        ``x`` when ``x`` is itself being differentiated (it stays connected to the
+        outer graph), else a new leaf holding ``x``'s value."""
+        if isinstance(x, Tensor) and x.requires_grad and self.outer_grad:
+            with enable_grad():
+                return _identity(x)
+        value = x.value if isinstance(x, Tensor) else x
+        dtype = np.asarray(value).dtype
+        if dtype.kind in "biu":
+            raise TypeError(f"cannot differentiate with respect to an integer/bool array "
+                            f"(dtype {dtype}); pass floats")
+        return Tensor(value, requires_grad=True)
+
+    def outside(self, out: Tensor, leaves) -> tuple:
+        """(topological order of ``out`` down to ``leaves``, the differentiable outside
+        tensors it uses). Derivatives must be recorded when the second is not empty."""
+        order = topological_order(out, frozenset(id(t) for t in leaves), before=self.start)
+        found = closed_over(order, self.start) if self.outer_grad else []
+        found += [t for t in self.captured.values() if id(t) not in {id(f) for f in found}]
+        for leaf in leaves:      # an identity leaf on a traced argument comes from outside too
+            if leaf._op is not None and self.outer_grad:
+                found.extend(a for a in leaf._args if isinstance(a, Tensor))
+        return order, found
+
+    @contextlib.contextmanager
+    def watch(self):
+        """Collect the differentiable outside tensors that operations touch meanwhile."""
+        parent, _state.capture = _state.capture, self
+        try:
+            yield self
+        finally:
+            _state.capture = parent
+            if parent is not None:          # what came from outside us came from outside it too
+                for t in self.captured.values():
+                    if t._serial < parent.start:
+                        parent.captured.setdefault(id(t), t)
+
+    def _see(self, args):
+        for a in args:
+            if isinstance(a, Tensor) and a.requires_grad and a._serial < self.start:
+                self.captured.setdefault(id(a), a)
+
+
+@contextlib.contextmanager
+def listening(on_op=None, on_node=None):
+    """Tell ``on_op(name, flops)`` of every op executed and ``on_node(node)`` before
+    each node's VJP runs, inside the block (the graph tools count costs with it).
+
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> from tinygrad_nca.tensor import listening
+    >>> seen = []
+    >>> with listening(on_op=lambda name, flops: seen.append((name, flops))):
+    ...     _ = tg.exp(np.zeros(3))
+    >>> seen
+    [('exp', 3)]
+    """
+    pairs = [(_state.op_listeners, on_op), (_state.node_listeners, on_node)]
+    for listeners, listener in pairs:
+        if listener is not None:
+            listeners.append(listener)
+    try:
+        yield
+    finally:
+        for listeners, listener in pairs:
+            if listener is not None:
+                listeners.remove(listener)
+
+
+def observed() -> bool:
+    """Whether someone is watching the reverse sweep node by node (cost_report is)."""
+    return bool(_state.node_listeners)
+
+
+@contextlib.contextmanager
+def silenced():
+    """Ops executed inside the block are not reported to ``on_op`` listeners."""
+    previous, _state.op_listeners = _state.op_listeners, []
+    try:
+        yield
+    finally:
+        _state.op_listeners = previous
+
+
+def count_flops(fn, *args, **kwargs) -> int:
+    """The flops of the ops that ``fn(*args, **kwargs)`` executes, run without recording."""
+    counted = []
+    with listening(on_op=lambda name, flops: counted.append(flops)), no_grad():
+        fn(*args, **kwargs)
+    return int(builtins.sum(counted))
+
+
+class Op:
+    """What every node's operation offers the reverse sweep and the graph tools.
+
+    A primitive, a checkpoint and a sum of blocks are all ``Op``\\ s: they have a
+    ``name``, a ``backward(g, node, needed)`` that yields ``(input, cotangent)``
+    for the inputs of ``node`` whose id is in ``needed``, and a
+    ``forward_flops(node)``, the estimated cost of computing ``node``.
+    """
+
+    name = "op"
+
+    def backward(self, g, node, needed):
+        raise NotImplementedError
+
+    def forward_flops(self, node) -> int:
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name}>"
+
+
+class Primitive(Op):
     """An operation whose forward rule is a NumPy function and whose reverse
     rule is one VJP per positional input.
 
@@ -666,31 +846,43 @@ class Primitive:
         """
         # Every operation of every model passes through here: kept lean on purpose
         # (a plain loop instead of any(...), no work for switches that are off).
-        raw = [a.value if isinstance(a, Tensor) else a for a in args]
+        raw = []
+        for a in args:
+            if isinstance(a, Tensor):
+                a = a.value
+            elif a.__class__ in (list, tuple) and _holds_tensor(a):
+                raise TypeError(f"{self.name}: an argument is a {type(a).__name__} holding "
+                                "Tensors; stack them first (tg.stack) so that the gradient "
+                                "reaches each of them")
+            raw.append(a)
         value = self.fun(*raw, **kwargs)
         if not isinstance(value, np.ndarray):
             value = np.asarray(value)
-        if _State.listeners:
-            for listener in _State.listeners:
+        if _state.op_listeners:
+            for listener in _state.op_listeners:
                 listener(self.name, self.flops(value, *raw, **kwargs))
-        if _State.detect_anomaly:
+        if _state.detect_anomaly:
             _check_finite(value, f"{self.name}: forward output")
-        if _State.grad_enabled:
+        if _state.capture is not None:
+            _state.capture._see(args)
+        if _state.grad_enabled:
             for a in args:
                 if isinstance(a, Tensor) and a.requires_grad:
                     return Tensor._from_op(value, self, args, kwargs)
         return Tensor._from_op(value, None, (), {})
 
-    def backward(self, g, node):
-        """Yield ``(input, cotangent)`` for every input that needs one.
+    def backward(self, g, node, needed):
+        """Yield ``(input, cotangent)`` for every input of ``node`` whose id is in
+        ``needed`` (the inputs from which the sweep's targets can be reached).
 
         Called by the reverse sweep for a ``node`` this primitive made, with
-        the node's cotangent ``g``; inputs that are constants get nothing.
+        the node's cotangent ``g``; constants and inputs that lead nowhere the
+        sweep is going get nothing.
 
         Raises
         ------
         NotImplementedError
-            If an input that requires a gradient has no VJP.
+            If an input that needs a cotangent has no VJP.
 
         Examples
         --------
@@ -698,11 +890,11 @@ class Primitive:
         >>> square = tg.Primitive(np.square, name="square")
         >>> _ = square.defvjp(lambda g, ans, x: 2 * g * x)
         >>> x = tg.Tensor([3.0], requires_grad=True)
-        >>> [(arg is x, ct.value) for arg, ct in square.backward(tg.Tensor([1.0]), square(x))]
+        >>> [(arg is x, ct.value) for arg, ct in square.backward(tg.Tensor([1.0]), square(x), {id(x)})]
         [(True, array([6.]))]
         """
         for i, arg in enumerate(node._args):
-            if isinstance(arg, Tensor) and arg.requires_grad:
+            if isinstance(arg, Tensor) and id(arg) in needed:
                 vjp = self.vjps.get(i)
                 if vjp is not None:
                     ct = vjp(g, node, *node._args, **node._kwargs)
@@ -711,6 +903,11 @@ class Primitive:
                 else:
                     raise NotImplementedError(f"{self.name}: no VJP defined for argument {i}")
                 yield arg, as_tensor(ct)
+
+    def forward_flops(self, node) -> int:
+        """The primitive's own estimate of the cost of computing ``node``."""
+        raw = [a.value if isinstance(a, Tensor) else a for a in node._args]
+        return int(self.flops(node.value, *raw, **node._kwargs))
 
     def __repr__(self):
         return f"<primitive {self.name}>"
@@ -736,3 +933,13 @@ def primitive(fun=None, *, name=None, flops=None):
 # ops.astype is its public wrapper.
 cast = primitive(lambda x, dtype: x.astype(dtype), name="astype", flops=lambda *a, **k: 0)
 cast.defvjp(lambda g, ans, x, dtype: cast(g, x.dtype))
+
+# The stand-in a transform puts in place of an argument that an outer transform is
+# differentiating (Scope.leaf): the same value, a node of the outer graph.
+_identity = primitive(lambda x: x, name="identity", flops=lambda *a, **k: 0)
+_identity.defvjp(lambda g, ans, x: g)
+
+
+def _holds_tensor(seq) -> bool:
+    return builtins.any(isinstance(e, Tensor) or (e.__class__ in (list, tuple) and _holds_tensor(e))
+                        for e in seq)

@@ -1,10 +1,32 @@
-"""Function transforms: grad, value_and_grad, vjp, jacobian, hvp, checkpoint.
+"""Function transforms: grad, value_and_grad, vjp, jvp, jacobian, hvp, checkpoint.
 
 Each transform takes a function of arrays and returns a new function. The
 arguments to be differentiated become fresh graph leaves; everything else is
-passed through untouched. When an argument is already part of a recorded graph
-(we are inside another ``grad``), the leaf is an identity node hanging off it
-and the reverse sweep is itself recorded, so transforms nest: ``grad(grad(f))``.
+passed through untouched.
+
+**How transforms nest.** Every tensor carries a serial number, and a transform
+notes the number when it starts (a :class:`~tinygrad_nca.tensor.Scope`). After
+running the function it walks the graph back from the output to its own
+leaves. If that walk meets a differentiable tensor numbered *before* the start,
+the function used something from outside: a variable it closes over, or an
+argument that an outer transform is differentiating. The derivative computed
+here then depends on that outside value, so the transform records its reverse
+sweep (its VJPs are tensor operations, so the sweep is a graph like any other)
+and returns tensors that stay connected to the outer graph. Otherwise nothing
+outside can be affected, and the sweep runs plainly on arrays. Each sweep stops
+at its own leaves and visits only nodes that lead to them, so the sweeps of
+different levels never mix: there is no "perturbation confusion", where an
+inner derivative mistakes an outer variable for its own. (HIPS autograd tags
+each box with a trace level and JAX gives every transform a level of its own;
+serial numbers answer the same question — is this value mine or an outer
+one? — without a level stack.)
+
+**Forward mode** is built from reverse mode: ``u ↦ vjp(u) = uᵀJ`` is linear in
+``u``, and the VJP of that linear map, taken with cotangent ``v``, is ``J v``.
+So ``jvp`` records one reverse sweep and sweeps back through it. This needs no
+second table of derivative rules (every VJP in the table is already
+differentiable), so forward mode can never disagree with reverse mode, at the
+price of about three sweeps instead of one.
 """
 from __future__ import annotations
 
@@ -14,34 +36,21 @@ import operator
 import numpy as np
 
 from . import ops
-from .tensor import (Tensor, _topological_order, as_tensor, backprop, enable_grad,
-                     is_grad_enabled, no_grad, primitive, value_of)
+from .tensor import (Op, Scope, Tensor, as_tensor, backprop, count_flops, enable_grad,
+                     is_grad_enabled, no_grad, topological_order, value_of)
 
-__all__ = ["grad", "value_and_grad", "vjp", "jacobian", "hvp", "stop_gradient", "checkpoint"]
-
-_identity = primitive(lambda x: x, name="identity", flops=lambda *a: 0)
-_identity.defvjp(lambda g, ans, x: g)
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hvp", "stop_gradient",
+           "checkpoint"]
 
 
 def _is_traced(x) -> bool:
     return isinstance(x, Tensor) and x.requires_grad and is_grad_enabled()
 
 
-def _leaf(x) -> Tensor:
-    """A differentiable stand-in for argument ``x``."""
-    if _is_traced(x):
-        return _identity(x)           # stays connected to the outer graph
-    value = value_of(x)
-    if np.asarray(value).dtype.kind in "biu":
-        raise TypeError(f"cannot differentiate with respect to an integer/bool array "
-                        f"(dtype {np.asarray(value).dtype}); pass floats")
-    return Tensor(value, requires_grad=True)
-
-
-def _like(result: Tensor, template, traced: bool):
-    """Return ``result`` as a Tensor if ``template`` was one or the result is part
-    of a recorded graph (we are inside another transform), else as an ndarray."""
-    return result if traced or isinstance(template, Tensor) else result.value
+def _like(result: Tensor, template, recorded: bool):
+    """``result`` as a Tensor if ``template`` was one or the result is part of a
+    recorded graph (an outer transform will differentiate it), else as an ndarray."""
+    return result if recorded or isinstance(template, Tensor) else result.value
 
 
 def _normalise_argnums(argnums, n_args):
@@ -53,15 +62,32 @@ def _normalise_argnums(argnums, n_args):
     return single, tuple(i % n_args for i in nums)
 
 
-def _trace(f, args, argnums):
-    """Run ``f`` with the chosen arguments replaced by leaves; return (out, leaves, aux)."""
-    args = list(args)
-    leaves = [_leaf(args[i]) for i in argnums]
-    for i, leaf in zip(argnums, leaves):
-        args[i] = leaf
-    with enable_grad():
-        out = f(*args)
-    return out, leaves
+class _Traced:
+    """One run of ``f`` with the arguments ``argnums`` replaced by leaves of a new scope.
+
+    ``out`` is f's result (a Tensor), ``order`` its graph down to the leaves, and
+    ``record`` whether derivatives must be recorded (f used a differentiable value
+    from outside: see the module docstring).
+    """
+
+    def __init__(self, f, args, argnums):
+        self.scope = Scope()
+        args = list(args)
+        self.leaves = [self.scope.leaf(args[i]) for i in argnums]
+        for i, leaf in zip(argnums, self.leaves):
+            args[i] = leaf
+        with enable_grad():
+            self.result = f(*args)
+
+    def finish(self, out):
+        self.out = as_tensor(out)
+        self.order, outside = self.scope.outside(self.out, self.leaves)
+        self.record = bool(outside)
+
+    def cotangents(self, g, record=False):
+        """The cotangents of the leaves for the output cotangent ``g``."""
+        return backprop(self.out, g, self.leaves, create_graph=self.record or record,
+                        order=self.order)
 
 
 def value_and_grad(f, argnums=0, has_aux=False):
@@ -78,16 +104,15 @@ def value_and_grad(f, argnums=0, has_aux=False):
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         single, nums = _normalise_argnums(argnums, len(args))
-        create_graph = any(_is_traced(a) for a in args)
-        result, leaves = _trace(functools.partial(f, **kwargs), args, nums)
-        out, aux = result if has_aux else (result, None)
-        out = as_tensor(out)
-        if out.size != 1:
+        run = _Traced(functools.partial(f, **kwargs), args, nums)
+        out, aux = run.result if has_aux else (run.result, None)
+        run.finish(out)
+        if run.out.size != 1:
             raise ValueError(f"grad needs a function returning a scalar, but {_name(f)} returned "
-                             f"shape {out.shape}; use vjp or jacobian for non-scalar outputs")
-        grads = backprop(out, np.ones_like(out.value), leaves, create_graph=create_graph)
-        grads = tuple(_like(gr, args[i], create_graph) for gr, i in zip(grads, nums))
-        value = out if create_graph else out.value
+                             f"shape {run.out.shape}; use vjp or jacobian for non-scalar outputs")
+        grads = run.cotangents(np.ones_like(run.out.value))
+        grads = tuple(_like(gr, args[i], run.record) for gr, i in zip(grads, nums))
+        value = run.out if run.record else run.out.value
         grads = grads[0] if single else grads
         return ((value, aux), grads) if has_aux else (value, grads)
     return wrapper
@@ -96,9 +121,14 @@ def value_and_grad(f, argnums=0, has_aux=False):
 def grad(f, argnums=0):
     """Return a function computing the gradient of scalar ``f`` with respect to ``argnums``.
 
+    Gradients nest: ``grad(grad(f))`` is the second derivative, and an inner
+    ``grad`` may use the outer function's variables.
+
     >>> import numpy as np, tinygrad_nca as tg
     >>> tg.grad(lambda x: tg.sum(tg.exp(x)))(np.zeros(3))
     array([1., 1., 1.])
+    >>> float(tg.grad(lambda x: x * tg.grad(lambda y: x * y)(2.0))(1.0))    # d/dx x·x
+    2.0
     """
     value_and_grad_f = value_and_grad(f, argnums)
 
@@ -106,6 +136,12 @@ def grad(f, argnums=0):
     def wrapper(*args, **kwargs):
         return value_and_grad_f(*args, **kwargs)[1]
     return wrapper
+
+
+def _vjp(f, primals):
+    run = _Traced(f, primals, tuple(range(len(primals))))
+    run.finish(run.result)
+    return run
 
 
 def vjp(f, *primals):
@@ -119,42 +155,160 @@ def vjp(f, *primals):
     >>> vjp_fn(np.array([1.0, 10.0]))          # (ȳ ∘ b, ȳ ∘ a)
     (array([ 3., 40.]), array([ 1., 20.]))
     """
-    create_graph = any(_is_traced(a) for a in primals)
-    out, leaves = _trace(f, primals, tuple(range(len(primals))))
-    out = as_tensor(out)
+    run = _vjp(f, primals)
 
     def vjp_fn(cotangent):
-        traced = create_graph or _is_traced(cotangent)
-        cts = backprop(out, cotangent, leaves, create_graph=traced)
-        return tuple(_like(ct, p, traced) for ct, p in zip(cts, primals))
-    return (out if create_graph else out.value), vjp_fn
+        traced = _is_traced(cotangent)
+        cts = run.cotangents(cotangent, record=traced)
+        return tuple(_like(ct, p, run.record or traced) for ct, p in zip(cts, primals))
+    return (run.out if run.record else run.out.value), vjp_fn
 
 
-def jacobian(f, argnums=0):
+class _Linearized:
+    """The map v ↦ J v of ``f`` at ``primals``, made from a recorded reverse sweep.
+
+    The sweep x̄(u) = uᵀJ is recorded for a cotangent leaf u; sweeping back
+    through it with x̄'s cotangent v gives ū = J v.
+    """
+
+    def __init__(self, f, primals):
+        self.run = run = _vjp(f, primals)
+        self.u = Tensor(np.zeros_like(run.out.value), requires_grad=True)
+        self.xbars = backprop(run.out, self.u, run.leaves, create_graph=True, order=run.order)
+        self.primals = primals
+
+    def apply(self, tangents, record=False):
+        """J v for ``tangents`` v (one per primal), as a Tensor."""
+        pairs = [(xb, as_tensor(v)) for xb, v in zip(self.xbars, tangents)]
+        if len(pairs) == 1:
+            y, g = pairs[0]
+            if g.shape != y.shape:
+                raise ValueError(f"jvp: tangent of shape {g.shape} for an argument of shape {y.shape}")
+        else:
+            with enable_grad():
+                y = functools.reduce(operator.add, [ops.sum(xb * v) for xb, v in pairs])
+            g = np.ones_like(y.value)
+        order = topological_order(y, frozenset({id(self.u)}), before=self.run.scope.start)
+        (tangent,) = backprop(y, g, [self.u], create_graph=self.run.record or record,
+                              order=order)
+        return tangent
+
+
+def jvp(f, argnums=0):
+    """Return ``jvp_fn(*args, v)``: the Jacobian-vector product J v of ``f`` at ``args``.
+
+    Forward mode: a tangent ``v`` of the inputs goes in, the tangent of the output
+    comes out (its shape is f's output shape). ``v`` is the last positional
+    argument; with a tuple ``argnums`` it is a tuple of tangents, one per
+    argument, and the result is Σ_k J_k v_k.
+
+    Built from reverse mode (see the module docstring): about three sweeps, and
+    it agrees with reverse mode by construction. It nests with every other
+    transform, so ``jvp(grad(f))`` is a Hessian-vector product.
+
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.jvp(lambda x: x ** 3)(np.array([1.0, 2.0]), np.array([1.0, 0.5]))   # 3x² v
+    array([3., 6.])
+    """
+    several = isinstance(argnums, (tuple, list))
+
+    @functools.wraps(f)
+    def jvp_fn(*args_and_v):
+        *args, v = args_and_v
+        _, nums = _normalise_argnums(argnums, len(args))
+        tangents = tuple(v) if several else (v,)
+        if len(tangents) != len(nums):
+            raise ValueError(f"jvp: with argnums={tuple(argnums)}, v must be a tuple of "
+                             f"{len(nums)} tangents, one per argument")
+        lin = _Linearized(lambda *xs: f(*_replace(args, nums, xs)), [args[i] for i in nums])
+        traced = any(_is_traced(t) for t in tangents)
+        tangent = lin.apply(tangents, record=traced)
+        return _like(tangent, args[nums[0]], lin.run.record or traced)
+    return jvp_fn
+
+
+def jacobian(f, argnums=0, mode="reverse"):
     """Return a function computing the Jacobian ∂f/∂x, of shape ``out.shape + x.shape``.
 
-    Built row by row from VJPs (one reverse sweep per output element).
+    ``mode="reverse"`` builds it row by row: one VJP per output element.
+    ``mode="forward"`` builds it column by column: one JVP per input element.
+    So reverse mode is the cheaper when the output has fewer elements than the
+    input (a gradient is the extreme case: one row), forward mode when the input
+    has fewer (a curve x ↦ f(x) ∈ ℝⁿ: one column). Our JVP costs about three
+    sweeps to a VJP's one, so forward mode pays off once the output has more
+    than about three times as many elements as the input. Both agree to rounding.
+
+    The Jacobian is differentiable: inside another transform its entries stay
+    connected to the outer graph, so ``jacobian(jacobian(f))`` is the tensor of
+    second derivatives.
 
     >>> import numpy as np, tinygrad_nca as tg
     >>> tg.jacobian(lambda x: x ** 2)(np.array([1.0, 3.0]))
     array([[2., 0.],
            [0., 6.]])
+    >>> tg.jacobian(lambda x: x ** 2, mode="forward")(np.array([1.0, 3.0]))
+    array([[2., 0.],
+           [0., 6.]])
     """
+    if mode not in ("reverse", "forward"):
+        raise ValueError(f"jacobian: mode must be 'reverse' or 'forward', got {mode!r}")
+
     @functools.wraps(f)
     def wrapper(*args):
         single, nums = _normalise_argnums(argnums, len(args))
-        out, vjp_fn = vjp(lambda *xs: f(*_replace(args, nums, xs)), *[args[i] for i in nums])
-        out_shape = np.shape(value_of(out))
-        rows = [[] for _ in nums]
-        for k in range(int(np.prod(out_shape))):
-            basis = np.zeros(out_shape, dtype=value_of(out).dtype)
-            basis.flat[k] = 1
-            for row, ct in zip(rows, vjp_fn(basis)):
-                row.append(value_of(ct))
-        jacs = tuple(np.stack(row).reshape(out_shape + np.shape(value_of(args[i])))
-                     for row, i in zip(rows, nums))
+        g = lambda *xs: f(*_replace(args, nums, xs))     # noqa: E731 (f of the chosen arguments)
+        primals = [args[i] for i in nums]
+        jacs, recorded = (_reverse_jacobian if mode == "reverse" else _forward_jacobian)(g, primals)
+        jacs = tuple(_like(j, args[i], recorded) for j, i in zip(jacs, nums))
         return jacs[0] if single else jacs
     return wrapper
+
+
+def _reverse_jacobian(f, primals):
+    run = _vjp(f, primals)
+    out_shape, dtype = run.out.shape, run.out.dtype
+    rows = [[] for _ in primals]
+    for k in range(int(np.prod(out_shape))):
+        basis = np.zeros(out_shape, dtype=dtype)
+        basis.flat[k] = 1
+        for row, ct in zip(rows, run.cotangents(basis)):
+            row.append(ct)
+    return [_assemble(row, out_shape, np.shape(value_of(x)), run.record, axis=0)
+            for row, x in zip(rows, primals)], run.record
+
+
+def _forward_jacobian(f, primals):
+    lin = _Linearized(f, primals)
+    out_shape = lin.run.out.shape
+    jacs = []
+    for k, x in enumerate(primals):
+        x_shape, x_dtype = np.shape(value_of(x)), lin.xbars[k].dtype
+        columns = []
+        for j in range(int(np.prod(x_shape))):
+            tangents = [np.zeros(np.shape(value_of(p)), dtype=xb.dtype)
+                        for p, xb in zip(primals, lin.xbars)]
+            tangents[k].flat[j] = 1
+            columns.append(lin.apply(tangents))
+        jacs.append(_assemble(columns, x_shape, out_shape, lin.run.record, axis=-1,
+                              dtype=x_dtype))
+    return jacs, lin.run.record
+
+
+def _assemble(pieces, stacked_shape, piece_shape, recorded, axis, dtype=None):
+    """Stack the rows (axis=0) or columns (axis=-1) of a Jacobian into shape
+    out.shape + x.shape, as a recorded tensor operation when it is differentiable."""
+    if axis == 0:
+        final = tuple(stacked_shape) + tuple(piece_shape)
+    else:
+        final = tuple(piece_shape) + tuple(stacked_shape)
+    if not pieces:
+        return Tensor(np.zeros(final, dtype=dtype or np.float64))
+    if recorded:
+        with enable_grad():
+            flat = ops.stack([ops.reshape(p, (-1,)) for p in pieces], axis=axis)
+            return ops.reshape(flat, final)
+    flat = np.stack([p.value.reshape(-1) for p in pieces], axis=axis)
+    return Tensor(flat.reshape(final))
 
 
 def _replace(args, nums, values):
@@ -171,7 +325,8 @@ def hvp(f, argnums=0):
     gradient of x ↦ ⟨∇f(x), v⟩. ``v`` is the last positional argument. With a
     tuple ``argnums``, x is the tuple of those arguments, ``v`` a tuple of the
     same length (one direction per argument), and the result a tuple: the
-    blocks (H v)_k = Σ_m ∂²f/∂x_k∂x_m · v_m.
+    blocks (H v)_k = Σ_m ∂²f/∂x_k∂x_m · v_m. ``jvp(grad(f))(x, v)`` computes the
+    same product forward over reverse.
 
     >>> import numpy as np, tinygrad_nca as tg
     >>> f = lambda x: tg.sum(x ** 3)                 # Hessian diag(6x)
@@ -210,33 +365,32 @@ def stop_gradient(x) -> Tensor:
     return Tensor._from_op(value_of(x), None, (), {})
 
 
-class _Checkpoint:
-    """The op behind :func:`checkpoint`: its VJP re-runs ``f`` to rebuild the graph."""
+class _Checkpoint(Op):
+    """The op behind one call of a :func:`checkpoint` function: its VJP runs ``f``
+    again to rebuild the graph. The node's inputs are f's ``n_args`` arguments
+    followed by the differentiable tensors f closed over."""
 
-    def __init__(self, f):
-        self.f = f
+    def __init__(self, f, n_args):
+        self.f, self.n_args = f, n_args
         self.name = f"checkpoint({_name(f)})"
 
-    def backward(self, g, node):
+    def backward(self, g, node, needed):
         recording = is_grad_enabled()      # True when the outer sweep is recorded
-        positions = [i for i, a in enumerate(node._args)
-                     if isinstance(a, Tensor) and a.requires_grad]
+        args, captured = node._args[:self.n_args], list(node._args[self.n_args:])
+        positions = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+        scope = Scope()
+        leaves = [scope.leaf(args[i]) for i in positions]
         with enable_grad():
-            leaves = [_identity(node._args[i]) if recording
-                      else Tensor(node._args[i].value, requires_grad=True) for i in positions]
-            out = as_tensor(self.f(*_replace(node._args, positions, leaves), **node._kwargs))
-        self._refuse_captured_tensors(out, leaves)
-        cts = backprop(out, g, leaves, create_graph=recording)
-        yield from ((node._args[i], ct) for i, ct in zip(positions, cts))
+            out = as_tensor(self.f(*_replace(args, positions, leaves), **node._kwargs))
+        inputs = leaves + captured
+        order = topological_order(out, frozenset(id(t) for t in inputs), before=scope.start)
+        cts = backprop(out, g, inputs, create_graph=recording, order=order)
+        for arg, ct in zip([args[i] for i in positions] + captured, cts):
+            if id(arg) in needed:
+                yield arg, ct
 
-    def _refuse_captured_tensors(self, out, leaves):
-        # A differentiable tensor that f closes over would silently get no gradient.
-        ids = {id(leaf) for leaf in leaves}
-        for t in _topological_order(out, frozenset(ids)):
-            if t._op is None and t.requires_grad and id(t) not in ids:
-                raise ValueError(f"{self.name}: f uses a tensor of shape {t.shape} that requires "
-                                 "grad but was not passed as an argument; pass every "
-                                 "differentiable input as an argument of the checkpointed function")
+    def forward_flops(self, node) -> int:
+        return count_flops(self.f, *node._args[:self.n_args], **node._kwargs)
 
 
 def checkpoint(f):
@@ -244,8 +398,9 @@ def checkpoint(f):
 
     The forward pass keeps only ``f``'s inputs and output; the reverse sweep
     runs ``f`` again to rebuild its graph, then backpropagates through it. Memory
-    of the intermediates is traded for one more forward pass of ``f``. Every
-    tensor that needs a gradient must be passed to ``f`` as an argument.
+    of the intermediates is traded for one more forward pass of ``f``. ``f`` may
+    close over differentiable tensors: the forward pass notes which ones its
+    operations touch, and they get their gradient too.
 
     >>> import numpy as np, tinygrad_nca as tg
     >>> block = tg.checkpoint(lambda x: tg.exp(x) * x)
@@ -253,14 +408,16 @@ def checkpoint(f):
     >>> np.allclose(tg.grad(lambda x: tg.sum(block(x)))(x), (1 + x) * np.exp(x))
     True
     """
-    op = _Checkpoint(f)
-
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
-        with no_grad():
+        scope = Scope()
+        with scope.watch(), no_grad():
             value = as_tensor(f(*args, **kwargs)).value
-        if is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args):
-            return Tensor._from_op(value, op, args, kwargs)
+        explicit = {id(a) for a in args}
+        captured = tuple(t for t in scope.captured.values() if id(t) not in explicit)
+        if is_grad_enabled() and (captured or any(_is_traced(a) for a in args)):
+            return Tensor._from_op(value, _Checkpoint(f, len(args)), tuple(args) + captured,
+                                   kwargs)
         return Tensor._from_op(value, None, (), {})
     return wrapper
 
