@@ -16,8 +16,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import (Op, Scope, Tensor, as_tensor, backprop, count_flops, enable_grad,
-                     is_grad_enabled, no_grad, observed, silenced)
+from .tensor import (
+    Op,
+    Scope,
+    Tensor,
+    as_tensor,
+    backprop,
+    count_flops,
+    enable_grad,
+    is_grad_enabled,
+    make_node,
+    no_grad,
+    observed,
+    silenced,
+)
 
 __all__ = ["sum_of_blocks"]
 
@@ -122,7 +134,7 @@ def sum_of_blocks(f, *args, blocks):
         return Tensor(value)
     differentiable = [a for a in inputs if isinstance(a, Tensor) and a.requires_grad]
     arrays = [gradients[id(a)] for a in differentiable]
-    return Tensor._from_op(value, _SumOfBlocks(f, blocks, len(args), arrays), inputs, {})
+    return make_node(value, _SumOfBlocks(f, blocks, len(args), arrays), inputs)
 
 
 def _result_dtype(args):

@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops as tg
-from .optim import _check_int, _check_real, minimize
+from .optim import minimize
+from .validation import check_int, check_real
 from .tensor import as_tensor, primitive, value_of
 from .transforms import grad, value_and_grad
 
@@ -91,8 +92,8 @@ def two_feature_data(n=40, noise=10.0, seed=0):
     >>> float(loo_1nn_error(np.diag([0.0, 1.0]), X, y))      # feature 0 dropped
     0.0
     """
-    _check_int("n", n, 2)                       # both classes
-    _check_real("noise", noise, 0.0)
+    check_int("n", n, 2)                       # both classes
+    check_real("noise", noise, 0.0)
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
     X = np.column_stack([noise * rng.normal(size=n), y + 0.1 * rng.normal(size=n)])
@@ -201,8 +202,8 @@ def knn_loo_exercise(n=40, noise=10.0, seed=0, eps=1e-6, n_path=201):
     >>> float(r["path_error"][0]) == r["error_identity"], float(r["path_error"][-1])
     (True, 0.0)
     """
-    _check_real("eps", eps, 0.0, low_open=True)
-    _check_int("n_path", n_path, 0)
+    check_real("eps", eps, 0.0, low_open=True)
+    check_int("n_path", n_path, 0)
     X, y = two_feature_data(n, noise, seed)
     identity, dropped = np.eye(2), np.array([[0.0, 0.0], [0.0, 1.0]])
     error = lambda A: float(value_of(loo_1nn_error(A, X, y)))
@@ -257,7 +258,7 @@ def semicircle(n=100, seed=0):
     >>> X.shape, bool(np.allclose(np.hypot(X[:, 0], X[:, 1]), 1.0)), bool(np.all(X[:, 1] >= 0))
     ((5, 2), True, True)
     """
-    _check_int("n", n, 0)
+    check_int("n", n, 0)
     x1 = np.random.default_rng(seed).uniform(-1.0, 1.0, size=n)
     return np.column_stack([x1, np.sqrt(1.0 - x1 ** 2)])
 
@@ -323,8 +324,8 @@ def semicircle_autoencoders(n=60, hidden=8, seed=0, max_iter=300):
     >>> r["mlp_encoder_linear_decoder"] >= r["pca_error"] - 1e-12    # cannot beat a line
     True
     """
-    _check_int("n", n, 2)            # a covariance needs two points
-    _check_int("hidden", hidden, 1)
+    check_int("n", n, 2)            # a covariance needs two points
+    check_int("hidden", hidden, 1)
     X = semicircle(n, seed)
     rng = np.random.default_rng(seed)
     covariance = np.cov(X, rowvar=False, bias=True)
@@ -388,7 +389,7 @@ def parameter_tying_exercise(n=30, n_features=5, n_components=2, seed=0):
     """
     from .models.autoencoder import reconstruction_error, tied_reconstruction_error
     for name, value in (("n", n), ("n_features", n_features), ("n_components", n_components)):
-        _check_int(name, value, 1)
+        check_int(name, value, 1)
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, n_features))
     U = rng.normal(size=(n_features, n_components))
@@ -549,7 +550,7 @@ def nca_as_reduction_layer(X=None, y=None, n_components=2, seed=0):
     from .models.reduction import reduction_objective
     from .nca.loss import nca_loss
     from .nca.reference import nca_loss_and_grad_reference
-    n_components = _check_int("n_components", n_components, 1)
+    n_components = check_int("n_components", n_components, 1)
     if (X is None) != (y is None):
         given, missing = ("X", "y") if y is None else ("y", "X")
         raise ValueError(f"{given} is given without {missing}: give both X and its labels y, "

@@ -18,49 +18,18 @@ when :func:`minimize` is called.
 """
 from __future__ import annotations
 
-import numbers
 import time
 
 import numpy as np
 
 from .tensor import value_of
 from .transforms import value_and_grad
+from .validation import check_callable, check_int, check_real
 
 __all__ = ["minimize", "sgd", "adam", "descend", "SGD", "Adam", "Result"]
 
 
 # ------------------------------------------------------------------ argument checks
-def _check_int(name, value, minimum):
-    """Raise a ValueError naming ``name`` unless ``value`` is an integer >= ``minimum``.
-
-    bool is an int in Python, but ``n_steps=True`` is a mistake, not one step; a float
-    such as 2.7 would otherwise be truncated by ``range`` without a word.
-    """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} "
-                         f"({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_real(name, value, low, high=np.inf, *, low_open=False, high_open=True):
-    """Raise a ValueError naming ``name`` unless ``value`` is a finite real number in the
-    interval from ``low`` to ``high`` (closed or open at each end as told)."""
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-            or not np.isfinite(value)):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    if value < low or (low_open and value == low) or value > high or (high_open and value == high):
-        interval = (("(" if low_open else "[") + f"{low}, {high}" + (")" if high_open else "]"))
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
-    return float(value)
-
-
-def _check_callable(name, value):
-    if value is not None and not callable(value):
-        raise ValueError(f"{name} must be a callable or None, got {value!r}")
-
-
 # ------------------------------------------------------------------ parameter structure
 def _as_structure(x0):
     """Return (list of float arrays, is_tuple) for one array or a tuple/list of arrays."""
@@ -193,9 +162,9 @@ def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
     if not isinstance(method, str):
         raise ValueError(f"method must be the name of a scipy.optimize.minimize method "
                          f"(a str such as 'L-BFGS-B'), got {method!r}")
-    max_iter = _check_int("max_iter", max_iter, 1)
-    tol = _check_real("tol", tol, 0.0)
-    _check_callable("callback", callback)
+    max_iter = check_int("max_iter", max_iter, 1)
+    tol = check_real("tol", tol, 0.0)
+    check_callable("callback", callback)
     args = _check_args(args)
     shapes = [a.shape for a in arrays]
     dtypes = [a.dtype for a in arrays]
@@ -333,8 +302,8 @@ class SGD:
     """
 
     def __init__(self, lr=0.01, momentum=0.9):
-        self.lr = _check_real("lr", lr, 0.0, low_open=True)
-        self.momentum = _check_real("momentum", momentum, 0.0, 1.0)
+        self.lr = check_real("lr", lr, 0.0, low_open=True)
+        self.momentum = check_real("momentum", momentum, 0.0, 1.0)
         self.velocity = None
         """The velocity v: one array per parameter array (None before the first step)."""
 
@@ -439,10 +408,10 @@ class Adam:
     """
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-        self.lr = _check_real("lr", lr, 0.0, low_open=True)
-        self.beta1 = _check_real("beta1", beta1, 0.0, 1.0)
-        self.beta2 = _check_real("beta2", beta2, 0.0, 1.0)
-        self.eps = _check_real("eps", eps, 0.0, low_open=True)
+        self.lr = check_real("lr", lr, 0.0, low_open=True)
+        self.beta1 = check_real("beta1", beta1, 0.0, 1.0)
+        self.beta2 = check_real("beta2", beta2, 0.0, 1.0)
+        self.eps = check_real("eps", eps, 0.0, low_open=True)
         self.m = self.s = None
         """The running moments m and s: one array per parameter array each
         (None before the first step)."""
@@ -633,11 +602,11 @@ def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, pro
     (array([ 2., -1.]), 100, True)
     """
     arrays, is_tuple = _as_structure(x0)
-    n_steps = _check_int("n_steps", n_steps, 0)
+    n_steps = check_int("n_steps", n_steps, 0)
     args = _check_args(args)
     _check_batches(batches)
-    _check_callable("callback", callback)
-    _check_callable("progress", progress)
+    check_callable("callback", callback)
+    check_callable("progress", progress)
     evaluate = _value_and_grad_fn(fun, len(arrays), is_tuple)
     if hasattr(rule, "reset"):
         rule.reset()         # a new run: no momentum carried over from an earlier one

@@ -26,7 +26,7 @@ from .errors import AnomalyError, ShapeError
 __all__ = ["Tensor", "Op", "Primitive", "primitive", "no_grad", "enable_grad",
            "is_grad_enabled", "detect_anomaly", "as_tensor", "value_of", "cast",
            "backprop", "topological_order", "closed_over", "Scope", "listening",
-           "observed", "silenced", "count_flops", "overwritable"]
+           "observed", "silenced", "count_flops", "overwritable", "make_node"]
 
 
 class _State(threading.local):
@@ -413,6 +413,15 @@ class Tensor:
             leaf.grad = leaf.grad + value if (accumulate and leaf.grad is not None) else value
 
     # -- operators: defined in ops.py and attached there ---------------------------
+
+
+def make_node(value, op, inputs, kwargs=None) -> Tensor:
+    """A tensor made by ``op`` from ``inputs`` (a node of the graph), holding ``value``;
+    with ``op=None``, a constant holding ``value`` as it is (no copy, no checks).
+    How the ops that are not primitives (checkpoint, sum_of_blocks) record themselves."""
+    if op is None:
+        return Tensor._from_op(value, None, (), {})
+    return Tensor._from_op(value, op, tuple(inputs), kwargs or {})
 
 
 def as_tensor(x) -> Tensor:

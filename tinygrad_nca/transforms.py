@@ -36,8 +36,20 @@ import operator
 import numpy as np
 
 from . import ops
-from .tensor import (Op, Scope, Tensor, as_tensor, backprop, count_flops, enable_grad,
-                     is_grad_enabled, no_grad, topological_order, value_of)
+from .tensor import (
+    Op,
+    Scope,
+    Tensor,
+    as_tensor,
+    backprop,
+    count_flops,
+    enable_grad,
+    is_grad_enabled,
+    make_node,
+    no_grad,
+    topological_order,
+    value_of,
+)
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hvp", "stop_gradient",
            "checkpoint"]
@@ -362,7 +374,7 @@ def stop_gradient(x) -> Tensor:
     >>> tg.grad(lambda x: tg.sum(x * tg.stop_gradient(x)))(np.array([3.0]))   # d(x·c)/dx = c
     array([3.])
     """
-    return Tensor._from_op(value_of(x), None, (), {})
+    return make_node(value_of(x), None, ())
 
 
 class _Checkpoint(Op):
@@ -416,9 +428,8 @@ def checkpoint(f):
         explicit = {id(a) for a in args}
         captured = tuple(t for t in scope.captured.values() if id(t) not in explicit)
         if is_grad_enabled() and (captured or any(_is_traced(a) for a in args)):
-            return Tensor._from_op(value, _Checkpoint(f, len(args)), tuple(args) + captured,
-                                   kwargs)
-        return Tensor._from_op(value, None, (), {})
+            return make_node(value, _Checkpoint(f, len(args)), tuple(args) + captured, kwargs)
+        return make_node(value, None, ())
     return wrapper
 
 

@@ -115,11 +115,13 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
     max_memory : int, float, str or None, default=None
         A bound on the memory of one loss and gradient evaluation, in bytes or
         as a string such as "2GB", "512MiB". When the N × N matrices do not
-        fit, the loss is evaluated in row blocks sized to fit (same result,
-        one extra forward pass per evaluation); when even one row at a time
-        cannot fit, ``fit`` raises a ValueError saying so. None: no bound,
-        full matrices. For "adam" and "sgd" the bound applies to one
-        mini-batch.
+        fit, the loss is evaluated in row blocks sized to fit (same result;
+        each block is differentiated as soon as it is computed, so nothing is
+        computed twice); when even one row at a time cannot fit, ``fit``
+        raises a ValueError saying so. None: no bound, and
+        :func:`~tinygrad_nca.nca_loss` chooses its blocks (about 2 million
+        pairs each; the full N × N matrices below about 1,450 points). For
+        "adam" and "sgd" the bound applies to one mini-batch.
     solver : {"lbfgs", "adam", "sgd"}, default="lbfgs"
         "lbfgs": full-batch L-BFGS-B, scikit-learn's method; O(N²) time and
         memory per iteration. "adam" (Kingma & Ba, 2015) or "sgd" (with
