@@ -1,9 +1,11 @@
 """The table of derivative rules: every primitive's forward and VJP side by side.
 
-Read each entry as a line of a textbook table. ``g`` is the cotangent of the
-output ``ans`` (ȳ in the notes), and each VJP returns the cotangent of one
-input (x̄). VJPs use the same tensor operations as everything else, so the
-derivative of a derivative comes for free.
+Read each entry as a line of a textbook table: the primitive (its forward rule
+is a NumPy function, or a function of :mod:`tinygrad_nca.kernels` where a
+measured speed-up needed one), its VJP, and the public function that calls it.
+``g`` is the cotangent of the output ``ans`` (ȳ in the notes), and each VJP
+returns the cotangent of one input (x̄). VJPs use the same tensor operations as
+everything else, so the derivative of a derivative comes for free.
 
 Broadcasting is an operation of its own (``broadcast_to``, whose VJP is a sum
 back to the input's shape): binary operations broadcast their tensor operands
@@ -15,8 +17,10 @@ import builtins
 
 import numpy as np
 
+from . import kernels
 from .errors import ShapeError
 from .tensor import Tensor, cast, overwritable, primitive, value_of
+
 
 def _shape(x):
     # np.shape, minus its Python overhead for the common case (this runs per op)
@@ -27,42 +31,9 @@ def _reduced_size(ans, x, *_, **__):
     return x.size       # a reduction touches every input element once
 
 
-def _kept_shape(shape, axis):
-    """The shape a reduction over ``axis`` has with ``keepdims=True``."""
-    if axis is None:
-        return (1,) * len(shape)
-    axes = {a % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,))}
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
-
-
-# NumPy hands a ufunc whose operand is broadcast along short rows (x − m, m of shape (B, 1),
-# or a broadcast node's view) to its buffered iterator when a row is shorter than about half
-# its buffer of 8192 elements: 2–3× slower per element than a plain loop (measured: 1.3 against
-# 0.45 ns per element for rows of 1000–4096; rows of 5000 or more are not affected). With a
-# buffer of 1024, rows longer than ~512 take the plain loop. Set only around large operations
-# (a few microseconds each time), never for the user's whole process.
-_ROW_BUFFER = 1024
-_LARGE = 1 << 15
-
-
-def _plain_row_loops(fun):
-    """``fun`` run with NumPy's ufunc buffer at ``_ROW_BUFFER`` when an operand is large."""
-    def run(x, *args, **kwargs):
-        if (getattr(x, "size", 0) < _LARGE
-                and not (args and getattr(args[0], "size", 0) >= _LARGE)):
-            return fun(x, *args, **kwargs)
-        previous = np.setbufsize(_ROW_BUFFER)
-        try:
-            return fun(x, *args, **kwargs)
-        finally:
-            np.setbufsize(previous)
-    run.__name__, run.__doc__ = getattr(fun, "__name__", "ufunc"), fun.__doc__
-    return run
-
-
 def _unreduce(g, shape, axis):
     """Bring the cotangent of a reduction back to keepdims form."""
-    return reshape(g, _kept_shape(shape, axis))
+    return reshape(g, kernels.kept_shape(shape, axis))
 
 
 # ------------------------------------------------------------------ broadcasting
@@ -123,26 +94,106 @@ def _broadcast_operands(name, *operands):
 
 
 # ------------------------------------------------------------------ arithmetic
-_add = primitive(_plain_row_loops(np.add), name="add")
+_add = primitive(kernels.plain_row_loops(np.add), name="add")
 _add.defvjp(lambda g, ans, x, y: g,
             lambda g, ans, x, y: g)
 
-_subtract = primitive(_plain_row_loops(np.subtract), name="subtract")
+
+def add(x, y):
+    """x + y, elementwise, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ, ȳ = ḡ (summed back to each operand's shape where it was broadcast).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda b: tg.sum(tg.add(np.ones((4, 2)), b)))(np.zeros(2))   # b used in 4 rows
+    array([4., 4.])
+    """
+    return _add(*_broadcast_operands("add", x, y))
+
+
+_subtract = primitive(kernels.plain_row_loops(np.subtract), name="subtract")
 _subtract.defvjp(lambda g, ans, x, y: g,
                  lambda g, ans, x, y: -g)
 
-_multiply = primitive(_plain_row_loops(np.multiply), name="multiply")
+
+def subtract(x, y):
+    """x − y, elementwise, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ, ȳ = −ḡ.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda y: tg.sum(tg.subtract(1.0, y)))(np.array([2.0, 3.0]))
+    array([-1., -1.])
+    """
+    return _subtract(*_broadcast_operands("subtract", x, y))
+
+
+_multiply = primitive(kernels.plain_row_loops(np.multiply), name="multiply")
 _multiply.defvjp(lambda g, ans, x, y: g * y,
                  lambda g, ans, x, y: g * x)
 
-_divide = primitive(_plain_row_loops(np.divide), name="divide")
+
+def multiply(x, y):
+    """x · y, elementwise, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ · y, ȳ = ḡ · x.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.multiply(x, np.array([3.0, 4.0]))))(np.ones(2))
+    array([3., 4.])
+    """
+    return _multiply(*_broadcast_operands("multiply", x, y))
+
+
+_divide = primitive(kernels.plain_row_loops(np.divide), name="divide")
 _divide.defvjp(lambda g, ans, x, y: g / y,
                lambda g, ans, x, y: -g * ans / y)
+
+
+def divide(x, y):
+    """x / y, elementwise, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ / y, ȳ = −ḡ · x / y² (written −ḡ · ans / y, reusing the output).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda y: tg.sum(tg.divide(1.0, y)))(np.array([1.0, 2.0]))   # −1/y²
+    array([-1.  , -0.25])
+    """
+    return _divide(*_broadcast_operands("divide", x, y))
+
 
 _power = primitive(np.power, name="power")
 _power.defvjp(lambda g, ans, x, y: g * y * x ** (y - 1),
               # d(x^y)/dy = x^y log x; where x <= 0 the power is not smooth in y: use 0.
               lambda g, ans, x, y: g * ans * log(where(value_of(x) > 0, x, 1.0)))
+
+
+def power(x, y):
+    """x ** y, elementwise, with NumPy broadcasting (scalar or tensor exponent).
+
+    VJP: x̄ = ḡ · y · x^(y−1), ȳ = ḡ · x^y · log x (taken as 0 where x ≤ 0, where
+    the power is not a smooth function of y).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.power(x, 3)))(np.array([1.0, 2.0]))
+    array([ 3., 12.])
+    """
+    return _power(*_broadcast_operands("power", x, y))
+
+
+negative = primitive(np.negative, name="negative")
+negative.defvjp(lambda g, ans, x: -g)
+
 
 _maximum = primitive(np.maximum, name="maximum")
 _maximum.defvjp(  # a tie sends half of the gradient to each side
@@ -160,391 +211,6 @@ def _tie_weights(mine, other, ans):
     mine, other = value_of(mine), value_of(other)
     chosen = mine == value_of(ans)
     return (chosen * np.where(mine == other, 0.5, 1.0)).astype(ans.dtype)
-
-
-negative = primitive(np.negative, name="negative")
-negative.defvjp(lambda g, ans, x: -g)
-
-
-# ------------------------------------------------------------------ elementwise functions
-exp = primitive(np.exp, name="exp")
-exp.defvjp(lambda g, ans, x: g * ans)            # (e^x)' = e^x: reuse the output
-
-log = primitive(np.log, name="log")
-log.defvjp(lambda g, ans, x: g / x)
-
-sqrt = primitive(np.sqrt, name="sqrt")
-sqrt.defvjp(lambda g, ans, x: g * 0.5 / ans)
-
-tanh = primitive(np.tanh, name="tanh")
-tanh.defvjp(lambda g, ans, x: g * (1 - ans * ans))
-
-abs = primitive(np.abs, name="abs")
-abs.defvjp(lambda g, ans, x: g * np.sign(value_of(x)))   # 0 at the kink
-
-_where = primitive(np.where, name="where")
-_where.defvjp(None,
-              lambda g, ans, cond, x, y: _where(cond, g, 0.0),
-              lambda g, ans, cond, x, y: _where(cond, 0.0, g))
-
-_astype = cast      # defined with the reverse sweep, which casts cotangents with it
-
-
-# ------------------------------------------------------------------ shapes
-@primitive(name="reshape", flops=lambda *a, **k: 0)
-def reshape(x, shape):
-    try:
-        return np.reshape(x, shape)
-    except ValueError:
-        raise ShapeError(f"reshape: cannot reshape shape {np.shape(x)} (size {np.size(x)}) "
-                         f"into {shape}") from None
-
-
-reshape.defvjp(lambda g, ans, x, shape: reshape(g, x.shape))
-
-_transpose = primitive(lambda x, axes: np.transpose(x, axes), name="transpose",
-                       flops=lambda *a, **k: 0)
-_transpose.defvjp(lambda g, ans, x, axes: _transpose(g, tuple(np.argsort(axes))))
-
-_getitem = primitive(lambda x, index: x[index], name="getitem", flops=lambda *a, **k: 0)
-_getitem.defvjp(lambda g, ans, x, index: _scatter_add(g, index, x.shape))
-
-
-@primitive(name="scatter_add")
-def _scatter_add(g, index, shape):
-    out = np.zeros(shape, dtype=g.dtype)
-    if _basic(index):
-        out[index] = g             # slices and integers select each entry once
-    else:
-        np.add.at(out, index, g)   # repeated integer indices must add up
-    return out
-
-
-def _basic(index):
-    """Whether ``index`` is basic indexing (no arrays): no entry is picked twice."""
-    parts = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(i, (slice, int, np.integer, type(None), type(Ellipsis)))
-               and not isinstance(i, bool) for i in parts)
-
-
-_scatter_add.defvjp(lambda g, ans, gx, index, shape: _getitem(g, index))
-
-
-@primitive(name="concatenate", flops=lambda *a, **k: 0)
-def _concatenate(*xs, axis=0):
-    return np.concatenate(xs, axis=axis)
-
-
-@_concatenate.defvjp_argnum
-def _concatenate_vjp(i, g, ans, *xs, axis=0):
-    # The cotangent of the i-th piece is its own slice of ḡ.
-    start = builtins.sum(_shape(value_of(x))[axis] for x in xs[:i])
-    index = [slice(None)] * g.ndim
-    index[axis] = slice(start, start + _shape(value_of(xs[i]))[axis])
-    return _getitem(g, tuple(index))
-
-
-# ------------------------------------------------------------------ linear algebra
-def _matmul_flops(ans, a, b):
-    return 2 * ans.size * a.shape[-1]
-
-
-@primitive(name="matmul", flops=_matmul_flops)
-def _matmul(a, b):
-    # OpenBLAS's dgemm is 1.2–2× faster with the long dimension on the right, so a
-    # tall, narrow float64 product (N × N times N × d, as in a VJP) is computed as
-    # (bᵀaᵀ)ᵀ: the same product, as a transposed view. (sgemm: no gain, measured.)
-    if (a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype == np.float64
-            and a.shape[0] >= 4 * b.shape[1] and a.size >= 1 << 16):
-        return np.matmul(b.T, a.T).T
-    return np.matmul(a, b)
-
-
-_matmul.defvjp(lambda g, ans, a, b: g @ swapaxes(b, -1, -2),    # Ā = C̄ Bᵀ
-               lambda g, ans, a, b: swapaxes(a, -1, -2) @ g)    # B̄ = Aᵀ C̄
-
-
-# ------------------------------------------------------------------ reductions
-@primitive(name="sum", flops=_reduced_size)
-def _sum(x, axis=None, keepdims=False, where=True):
-    if where is not True and 0 < x.ndim <= len(_LETTERS):
-        # Σ x·mask in one einsum: NumPy's where= reductions are several times slower.
-        # x·0 = 0 unless x is inf or NaN there; then take the exact masked sum.
-        total = _sum_of_product(x, np.broadcast_to(where, x.shape), axis, keepdims)
-        if np.all(np.isfinite(total)):
-            return total
-    return np.sum(x, axis=axis, keepdims=keepdims, where=where)
-
-
-_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def _sum_of_product(x, mask, axis, keepdims):
-    """Σ x∘mask along ``axis`` by ``np.einsum``, with no x∘mask temporary."""
-    subscripts = _LETTERS[:x.ndim]
-    reduced = set(range(x.ndim)) if axis is None else {
-        a % x.ndim for a in (axis if isinstance(axis, tuple) else (axis,))}
-    kept = "".join(c for i, c in enumerate(subscripts) if i not in reduced)
-    total = np.einsum(f"{subscripts},{subscripts}->{kept}", x, mask)
-    return np.reshape(total, _kept_shape(x.shape, axis)) if keepdims else total
-
-
-_sum.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
-            broadcast_to(_unreduce(g, x.shape, axis), x.shape) if where is True
-            else _spread(_unreduce(g, x.shape, axis), x.shape, where))
-
-
-@primitive(name="spread", flops=lambda ans, *a, **k: ans.size)
-def _spread(g, shape, where):
-    """g broadcast to ``shape`` and 0 outside the mask: the VJP of a masked sum, made
-    as the mask cast to g's dtype (times g unless g is 1), faster than np.where."""
-    if not np.all(np.isfinite(g)):      # inf·0 would be NaN: outside the mask stays 0
-        return np.where(where, np.broadcast_to(g, shape), 0.0).astype(g.dtype, copy=False)
-    out = np.broadcast_to(where, shape).astype(g.dtype)
-    if not np.all(g == 1):
-        out *= g
-    return out
-
-
-_spread.defvjp(lambda o, ans, g, shape, where: _sum_to(_masked(o, where), g.shape))
-
-
-def _masked(g, where_mask):
-    """Zero the entries outside the mask (no-op for the default ``True``)."""
-    if where_mask is True:
-        return g
-    return _where(where_mask, g, 0.0)
-
-
-def _extreme(fn):
-    def forward(x, axis=None, keepdims=False):
-        return fn(x, axis=axis, keepdims=keepdims)
-
-    def vjp(g, ans, x, axis=None, keepdims=False):
-        # Every element equal to the extreme shares the gradient equally.
-        hits = value_of(x) == np.reshape(value_of(ans), _kept_shape(x.shape, axis))
-        share = (hits / np.sum(hits, axis=axis, keepdims=True)).astype(x.dtype)
-        return broadcast_to(_unreduce(g, x.shape, axis), x.shape) * share
-    return primitive(forward, name=fn.__name__, flops=_reduced_size).defvjp(vjp)
-
-
-_amax = _extreme(np.max)
-_amin = _extreme(np.min)
-
-
-# ------------------------------------------------------------------ softmax family
-# All three take an optional boolean ``where`` mask: masked entries take no part,
-# get probability exactly 0 and cotangent exactly 0, even when a whole row is
-# masked out. Shifting by the (masked) row maximum keeps exp from overflowing.
-# Masked entries are set to −inf *before* the maximum and exp, so exp makes them
-# exactly 0 and no ``where=`` reduction is needed (NumPy's masked reductions are
-# several times slower than plain ones); each op allocates one array of x's size.
-def _shifted(x, axis, where, flush=True):
-    """(x − m, m): m the maximum along ``axis`` over the unmasked entries (0 for an
-    empty or all −inf row), x − m in a fresh array with −inf at masked entries (and,
-    with ``flush``, at entries too small to matter, see _flush_tiny)."""
-    if where is True:
-        t = None
-        m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
-    else:
-        t = np.where(where, x, -np.inf).astype(x.dtype, copy=False)
-        m = np.max(t, axis=axis, keepdims=True, initial=-np.inf)
-    m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
-    if t is None:
-        t = np.subtract(x, m)
-    else:
-        t -= m
-    if flush:
-        _flush_tiny(t, x, m, axis)
-    return t, m
-
-
-# exp of a very negative number is a subnormal float, and arithmetic on subnormals
-# is 10–100× slower on x86 (a matrix product full of them: ~100×, measured), which
-# a fitted NCA embedding produces in quantity. A term below 2^20 × the smallest
-# normal number (1e-32 in float32, 2e-302 in float64) changes a sum of exponentials
-# that holds exp(0) = 1 far less than rounding does, so its exponent is set to −inf
-# (exp gives exactly 0). One cheap read of x first tells whether any row needs it.
-_FLUSH_BELOW = {np.dtype(t): float(np.log(np.finfo(t).tiny)) + 20 * float(np.log(2.0))
-                for t in (np.float32, np.float64)}
-
-
-def _flush_tiny(t, x, m, axis):
-    floor = _FLUSH_BELOW.get(t.dtype)
-    if floor is None or t.size == 0:
-        return
-    if np.all(np.min(x, axis=axis, keepdims=True) - m >= floor):
-        return
-    np.putmask(t, t < floor, -np.inf)
-
-
-@primitive(name="logsumexp", flops=lambda ans, x, **k: 5 * x.size)
-@_plain_row_loops
-def _logsumexp(x, axis=None, keepdims=False, where=True):
-    """log Σ exp(x) along ``axis`` over the entries where ``where`` holds (−inf if none)."""
-    e, m = _shifted(x, axis, where)
-    with np.errstate(over="ignore"):
-        s = np.sum(np.exp(e, out=e), axis=axis, keepdims=True)
-    with np.errstate(divide="ignore"):
-        out = np.log(s) + m
-    return out if keepdims else np.squeeze(out, axis=axis)
-
-
-_logsumexp.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
-                  _unreduce(g, x.shape, axis) * _softmax(x, axis=axis, where=where))
-
-
-@primitive(name="softmax", flops=lambda ans, x, **k: 5 * x.size)
-@_plain_row_loops
-def _softmax(x, axis=-1, where=True):
-    """exp(x) / Σ exp(x) along ``axis``, over the entries where ``where`` holds."""
-    e, _ = _shifted(x, axis, where)
-    with np.errstate(over="ignore"):
-        np.exp(e, out=e)
-    s = np.sum(e, axis=axis, keepdims=True)
-    e *= 1.0 / np.where(s > 0, s, 1.0)       # one division per row, not per entry
-    return e
-
-
-# The VJP reuses the forward result p, and is a primitive of its own so that it
-# runs in one array: ḡ's own when the sweep lets it (see tensor.overwritable).
-_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:
-                _softmax_vjp(g, ans, axis=axis, where=where, overwrite=overwritable(g)))
-
-
-@primitive(name="softmax_vjp", flops=lambda ans, g, p, **k: 4 * p.size)
-@_plain_row_loops
-def _softmax_vjp(g, p, axis=-1, where=True, overwrite=False):
-    """x̄ = p ∘ (ḡ − Σ ḡ∘p) along ``axis``, the VJP of p = softmax(x), written into
-    ḡ's buffer if ``overwrite``.
-
-    p is exactly 0 at masked entries, so a finite ḡ needs no masking: x̄ is 0
-    there. Masked outputs are constants, so a NaN or inf ḡ there (log of a masked
-    0 downstream) must not count: it makes Σ ḡ∘p non-finite, and only then is ḡ
-    masked first.
-    """
-    s = _dot_along(g, p, axis)
-    masked = where is not True and not np.all(np.isfinite(s))
-    if masked:
-        g, overwrite = np.where(where, g, 0.0).astype(p.dtype, copy=False), True
-        s = _dot_along(g, p, axis)
-    into = g if overwrite and g.shape == p.shape and g.dtype == p.dtype else None
-    out = np.subtract(g, s, out=into)
-    out *= p
-    if masked and not np.all(np.isfinite(s)):
-        out = np.where(where, out, 0.0)     # an inf in a row: (0 − s)·0 would be NaN
-    return out
-
-
-def _dot_along(a, b, axis):
-    """Σ a∘b along ``axis`` (keepdims), without an a∘b temporary for one axis."""
-    if not isinstance(axis, int):
-        return np.sum(a * b, axis=axis, keepdims=True)
-    if axis % a.ndim != a.ndim - 1:
-        a, b = np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1)
-    return np.expand_dims(np.einsum("...i,...i->...", a, b), axis)
-
-
-def _softmax_vjp_wrt_p(o, ans, g, p, axis=-1, where=True, overwrite=False):
-    # x̄ = p ∘ (ḡ − s) with s = Σ ḡ∘p, so p̄ = ō ∘ (ḡ − s) − ḡ Σ ō∘p (masked ō, ḡ).
-    g, o = _masked(g, where), _masked(o, where)
-    return (o * (g - sum(g * p, axis=axis, keepdims=True))
-            - g * sum(o * p, axis=axis, keepdims=True))
-
-
-# x̄ is linear in ḡ with a symmetric matrix (diag p − p pᵀ), so its VJP in ḡ is itself.
-_softmax_vjp.defvjp(lambda o, ans, g, p, axis=-1, where=True, overwrite=False:
-                    _softmax_vjp(o, p, axis=axis, where=where),
-                    _softmax_vjp_wrt_p)
-
-
-@primitive(name="log_softmax", flops=lambda ans, x, **k: 5 * x.size)
-@_plain_row_loops
-def _log_softmax(x, axis=-1, where=True):
-    """x − logsumexp(x) along ``axis``; masked entries are −inf (log of probability 0)."""
-    t, _ = _shifted(x, axis, where, flush=False)      # log p itself is the output
-    with np.errstate(over="ignore"):
-        s = np.sum(np.exp(t), axis=axis, keepdims=True)
-    t -= np.log(np.where(s > 0, s, 1.0))       # a fully masked row stays −inf, not NaN
-    return t
-
-
-# p = exp(log p) reuses the forward result (0 at masked entries, where log p = −inf).
-_log_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:  # x̄ = ḡ − p Σ ḡ
-                    _masked(_masked(g, where) - exp(ans)
-                            * sum(_masked(g, where), axis=axis, keepdims=True), where))
-
-
-# ------------------------------------------------------------------ public functions
-def add(x, y):
-    """x + y, elementwise, with NumPy broadcasting.
-
-    VJP: x̄ = ḡ, ȳ = ḡ (summed back to each operand's shape where it was broadcast).
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda b: tg.sum(tg.add(np.ones((4, 2)), b)))(np.zeros(2))   # b used in 4 rows
-    array([4., 4.])
-    """
-    return _add(*_broadcast_operands("add", x, y))
-
-
-def subtract(x, y):
-    """x − y, elementwise, with NumPy broadcasting.
-
-    VJP: x̄ = ḡ, ȳ = −ḡ.
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda y: tg.sum(tg.subtract(1.0, y)))(np.array([2.0, 3.0]))
-    array([-1., -1.])
-    """
-    return _subtract(*_broadcast_operands("subtract", x, y))
-
-
-def multiply(x, y):
-    """x · y, elementwise, with NumPy broadcasting.
-
-    VJP: x̄ = ḡ · y, ȳ = ḡ · x.
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda x: tg.sum(tg.multiply(x, np.array([3.0, 4.0]))))(np.ones(2))
-    array([3., 4.])
-    """
-    return _multiply(*_broadcast_operands("multiply", x, y))
-
-
-def divide(x, y):
-    """x / y, elementwise, with NumPy broadcasting.
-
-    VJP: x̄ = ḡ / y, ȳ = −ḡ · x / y² (written −ḡ · ans / y, reusing the output).
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda y: tg.sum(tg.divide(1.0, y)))(np.array([1.0, 2.0]))   # −1/y²
-    array([-1.  , -0.25])
-    """
-    return _divide(*_broadcast_operands("divide", x, y))
-
-
-def power(x, y):
-    """x ** y, elementwise, with NumPy broadcasting (scalar or tensor exponent).
-
-    VJP: x̄ = ḡ · y · x^(y−1), ȳ = ḡ · x^y · log x (taken as 0 where x ≤ 0, where
-    the power is not a smooth function of y).
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda x: tg.sum(tg.power(x, 3)))(np.array([1.0, 2.0]))
-    array([ 3., 12.])
-    """
-    return _power(*_broadcast_operands("power", x, y))
 
 
 def maximum(x, y):
@@ -575,6 +241,28 @@ def minimum(x, y):
     return _minimum(*_broadcast_operands("minimum", x, y))
 
 
+# ------------------------------------------------------------------ elementwise functions
+exp = primitive(np.exp, name="exp")
+exp.defvjp(lambda g, ans, x: g * ans)            # (e^x)' = e^x: reuse the output
+
+log = primitive(np.log, name="log")
+log.defvjp(lambda g, ans, x: g / x)
+
+sqrt = primitive(np.sqrt, name="sqrt")
+sqrt.defvjp(lambda g, ans, x: g * 0.5 / ans)
+
+tanh = primitive(np.tanh, name="tanh")
+tanh.defvjp(lambda g, ans, x: g * (1 - ans * ans))
+
+abs = primitive(np.abs, name="abs")
+abs.defvjp(lambda g, ans, x: g * np.sign(value_of(x)))   # 0 at the kink
+
+_where = primitive(np.where, name="where")
+_where.defvjp(None,
+              lambda g, ans, cond, x, y: _where(cond, g, 0.0),
+              lambda g, ans, cond, x, y: _where(cond, 0.0, g))
+
+
 def where(condition, x, y):
     """``x`` where ``condition`` holds, else ``y``; ``condition`` is a constant boolean array.
 
@@ -591,6 +279,9 @@ def where(condition, x, y):
     return _where(*_broadcast_operands("where", condition, x, y))
 
 
+_astype = cast      # defined with the reverse sweep, which casts cotangents with it
+
+
 def astype(x, dtype):
     """Cast to ``dtype``; the cotangent is cast back to the input's dtype.
 
@@ -604,6 +295,24 @@ def astype(x, dtype):
     if not isinstance(x, Tensor):
         return Tensor(np.asarray(x, dtype=dtype))
     return x if x.dtype == dtype else _astype(x, dtype)
+
+
+# ------------------------------------------------------------------ shapes
+@primitive(name="reshape", flops=lambda *a, **k: 0)
+def reshape(x, shape):
+    try:
+        return np.reshape(x, shape)
+    except ValueError:
+        raise ShapeError(f"reshape: cannot reshape shape {np.shape(x)} (size {np.size(x)}) "
+                         f"into {shape}") from None
+
+
+reshape.defvjp(lambda g, ans, x, shape: reshape(g, x.shape))
+
+
+_transpose = primitive(lambda x, axes: np.transpose(x, axes), name="transpose",
+                       flops=lambda *a, **k: 0)
+_transpose.defvjp(lambda g, ans, x, axes: _transpose(g, tuple(np.argsort(axes))))
 
 
 def transpose(x, axes=None):
@@ -683,6 +392,44 @@ def squeeze(x, axis=None):
         raise ShapeError(f"squeeze: cannot remove axis {axis} of shape {shape} ({err})") from None
 
 
+_getitem = primitive(lambda x, index: x[index], name="getitem", flops=lambda *a, **k: 0)
+_getitem.defvjp(lambda g, ans, x, index: _scatter_add(g, index, x.shape))
+
+
+@primitive(name="scatter_add")
+def _scatter_add(g, index, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    if _basic(index):
+        out[index] = g             # slices and integers select each entry once
+    else:
+        np.add.at(out, index, g)   # repeated integer indices must add up
+    return out
+
+
+def _basic(index):
+    """Whether ``index`` is basic indexing (no arrays): no entry is picked twice."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (slice, int, np.integer, type(None), type(Ellipsis)))
+               and not isinstance(i, bool) for i in parts)
+
+
+_scatter_add.defvjp(lambda g, ans, gx, index, shape: _getitem(g, index))
+
+
+@primitive(name="concatenate", flops=lambda *a, **k: 0)
+def _concatenate(*xs, axis=0):
+    return np.concatenate(xs, axis=axis)
+
+
+@_concatenate.defvjp_argnum
+def _concatenate_vjp(i, g, ans, *xs, axis=0):
+    # The cotangent of the i-th piece is its own slice of ḡ.
+    start = builtins.sum(_shape(value_of(x))[axis] for x in xs[:i])
+    index = [slice(None)] * g.ndim
+    index[axis] = slice(start, start + _shape(value_of(xs[i]))[axis])
+    return _getitem(g, tuple(index))
+
+
 def concatenate(arrays, axis=0):
     """Join arrays along an existing axis, like ``np.concatenate``.
 
@@ -714,6 +461,16 @@ def stack(arrays, axis=0):
     """
     arrays = list(arrays)
     return concatenate([expand_dims(a, axis) for a in arrays], axis=axis)
+
+
+# ------------------------------------------------------------------ linear algebra
+def _matmul_flops(ans, a, b):
+    return 2 * ans.size * a.shape[-1]
+
+
+_matmul = primitive(kernels.matmul, name="matmul", flops=_matmul_flops)
+_matmul.defvjp(lambda g, ans, a, b: g @ swapaxes(b, -1, -2),    # Ā = C̄ Bᵀ
+               lambda g, ans, a, b: swapaxes(a, -1, -2) @ g)    # B̄ = Aᵀ C̄
 
 
 def matmul(a, b):
@@ -753,6 +510,24 @@ def matmul(a, b):
     if len(sa) == 1 or len(sb) == 1:
         out = reshape(out, np.matmul(np.empty(sa, np.int8), np.empty(sb, np.int8)).shape)
     return out
+
+
+# ------------------------------------------------------------------ reductions
+_sum = primitive(kernels.masked_sum, name="sum", flops=_reduced_size)
+_sum.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
+            broadcast_to(_unreduce(g, x.shape, axis), x.shape) if where is True
+            else _spread(_unreduce(g, x.shape, axis), x.shape, where))
+
+# The VJP of a masked sum: ḡ spread over the mask (0 outside), and its own VJP.
+_spread = primitive(kernels.spread, name="spread", flops=lambda ans, *a, **k: ans.size)
+_spread.defvjp(lambda o, ans, g, shape, where: _sum_to(_masked(o, where), g.shape))
+
+
+def _masked(g, where_mask):
+    """Zero the entries outside the mask (no-op for the default ``True``)."""
+    if where_mask is True:
+        return g
+    return _where(where_mask, g, 0.0)
 
 
 def sum(x, axis=None, keepdims=False, where=None):
@@ -796,6 +571,35 @@ def mean(x, axis=None, keepdims=False, where=None):
     return sum(x, axis=axis, keepdims=keepdims, where=where) / count.astype(value_of(x).dtype)
 
 
+def _mask_or_true(where_mask, x, name):
+    """The boolean mask (``True`` for none), checked to broadcast to ``x``'s shape."""
+    if where_mask is None or where_mask is True:
+        return True
+    mask, shape = np.asarray(value_of(where_mask), dtype=bool), _shape(value_of(x))
+    try:
+        if np.broadcast_shapes(mask.shape, shape) == shape:
+            return mask
+    except ValueError:
+        pass
+    raise ShapeError(f"{name}: where mask of shape {mask.shape} does not broadcast to "
+                     f"the input's shape {shape}")
+
+
+def _extreme(fn):
+    def forward(x, axis=None, keepdims=False):
+        return fn(x, axis=axis, keepdims=keepdims)
+
+    def vjp(g, ans, x, axis=None, keepdims=False):
+        # Every element equal to the extreme shares the gradient equally.
+        hits = value_of(x) == np.reshape(value_of(ans), kernels.kept_shape(x.shape, axis))
+        share = (hits / np.sum(hits, axis=axis, keepdims=True)).astype(x.dtype)
+        return broadcast_to(_unreduce(g, x.shape, axis), x.shape) * share
+    return primitive(forward, name=fn.__name__, flops=_reduced_size).defvjp(vjp)
+
+
+_amax = _extreme(np.max)
+
+
 def max(x, axis=None, keepdims=False):
     """Maximum along ``axis``; tied maxima share the gradient equally.
 
@@ -806,6 +610,9 @@ def max(x, axis=None, keepdims=False):
     array([0. , 0.5, 0.5])
     """
     return _amax(x, axis=axis, keepdims=keepdims)
+
+
+_amin = _extreme(np.min)
 
 
 def min(x, axis=None, keepdims=False):
@@ -820,18 +627,13 @@ def min(x, axis=None, keepdims=False):
     return _amin(x, axis=axis, keepdims=keepdims)
 
 
-def _mask_or_true(where_mask, x, name):
-    """The boolean mask (``True`` for none), checked to broadcast to ``x``'s shape."""
-    if where_mask is None or where_mask is True:
-        return True
-    mask, shape = np.asarray(value_of(where_mask), dtype=bool), _shape(value_of(x))
-    try:
-        if np.broadcast_shapes(mask.shape, shape) == shape:
-            return mask
-    except ValueError:
-        pass
-    raise ShapeError(f"{name}: where mask of shape {mask.shape} does not broadcast to "
-                     f"the input's shape {shape}")
+# ------------------------------------------------------------------ softmax family
+# All three take an optional boolean ``where`` mask: masked entries take no part,
+# get probability exactly 0 and cotangent exactly 0, even when a whole row is
+# masked out (the forward rules are in kernels.py, with their measured reasons).
+_logsumexp = primitive(kernels.logsumexp, name="logsumexp", flops=lambda ans, x, **k: 5 * x.size)
+_logsumexp.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
+                  _unreduce(g, x.shape, axis) * _softmax(x, axis=axis, where=where))
 
 
 def logsumexp(x, axis=None, keepdims=False, where=None):
@@ -852,6 +654,29 @@ def logsumexp(x, axis=None, keepdims=False, where=None):
     return _logsumexp(x, axis=axis, keepdims=keepdims, where=_mask_or_true(where, x, "logsumexp"))
 
 
+_softmax = primitive(kernels.softmax, name="softmax", flops=lambda ans, x, **k: 5 * x.size)
+# The VJP reuses the forward result p, and is a primitive of its own so that it
+# runs in one array: ḡ's own when the sweep lets it (see tensor.overwritable).
+_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:
+                _softmax_vjp(g, ans, axis=axis, where=where, overwrite=overwritable(g)))
+
+_softmax_vjp = primitive(kernels.softmax_vjp, name="softmax_vjp",
+                         flops=lambda ans, g, p, **k: 4 * p.size)
+
+
+def _softmax_vjp_wrt_p(o, ans, g, p, axis=-1, where=True, overwrite=False):
+    # x̄ = p ∘ (ḡ − s) with s = Σ ḡ∘p, so p̄ = ō ∘ (ḡ − s) − ḡ Σ ō∘p (masked ō, ḡ).
+    g, o = _masked(g, where), _masked(o, where)
+    return (o * (g - sum(g * p, axis=axis, keepdims=True))
+            - g * sum(o * p, axis=axis, keepdims=True))
+
+
+# x̄ is linear in ḡ with a symmetric matrix (diag p − p pᵀ), so its VJP in ḡ is itself.
+_softmax_vjp.defvjp(lambda o, ans, g, p, axis=-1, where=True, overwrite=False:
+                    _softmax_vjp(o, p, axis=axis, where=where),
+                    _softmax_vjp_wrt_p)
+
+
 def softmax(x, axis=-1, where=None):
     """Stable softmax along ``axis``; masked entries get probability exactly 0
     and cotangent exactly 0 (a fully masked row is all zeros).
@@ -867,6 +692,14 @@ def softmax(x, axis=-1, where=None):
            [1., 0.]])
     """
     return _softmax(x, axis=axis, where=_mask_or_true(where, x, "softmax"))
+
+
+_log_softmax = primitive(kernels.log_softmax, name="log_softmax",
+                         flops=lambda ans, x, **k: 5 * x.size)
+# p = exp(log p) reuses the forward result (0 at masked entries, where log p = −inf).
+_log_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:  # x̄ = ḡ − p Σ ḡ
+                    _masked(_masked(g, where) - exp(ans)
+                            * sum(_masked(g, where), axis=axis, keepdims=True), where))
 
 
 def log_softmax(x, axis=-1, where=None):
