@@ -153,7 +153,7 @@ def shifted(x, axis, where, flush=True):
         m = np.max(t, axis=axis, keepdims=True, initial=-np.inf)
     m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
     if t is None:
-        t = np.subtract(x, m)
+        t = np.asarray(np.subtract(x, m))       # (an array even for a 0-d x: written into below)
     else:
         t -= m
     if flush:

@@ -2745,9 +2745,10 @@ Tensor.mT = property(lambda self: swapaxes(self, -1, -2),
 
 # Methods as NumPy's ndarray has them: x.sum(axis=0) is tg.sum(x, axis=0).
 for _op in (exp, log, sqrt, tanh, sum, mean, max, min, prod, var, std, cumsum, cumprod, clip,
-            round, ravel, flatten, squeeze, swapaxes, repeat, diagonal, trace, dot, argmax,
-            argmin, argsort, logsumexp, softmax, log_softmax, astype):
-    setattr(Tensor, _op.__name__ if _op is not flatten else "flatten", _op)
+            round, ravel, squeeze, swapaxes, repeat, diagonal, trace, dot, argmax, argmin,
+            argsort, logsumexp, softmax, log_softmax, astype):
+    setattr(Tensor, _op.__name__, _op)
+Tensor.flatten = flatten
 
 
 def _reshape_method(self, *shape):
