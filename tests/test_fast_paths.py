@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tinygrad_nca as tg
-from tinygrad_nca import ops
+from tinygrad_nca import kernels
 
 rng = np.random.default_rng(11)
 
@@ -107,8 +107,8 @@ def test_softmax_rows_sum_to_one_and_match_the_textbook_formula(axis):
 def test_softmax_vjp_along_a_leading_axis():
     x, c = rng.normal(size=(3, 4, 5)), rng.normal(size=(3, 4, 5))
     tg.check_grads(lambda x: tg.sum(tg.softmax(x, axis=1) * c), x, order=2)
-    assert ops._dot_along(x, c, 1).shape == (3, 1, 5)
-    np.testing.assert_allclose(ops._dot_along(x, c, 1), np.sum(x * c, axis=1, keepdims=True))
+    assert kernels.dot_along(x, c, 1).shape == (3, 1, 5)
+    np.testing.assert_allclose(kernels.dot_along(x, c, 1), np.sum(x * c, axis=1, keepdims=True))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -136,15 +136,14 @@ def test_log_softmax_keeps_tiny_log_probabilities():
 
 
 def test_large_row_broadcasts_run_with_a_small_ufunc_buffer_and_restore_it():
-    from tinygrad_nca import ops
     default = np.getbufsize()
-    seen = ops._plain_row_loops(lambda x, *rest: np.getbufsize())
-    assert seen(np.zeros(1 << 16)) == ops._ROW_BUFFER        # large: the small buffer
-    assert seen(1.0, np.zeros(1 << 16)) == ops._ROW_BUFFER   # the large operand second
+    seen = kernels.plain_row_loops(lambda x, *rest: np.getbufsize())
+    assert seen(np.zeros(1 << 16)) == kernels.ROW_BUFFER        # large: the small buffer
+    assert seen(1.0, np.zeros(1 << 16)) == kernels.ROW_BUFFER   # the large operand second
     assert seen(np.zeros(10)) == default                      # small: NumPy's own
     x = np.random.default_rng(0).normal(size=(300, 200))
     p = tg.softmax(x, axis=1).value
     np.testing.assert_allclose(p, np.exp(x) / np.exp(x).sum(axis=1, keepdims=True))
     with pytest.raises(ZeroDivisionError):                    # restored on errors too
-        ops._plain_row_loops(lambda x: 1 / 0)(np.zeros(1 << 16))
+        kernels.plain_row_loops(lambda x: 1 / 0)(np.zeros(1 << 16))
     assert np.getbufsize() == default

@@ -1,7 +1,7 @@
 """The Hypothesis strategies of tinygrad_nca.testing draw what they promise."""
 import numpy as np
 import pytest
-from hypothesis import find, given
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 import tinygrad_nca as tg
@@ -97,3 +97,19 @@ def test_the_module_docstring_example_is_three_lines_of_test():
 
     with pytest.raises(tg.GradientCheckError, match="argument 0"):
         test_my_loss_gradient()
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_arrays_in_respects_its_interval_and_domain(data):
+    x = data.draw(tgt.arrays_in(-0.5, 0.25, shape=(5,), dtype=tgt.dtypes()))
+    assert np.all((x >= -0.5) & (x <= 0.25))
+    y = data.draw(tgt.arrays_in(domain="off_integers", shape=(6,)))
+    assert np.all(np.abs(y * 2 - np.round(y * 2)) >= 0.1 - 1e-12)
+    z = data.draw(tgt.arrays_in(domain="positive", high=1.0, shape=(3,)))
+    assert np.all((z >= 0.5) & (z <= 1.0))
+
+
+def test_arrays_in_rejects_an_empty_interval():
+    with pytest.raises(ValueError, match="empty interval"):
+        tgt.arrays_in(1.0, 0.0)

@@ -6,10 +6,18 @@ scikit-learn are loaded on first use.
 from .errors import AnomalyError, GradientCheckError, ShapeError
 from .tensor import (Primitive, Tensor, as_tensor, detect_anomaly, enable_grad, is_grad_enabled,
                      no_grad, primitive, value_of)
-from .ops import (abs, add, astype, broadcast_to, concatenate, divide, exp, expand_dims, log,
-                  log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, multiply,
-                  negative, power, reshape, softmax, sqrt, squeeze, stack, subtract, sum,
-                  swapaxes, tanh, transpose, where)
+from .ops import (abs, add, append, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh,
+                  argmax, argmin, argsort, array_split, astype, atleast_1d, atleast_2d,
+                  atleast_3d, average, broadcast_to, ceil, clip, column_stack, concatenate, cos,
+                  cosh, cross, cumprod, cumsum, deg2rad, diag, diagonal, diff, divide, dot,
+                  einsum, exp, exp2, expand_dims, expm1, flatten, flip, fliplr, flipud, floor,
+                  fmax, fmin, hsplit, hstack, hypot, inner, kron, log, log10, log1p, log2,
+                  log_softmax, logaddexp, logaddexp2, logsumexp, matmul, max, maximum, mean, min,
+                  minimum, mod, moveaxis, multiply, nan_to_num, negative, outer, pad, power, prod,
+                  rad2deg, ravel, reciprocal, remainder, repeat, reshape, roll, rollaxis, rot90,
+                  round, sign, sin, sinc, sinh, softmax, sort, split, sqrt, square, squeeze,
+                  stack, std, subtract, sum, swapaxes, take_along_axis, tan, tanh, tensordot,
+                  tile, trace, transpose, tril, triu, var, vsplit, vstack, where)
 from .transforms import checkpoint, grad, hvp, jacobian, jvp, stop_gradient, value_and_grad, vjp
 from .gradcheck import check_grads
 from .graph import cost_report, to_dot

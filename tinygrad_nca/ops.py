@@ -1,68 +1,81 @@
 """The table of derivative rules: every primitive's forward and VJP side by side.
 
-Read each entry as a line of a textbook table. ``g`` is the cotangent of the
-output ``ans`` (ȳ in the notes), and each VJP returns the cotangent of one
-input (x̄). VJPs use the same tensor operations as everything else, so the
-derivative of a derivative comes for free.
+Read each entry as a line of a textbook table: the primitive (its forward rule
+is a NumPy function, or a function of :mod:`tinygrad_nca.kernels` where a
+measured speed-up needed one), its VJP, and the public function that calls it.
+``g`` is the cotangent of the output ``ans`` (ȳ in the notes), and each VJP
+returns the cotangent of one input (x̄). VJPs use the same tensor operations as
+everything else, so the derivative of a derivative comes for free. Functions
+that are compositions of others (var from mean and a square, tile from
+broadcast_to and reshape, …) need no rule of their own, and say so.
 
 Broadcasting is an operation of its own (``broadcast_to``, whose VJP is a sum
 back to the input's shape): binary operations broadcast their tensor operands
 explicitly first, so none of their VJPs needs an "unbroadcast" special case.
+
+Every public function accepts what NumPy accepts for an array: a Tensor, an
+ndarray, a Python number, or a (nested) list or tuple of these, which is
+stacked into one array (differentiably, when it holds Tensors).
 """
 from __future__ import annotations
 
 import builtins
+import math
 
 import numpy as np
 
+from . import kernels
 from .errors import ShapeError
 from .tensor import Tensor, cast, overwritable, primitive, value_of
+
 
 def _shape(x):
     # np.shape, minus its Python overhead for the common case (this runs per op)
     return x.shape if isinstance(x, np.ndarray) else np.shape(x)
 
 
+def _arg(x):
+    """An op's array argument: a list or tuple becomes one array, as NumPy reads it
+    (the stack of its entries when any is a Tensor, so that it is differentiated);
+    anything else passes through untouched (only lists and tuples are looked into)."""
+    if isinstance(x, (list, tuple)):
+        if _holds_tensor(x):
+            return stack([_arg(item) for item in x])
+        return Tensor(x).value       # floats, as Tensor makes them (a ragged list: ShapeError)
+    return x
+
+
+def _holds_tensor(items):
+    return builtins.any(isinstance(i, Tensor) or (isinstance(i, (list, tuple)) and _holds_tensor(i))
+                        for i in items)
+
+
+def _array(x):
+    """``_arg(x)``, and a Python number as a float array (reductions read its dtype)."""
+    x = _arg(x)
+    return x if isinstance(x, (Tensor, np.ndarray)) else Tensor(x).value
+
+
 def _reduced_size(ans, x, *_, **__):
     return x.size       # a reduction touches every input element once
 
 
-def _kept_shape(shape, axis):
-    """The shape a reduction over ``axis`` has with ``keepdims=True``."""
-    if axis is None:
-        return (1,) * len(shape)
-    axes = {a % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,))}
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
-
-
-# NumPy hands a ufunc whose operand is broadcast along short rows (x − m, m of shape (B, 1),
-# or a broadcast node's view) to its buffered iterator when a row is shorter than about half
-# its buffer of 8192 elements: 2–3× slower per element than a plain loop (measured: 1.3 against
-# 0.45 ns per element for rows of 1000–4096; rows of 5000 or more are not affected). With a
-# buffer of 1024, rows longer than ~512 take the plain loop. Set only around large operations
-# (a few microseconds each time), never for the user's whole process.
-_ROW_BUFFER = 1024
-_LARGE = 1 << 15
-
-
-def _plain_row_loops(fun):
-    """``fun`` run with NumPy's ufunc buffer at ``_ROW_BUFFER`` when an operand is large."""
-    def run(x, *args, **kwargs):
-        if (getattr(x, "size", 0) < _LARGE
-                and not (args and getattr(args[0], "size", 0) >= _LARGE)):
-            return fun(x, *args, **kwargs)
-        previous = np.setbufsize(_ROW_BUFFER)
-        try:
-            return fun(x, *args, **kwargs)
-        finally:
-            np.setbufsize(previous)
-    run.__name__, run.__doc__ = getattr(fun, "__name__", "ufunc"), fun.__doc__
-    return run
-
-
 def _unreduce(g, shape, axis):
     """Bring the cotangent of a reduction back to keepdims form."""
-    return reshape(g, _kept_shape(shape, axis))
+    return reshape(g, kernels.kept_shape(shape, axis))
+
+
+def _zero(g, ans, *args, **kwargs):
+    """The VJP of a piecewise-constant function: zero (a constant, even for inf ḡ)."""
+    return Tensor(np.zeros(_shape(value_of(args[0])), dtype=value_of(ans).dtype))
+
+
+def _check_axis(name, axis, shape):
+    """``axis`` as a non-negative index into ``shape``, or a ShapeError naming ``name``."""
+    if not -len(shape) <= axis < len(shape):
+        raise ShapeError(f"{name}: axis {axis} is out of range for shape {shape} "
+                         f"({len(shape)} axes)")
+    return axis % len(shape)
 
 
 # ------------------------------------------------------------------ broadcasting
@@ -97,7 +110,8 @@ def broadcast_to(x, shape):
     >>> tg.grad(lambda b: tg.sum(tg.broadcast_to(b, (3, 2)) * np.arange(6.0).reshape(3, 2)))(np.zeros(2))
     array([6., 9.])
     """
-    shape = tuple(shape)
+    x = _arg(x)
+    shape = tuple(shape) if np.ndim(shape) else (int(shape),)
     if _shape(value_of(x)) == shape:
         return x
     try:
@@ -109,7 +123,9 @@ def broadcast_to(x, shape):
 
 
 def _broadcast_operands(name, *operands):
-    """Broadcast the tensor operands of an elementwise op to their common shape."""
+    """Broadcast the tensor operands of an elementwise op to their common shape
+    (lists and tuples among them first read as arrays)."""
+    operands = [_arg(a) for a in operands]
     shapes = [_shape(value_of(a)) for a in operands]
     if all(shape == shapes[0] for shape in shapes):
         return operands                 # nothing to broadcast (the common case)
@@ -123,36 +139,134 @@ def _broadcast_operands(name, *operands):
 
 
 # ------------------------------------------------------------------ arithmetic
-_add = primitive(_plain_row_loops(np.add), name="add")
+_add = primitive(kernels.plain_row_loops(np.add), name="add")
 _add.defvjp(lambda g, ans, x, y: g,
             lambda g, ans, x, y: g)
 
-_subtract = primitive(_plain_row_loops(np.subtract), name="subtract")
+
+def add(x, y):
+    """x + y, elementwise, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ, ȳ = ḡ (summed back to each operand's shape where it was broadcast).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda b: tg.sum(tg.add(np.ones((4, 2)), b)))(np.zeros(2))   # b used in 4 rows
+    array([4., 4.])
+    """
+    return _add(*_broadcast_operands("add", x, y))
+
+
+_subtract = primitive(kernels.plain_row_loops(np.subtract), name="subtract")
 _subtract.defvjp(lambda g, ans, x, y: g,
                  lambda g, ans, x, y: -g)
 
-_multiply = primitive(_plain_row_loops(np.multiply), name="multiply")
+
+def subtract(x, y):
+    """x − y, elementwise, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ, ȳ = −ḡ.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda y: tg.sum(tg.subtract(1.0, y)))(np.array([2.0, 3.0]))
+    array([-1., -1.])
+    """
+    return _subtract(*_broadcast_operands("subtract", x, y))
+
+
+_multiply = primitive(kernels.plain_row_loops(np.multiply), name="multiply")
 _multiply.defvjp(lambda g, ans, x, y: g * y,
                  lambda g, ans, x, y: g * x)
 
-_divide = primitive(_plain_row_loops(np.divide), name="divide")
+
+def multiply(x, y):
+    """x · y, elementwise, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ · y, ȳ = ḡ · x.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.multiply(x, np.array([3.0, 4.0]))))(np.ones(2))
+    array([3., 4.])
+    """
+    return _multiply(*_broadcast_operands("multiply", x, y))
+
+
+_divide = primitive(kernels.plain_row_loops(np.divide), name="divide")
 _divide.defvjp(lambda g, ans, x, y: g / y,
                lambda g, ans, x, y: -g * ans / y)
 
+
+def divide(x, y):
+    """x / y, elementwise, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ / y, ȳ = −ḡ · x / y² (written −ḡ · ans / y, reusing the output).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda y: tg.sum(tg.divide(1.0, y)))(np.array([1.0, 2.0]))   # −1/y²
+    array([-1.  , -0.25])
+    """
+    return _divide(*_broadcast_operands("divide", x, y))
+
+
+def _lowered(x, y):
+    """y − 1, except 1 where y = 0 (there the factor y of y·x^(y−1) is 0 anyway, and
+    x^1 keeps 0·x^(−1) = 0·inf = NaN away from x = 0, at every order). For a tensor y
+    only where x = 0 too: elsewhere d/dy of y·x^(y−1) needs the true exponent."""
+    if isinstance(y, Tensor):
+        return where((y.value == 0) & (value_of(x) == 0), 1.0, y - 1)
+    if isinstance(y, np.ndarray):
+        return np.where(y == 0, 1, y - 1).astype(y.dtype)
+    return 1 if y == 0 else y - 1
+
+
 _power = primitive(np.power, name="power")
-_power.defvjp(lambda g, ans, x, y: g * y * x ** (y - 1),
+_power.defvjp(lambda g, ans, x, y: g * y * x ** _lowered(x, y),
               # d(x^y)/dy = x^y log x; where x <= 0 the power is not smooth in y: use 0.
               lambda g, ans, x, y: g * ans * log(where(value_of(x) > 0, x, 1.0)))
 
-_maximum = primitive(np.maximum, name="maximum")
-_maximum.defvjp(  # a tie sends half of the gradient to each side
-    lambda g, ans, x, y: g * _tie_weights(x, y, ans),
-    lambda g, ans, x, y: g * _tie_weights(y, x, ans))
 
-_minimum = primitive(np.minimum, name="minimum")
-_minimum.defvjp(
-    lambda g, ans, x, y: g * _tie_weights(x, y, ans),
-    lambda g, ans, x, y: g * _tie_weights(y, x, ans))
+def power(x, y):
+    """x ** y, elementwise, with NumPy broadcasting (scalar or tensor exponent).
+
+    VJP: x̄ = ḡ · y · x^(y−1), taken as 0 where y = 0 (so x ** 0 has derivative 0
+    at x = 0 too, at every order, not 0 · inf = NaN); ȳ = ḡ · x^y · log x where
+    x > 0, taken as 0 where x ≤ 0 (where the power is not a smooth function of y;
+    at x = 0 it is x^y · log x → 0 for y > 0).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.power(x, 3)))(np.array([1.0, 2.0]))
+    array([ 3., 12.])
+    >>> float(tg.grad(lambda x: x ** 0.0)(0.0)), float(tg.grad(tg.grad(lambda x: x ** 2))(0.0))
+    (0.0, 2.0)
+    """
+    return _power(*_broadcast_operands("power", x, y))
+
+
+_negative = primitive(np.negative, name="negative")
+_negative.defvjp(lambda g, ans, x: -g)
+
+
+def negative(x):
+    """−x, elementwise.
+
+    VJP: x̄ = −ḡ.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.negative(x)))(np.ones(2))
+    array([-1., -1.])
+    """
+    return _negative(_arg(x))
 
 
 def _tie_weights(mine, other, ans):
@@ -162,37 +276,815 @@ def _tie_weights(mine, other, ans):
     return (chosen * np.where(mine == other, 0.5, 1.0)).astype(ans.dtype)
 
 
-negative = primitive(np.negative, name="negative")
-negative.defvjp(lambda g, ans, x: -g)
+def _chooser(fn):
+    """A primitive choosing one operand per entry: the chosen one gets ḡ (half each on a tie)."""
+    return primitive(fn, name=fn.__name__).defvjp(
+        lambda g, ans, x, y: g * _tie_weights(x, y, ans),
+        lambda g, ans, x, y: g * _tie_weights(y, x, ans))
+
+
+_maximum = _chooser(np.maximum)
+
+
+def maximum(x, y):
+    """Elementwise maximum of x and y, with NumPy broadcasting.
+
+    VJP: the cotangent goes to the larger operand; on a tie each gets half.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.maximum(x, 0.0)))(np.array([-1.0, 0.0, 2.0]))
+    array([0. , 0.5, 1. ])
+    """
+    return _maximum(*_broadcast_operands("maximum", x, y))
+
+
+_minimum = _chooser(np.minimum)
+
+
+def minimum(x, y):
+    """Elementwise minimum of x and y, with NumPy broadcasting.
+
+    VJP: the cotangent goes to the smaller operand; on a tie each gets half.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.minimum(x, 1.0)))(np.array([0.0, 1.0, 2.0]))
+    array([1. , 0.5, 0. ])
+    """
+    return _minimum(*_broadcast_operands("minimum", x, y))
+
+
+_fmax = _chooser(np.fmax)
+
+
+def fmax(x, y):
+    """Elementwise maximum ignoring NaN (``np.fmax``): a NaN loses to a number.
+
+    VJP: as :func:`maximum`; the chosen (non-NaN) operand gets ḡ, a NaN operand 0.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.fmax(x, np.array([np.nan, 5.0]))))(np.array([1.0, 2.0]))
+    array([1., 0.])
+    """
+    return _fmax(*_broadcast_operands("fmax", x, y))
+
+
+_fmin = _chooser(np.fmin)
+
+
+def fmin(x, y):
+    """Elementwise minimum ignoring NaN (``np.fmin``): a NaN loses to a number.
+
+    VJP: as :func:`minimum`; the chosen (non-NaN) operand gets ḡ, a NaN operand 0.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.fmin(x, np.array([np.nan, 0.0]))))(np.array([1.0, 2.0]))
+    array([1., 0.])
+    """
+    return _fmin(*_broadcast_operands("fmin", x, y))
+
+
+_mod = primitive(np.mod, name="mod")
+_mod.defvjp(lambda g, ans, x, y: g,     # x mod y = x − ⌊x/y⌋·y, ⌊x/y⌋ piecewise constant
+            lambda g, ans, x, y: -g * np.floor_divide(value_of(x), value_of(y)))
+
+
+def mod(x, y):
+    """x mod y with the sign of y (``np.mod``, Python's ``%``), with NumPy broadcasting.
+
+    x mod y = x − ⌊x/y⌋ · y. VJP: x̄ = ḡ, ȳ = −ḡ · ⌊x/y⌋ (the floor is piecewise
+    constant: at its jumps, where x is a multiple of y, the one-sided rule of
+    the piece NumPy's floor division picks).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.mod(np.array([5.0, -5.0]), 3.0).value
+    array([2., 1.])
+    >>> tg.grad(lambda y: tg.sum(tg.mod(7.0, y)))(np.array([3.0]))   # −⌊7/3⌋
+    array([-2.])
+    """
+    return _mod(*_broadcast_operands("mod", x, y))
+
+
+remainder = mod
+
+
+def square(x):
+    """x², elementwise: ``x * x`` (a composition, as exact as ``np.square``).
+
+    VJP (of the product): x̄ = 2 ḡ x.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.square(x)))(np.array([1.0, -3.0]))
+    array([ 2., -6.])
+    """
+    x = _arg(x)
+    return multiply(x, x)
+
+
+def reciprocal(x):
+    """1 / x, elementwise: ``1 / x`` (a composition, as exact as ``np.reciprocal``).
+
+    VJP (of the division): x̄ = −ḡ / x².
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.reciprocal(x)))(np.array([2.0]))
+    array([-0.25])
+    """
+    return divide(1.0, _arg(x))
 
 
 # ------------------------------------------------------------------ elementwise functions
-exp = primitive(np.exp, name="exp")
-exp.defvjp(lambda g, ans, x: g * ans)            # (e^x)' = e^x: reuse the output
+# Each entry: y = f(x) elementwise, x̄ = ḡ · f′(x). Where f′ is best written with the
+# output (exp, tanh, sqrt, tan) the rule reuses ``ans`` instead of recomputing f.
+def _unary(fn, vjp, name=None):
+    return primitive(fn, name=name or fn.__name__).defvjp(vjp)
 
-log = primitive(np.log, name="log")
-log.defvjp(lambda g, ans, x: g / x)
 
-sqrt = primitive(np.sqrt, name="sqrt")
-sqrt.defvjp(lambda g, ans, x: g * 0.5 / ans)
+_LN2, _LN10, _PI = math.log(2.0), math.log(10.0), math.pi     # Python floats keep float32
 
-tanh = primitive(np.tanh, name="tanh")
-tanh.defvjp(lambda g, ans, x: g * (1 - ans * ans))
+_exp = _unary(np.exp, lambda g, ans, x: g * ans)            # (e^x)' = e^x: reuse the output
 
-abs = primitive(np.abs, name="abs")
-abs.defvjp(lambda g, ans, x: g * np.sign(value_of(x)))   # 0 at the kink
+
+def exp(x):
+    """e^x, elementwise.
+
+    VJP: x̄ = ḡ · e^x (the output, reused).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.exp(x)))(np.zeros(2))
+    array([1., 1.])
+    """
+    return _exp(_arg(x))
+
+
+_exp2 = _unary(np.exp2, lambda g, ans, x: g * ans * _LN2)
+
+
+def exp2(x):
+    """2^x, elementwise.
+
+    VJP: x̄ = ḡ · 2^x · ln 2.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> bool(float(tg.grad(tg.exp2)(1.0)) == 2 * np.log(2))
+    True
+    """
+    return _exp2(_arg(x))
+
+
+_expm1 = _unary(np.expm1, lambda g, ans, x: g * (ans + 1))
+
+
+def expm1(x):
+    """e^x − 1, elementwise, accurate for small x.
+
+    VJP: x̄ = ḡ · e^x (the output plus 1).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.grad(tg.expm1)(0.0))
+    1.0
+    """
+    return _expm1(_arg(x))
+
+
+_log = _unary(np.log, lambda g, ans, x: g / x)
+
+
+def log(x):
+    """Natural logarithm, elementwise.
+
+    VJP: x̄ = ḡ / x.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.log(x)))(np.array([1.0, 4.0]))
+    array([1.  , 0.25])
+    """
+    return _log(_arg(x))
+
+
+_log1p = _unary(np.log1p, lambda g, ans, x: g / (1 + x))
+
+
+def log1p(x):
+    """log(1 + x), elementwise, accurate for small x.
+
+    VJP: x̄ = ḡ / (1 + x).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.grad(tg.log1p)(1.0))
+    0.5
+    """
+    return _log1p(_arg(x))
+
+
+_log2 = _unary(np.log2, lambda g, ans, x: g / (x * _LN2))
+
+
+def log2(x):
+    """Base-2 logarithm, elementwise.
+
+    VJP: x̄ = ḡ / (x ln 2).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> bool(float(tg.grad(tg.log2)(2.0)) == 1 / (2 * np.log(2)))
+    True
+    """
+    return _log2(_arg(x))
+
+
+_log10 = _unary(np.log10, lambda g, ans, x: g / (x * _LN10))
+
+
+def log10(x):
+    """Base-10 logarithm, elementwise.
+
+    VJP: x̄ = ḡ / (x ln 10).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> bool(float(tg.grad(tg.log10)(1.0)) == 1 / np.log(10))
+    True
+    """
+    return _log10(_arg(x))
+
+
+_logaddexp = primitive(np.logaddexp, name="logaddexp").defvjp(
+    lambda g, ans, x, y: g * exp(x - ans),         # e^x / (e^x + e^y)
+    lambda g, ans, x, y: g * exp(y - ans))
+
+
+def logaddexp(x, y):
+    """log(e^x + e^y), elementwise and without overflow, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ · e^(x − ans), ȳ = ḡ · e^(y − ans) (the two weights of a softmax).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> np.allclose(tg.grad(tg.logaddexp, argnums=(0, 1))(1000.0, 1000.0), 0.5)   # no overflow
+    True
+    """
+    return _logaddexp(*_broadcast_operands("logaddexp", x, y))
+
+
+_logaddexp2 = primitive(np.logaddexp2, name="logaddexp2").defvjp(
+    lambda g, ans, x, y: g * exp2(x - ans),
+    lambda g, ans, x, y: g * exp2(y - ans))
+
+
+def logaddexp2(x, y):
+    """log₂(2^x + 2^y), elementwise, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ · 2^(x − ans), ȳ = ḡ · 2^(y − ans).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tuple(float(g) for g in tg.grad(tg.logaddexp2, argnums=(0, 1))(3.0, 3.0))
+    (0.5, 0.5)
+    """
+    return _logaddexp2(*_broadcast_operands("logaddexp2", x, y))
+
+
+_sqrt = _unary(np.sqrt, lambda g, ans, x: g * 0.5 / ans)
+
+
+def sqrt(x):
+    """√x, elementwise.
+
+    VJP: x̄ = ḡ / (2√x) (the output, reused).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.sqrt(x)))(np.array([1.0, 4.0]))
+    array([0.5 , 0.25])
+    """
+    return _sqrt(_arg(x))
+
+
+_abs = _unary(np.abs, lambda g, ans, x: g * np.sign(value_of(x)), name="abs")   # 0 at the kink
+
+
+def abs(x):
+    """|x|, elementwise.
+
+    VJP: x̄ = ḡ · sign(x), 0 at x = 0 (the kink; the central difference agrees).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.abs(x)))(np.array([-2.0, 0.0, 3.0]))
+    array([-1.,  0.,  1.])
+    """
+    return _abs(_arg(x))
+
+
+# -- trigonometric and hyperbolic
+_sin = _unary(np.sin, lambda g, ans, x: g * cos(x))
+
+
+def sin(x):
+    """sin x, elementwise.
+
+    VJP: x̄ = ḡ · cos x.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.grad(tg.sin)(0.0))
+    1.0
+    """
+    return _sin(_arg(x))
+
+
+_cos = _unary(np.cos, lambda g, ans, x: -g * sin(x))
+
+
+def cos(x):
+    """cos x, elementwise.
+
+    VJP: x̄ = −ḡ · sin x.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.grad(tg.cos)(np.pi / 2))
+    -1.0
+    """
+    return _cos(_arg(x))
+
+
+_tan = _unary(np.tan, lambda g, ans, x: g * (1 + ans * ans))
+
+
+def tan(x):
+    """tan x, elementwise.
+
+    VJP: x̄ = ḡ · (1 + tan² x) (the output, reused).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.grad(tg.tan)(0.0))
+    1.0
+    """
+    return _tan(_arg(x))
+
+
+_arcsin = _unary(np.arcsin, lambda g, ans, x: g / sqrt(1 - x * x))
+
+
+def arcsin(x):
+    """arcsin x, elementwise, for |x| ≤ 1.
+
+    VJP: x̄ = ḡ / √(1 − x²) (infinite at |x| = 1).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.grad(tg.arcsin)(0.0))
+    1.0
+    """
+    return _arcsin(_arg(x))
+
+
+_arccos = _unary(np.arccos, lambda g, ans, x: -g / sqrt(1 - x * x))
+
+
+def arccos(x):
+    """arccos x, elementwise, for |x| ≤ 1.
+
+    VJP: x̄ = −ḡ / √(1 − x²).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.grad(tg.arccos)(0.0))
+    -1.0
+    """
+    return _arccos(_arg(x))
+
+
+_arctan = _unary(np.arctan, lambda g, ans, x: g / (1 + x * x))
+
+
+def arctan(x):
+    """arctan x, elementwise.
+
+    VJP: x̄ = ḡ / (1 + x²).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.grad(tg.arctan)(1.0))
+    0.5
+    """
+    return _arctan(_arg(x))
+
+
+_arctan2 = primitive(np.arctan2, name="arctan2").defvjp(
+    lambda g, ans, y, x: g * x / (x * x + y * y),
+    lambda g, ans, y, x: -g * y / (x * x + y * y))
+
+
+def arctan2(y, x):
+    """The angle of the point (x, y), elementwise (``np.arctan2``), with NumPy broadcasting.
+
+    VJP: ȳ = ḡ · x / (x² + y²), x̄ = −ḡ · y / (x² + y²) (undefined at the origin).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tuple(float(g) for g in tg.grad(tg.arctan2, argnums=(0, 1))(1.0, 1.0))
+    (0.5, -0.5)
+    """
+    return _arctan2(*_broadcast_operands("arctan2", y, x))
+
+
+_hypot = primitive(np.hypot, name="hypot").defvjp(
+    lambda g, ans, x, y: g * x / ans,
+    lambda g, ans, x, y: g * y / ans)
+
+
+def hypot(x, y):
+    """√(x² + y²), elementwise and without overflow, with NumPy broadcasting.
+
+    VJP: x̄ = ḡ · x / ans, ȳ = ḡ · y / ans (undefined at the origin).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tuple(float(g) for g in tg.grad(tg.hypot, argnums=(0, 1))(3.0, 4.0))
+    (0.6, 0.8)
+    """
+    return _hypot(*_broadcast_operands("hypot", x, y))
+
+
+_sinh = _unary(np.sinh, lambda g, ans, x: g * cosh(x))
+
+
+def sinh(x):
+    """sinh x, elementwise (``np.sinh`` itself, not (e^x − e^−x)/2, so that the
+    values are NumPy's to the last bit).
+
+    VJP: x̄ = ḡ · cosh x.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.grad(tg.sinh)(0.0))
+    1.0
+    """
+    return _sinh(_arg(x))
+
+
+_cosh = _unary(np.cosh, lambda g, ans, x: g * sinh(x))
+
+
+def cosh(x):
+    """cosh x, elementwise.
+
+    VJP: x̄ = ḡ · sinh x.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.grad(tg.cosh)(0.0))
+    0.0
+    """
+    return _cosh(_arg(x))
+
+
+_tanh = _unary(np.tanh, lambda g, ans, x: g * (1 - ans * ans))
+
+
+def tanh(x):
+    """tanh x, elementwise.
+
+    VJP: x̄ = ḡ · (1 − tanh² x) (the output, reused).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.grad(tg.tanh)(0.0))
+    1.0
+    """
+    return _tanh(_arg(x))
+
+
+_arcsinh = _unary(np.arcsinh, lambda g, ans, x: g / sqrt(x * x + 1))
+
+
+def arcsinh(x):
+    """arsinh x, elementwise.
+
+    VJP: x̄ = ḡ / √(x² + 1).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.grad(tg.arcsinh)(0.0))
+    1.0
+    """
+    return _arcsinh(_arg(x))
+
+
+_arccosh = _unary(np.arccosh, lambda g, ans, x: g / (sqrt(x - 1) * sqrt(x + 1)))
+
+
+def arccosh(x):
+    """arcosh x, elementwise, for x ≥ 1.
+
+    VJP: x̄ = ḡ / √(x² − 1), written ḡ / (√(x − 1) √(x + 1)) (no cancellation near 1).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> bool(np.isclose(tg.grad(tg.arccosh)(2.0), 1 / np.sqrt(3)))
+    True
+    """
+    return _arccosh(_arg(x))
+
+
+_arctanh = _unary(np.arctanh, lambda g, ans, x: g / (1 - x * x))
+
+
+def arctanh(x):
+    """artanh x, elementwise, for |x| < 1.
+
+    VJP: x̄ = ḡ / (1 − x²).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.grad(tg.arctanh)(0.5))
+    1.3333333333333333
+    """
+    return _arctanh(_arg(x))
+
+
+def _sinc_derivative(x):
+    # (cos πx − sinc x) / x, evaluated at a safe x ≠ 0; at x = 0 its Taylor term −π²x/3,
+    # which is 0 there and has the right derivative (sinc″(0) = −π²/3).
+    zero = value_of(x) == 0
+    safe = where(zero, 1.0, x)
+    return where(zero, x * (-_PI * _PI / 3), (cos(_PI * safe) - sinc(safe)) / safe)
+
+
+_sinc = _unary(np.sinc, lambda g, ans, x: g * _sinc_derivative(x))
+
+
+def sinc(x):
+    """The normalised sinc, sin(πx) / (πx), 1 at x = 0 (``np.sinc``).
+
+    VJP: x̄ = ḡ · (cos πx − sinc x) / x, and 0 at x = 0 (where sinc has its maximum).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.grad(tg.sinc)(0.0)) == 0, bool(np.isclose(tg.grad(tg.sinc)(0.5), -4 / np.pi))
+    (True, True)
+    """
+    return _sinc(_arg(x))
+
+
+_deg2rad = _unary(np.deg2rad, lambda g, ans, x: g * (_PI / 180))
+
+
+def deg2rad(x):
+    """Degrees to radians, x · π/180, elementwise.
+
+    VJP: x̄ = ḡ · π/180.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> bool(tg.grad(tg.deg2rad)(90.0) == np.pi / 180)
+    True
+    """
+    return _deg2rad(_arg(x))
+
+
+_rad2deg = _unary(np.rad2deg, lambda g, ans, x: g * (180 / _PI))
+
+
+def rad2deg(x):
+    """Radians to degrees, x · 180/π, elementwise.
+
+    VJP: x̄ = ḡ · 180/π.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> bool(tg.grad(tg.rad2deg)(1.0) == 180 / np.pi)
+    True
+    """
+    return _rad2deg(_arg(x))
+
+
+# -- piecewise constant: the derivative is 0 wherever it exists (and taken as 0 at the jumps)
+_sign = _unary(np.sign, _zero)
+
+
+def sign(x):
+    """−1, 0 or 1 by the sign of x, elementwise.
+
+    VJP: x̄ = 0 (piecewise constant; at 0, where it jumps, also 0).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.sign(x)))(np.array([-2.0, 0.0, 3.0]))
+    array([0., 0., 0.])
+    """
+    return _sign(_arg(x))
+
+
+_floor = _unary(np.floor, _zero)
+
+
+def floor(x):
+    """⌊x⌋, elementwise.
+
+    VJP: x̄ = 0 (piecewise constant; at the integers, where it jumps, also 0).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.floor(np.array([-1.5, 1.5])).value, tg.grad(tg.floor)(1.5)
+    (array([-2.,  1.]), array(0.))
+    """
+    return _floor(_arg(x))
+
+
+_ceil = _unary(np.ceil, _zero)
+
+
+def ceil(x):
+    """⌈x⌉, elementwise.
+
+    VJP: x̄ = 0 (piecewise constant; at the integers, where it jumps, also 0).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.ceil(np.array([-1.5, 1.5])).value, tg.grad(tg.ceil)(1.5)
+    (array([-1.,  2.]), array(0.))
+    """
+    return _ceil(_arg(x))
+
+
+_round = primitive(np.round, name="round").defvjp(_zero)
+
+
+def round(x, decimals=0):
+    """x rounded to ``decimals`` decimals, half to even (``np.round``).
+
+    VJP: x̄ = 0 (piecewise constant; at the half-way points, where it jumps, also 0).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.round(np.array([0.5, 1.5, 2.675]), 2).value
+    array([0.5 , 1.5 , 2.68])
+    >>> float(tg.grad(tg.round)(1.3))
+    0.0
+    """
+    return _round(_arg(x), decimals=decimals)
+
+
+
+def _inside(x, low, high):
+    x, low, high = value_of(x), value_of(low), value_of(high)
+    return (low <= x) & (x <= high)
+
+
+_clip = primitive(np.clip, name="clip").defvjp(
+    lambda g, ans, x, low, high: _where(_inside(x, low, high), g, 0.0),
+    lambda g, ans, x, low, high: _where(value_of(x) < value_of(low), g, 0.0),
+    lambda g, ans, x, low, high: _where(value_of(x) > value_of(high), g, 0.0))
+
+
+def clip(a, a_min=None, a_max=None):
+    """``a`` limited to [a_min, a_max], elementwise (``np.clip``; None: no bound).
+
+    VJP: ā = ḡ where a_min ≤ a ≤ a_max (boundaries included: there the value
+    passes through unchanged, the convention of PyTorch's clamp) and 0 outside;
+    a bound given as a tensor gets ḡ where it is the one returned (a < a_min,
+    a > a_max). With a_min > a_max NumPy returns a_max everywhere, and the rule
+    is not meant for that case.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.clip(x, 0.0, 1.0)))(np.array([-1.0, 0.0, 0.5, 1.0, 2.0]))
+    array([0., 1., 1., 1., 0.])
+    """
+    low = -np.inf if a_min is None else a_min
+    high = np.inf if a_max is None else a_max
+    return _clip(*_broadcast_operands("clip", a, low, high))
+
+
+_nan_to_num = primitive(np.nan_to_num, name="nan_to_num").defvjp(
+    lambda g, ans, x, **k: _where(np.isfinite(value_of(x)), g, 0.0))
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """NaN replaced by ``nan`` and ±inf by ``posinf``/``neginf`` (by default the
+    largest finite numbers), like ``np.nan_to_num`` (always a new array: ``copy``
+    is accepted for NumPy's signature).
+
+    VJP: x̄ = ḡ where x is finite, 0 where it was replaced (a constant).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.nan_to_num(x)))(np.array([1.0, np.nan, np.inf]))
+    array([1., 0., 0.])
+    """
+    return _nan_to_num(_arg(x), nan=nan, posinf=posinf, neginf=neginf)
+
 
 _where = primitive(np.where, name="where")
 _where.defvjp(None,
               lambda g, ans, cond, x, y: _where(cond, g, 0.0),
               lambda g, ans, cond, x, y: _where(cond, 0.0, g))
 
+
+def where(condition, x=None, y=None):
+    """``x`` where ``condition`` holds, else ``y``; ``condition`` is a constant boolean array.
+
+    VJP: x̄ = ḡ where the condition holds (0 elsewhere), ȳ = ḡ elsewhere. The
+    condition itself gets no gradient. With the condition alone, the indices
+    where it holds (``np.nonzero``): integers, not differentiable.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.where(x > 0, x * x, -x)))(np.array([-2.0, 3.0]))
+    array([-1.,  6.])
+    >>> tg.where(np.array([0.0, 2.0, 3.0]) > 1)
+    (array([1, 2]),)
+    """
+    condition = np.asarray(value_of(_arg(condition)), dtype=bool)
+    if x is None and y is None:
+        return np.nonzero(condition)
+    if x is None or y is None:
+        raise ValueError("where: give both x and y, or neither (then the indices are returned)")
+    return _where(*_broadcast_operands("where", condition, x, y))
+
+
+_select = where      # (for functions with a where= argument)
+
 _astype = cast      # defined with the reverse sweep, which casts cotangents with it
 
 
+def astype(x, dtype):
+    """Cast to ``dtype``; the cotangent is cast back to the input's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.astype(x, np.float32)))(np.ones(2)).dtype
+    dtype('float64')
+    """
+    x, dtype = _arg(x), np.dtype(dtype)
+    if not isinstance(x, Tensor):
+        return Tensor(np.asarray(x, dtype=dtype))
+    return x if x.dtype == dtype else _astype(x, dtype)
+
+
 # ------------------------------------------------------------------ shapes
+# Rearranging entries: each VJP puts ḡ's entries back where they came from.
 @primitive(name="reshape", flops=lambda *a, **k: 0)
-def reshape(x, shape):
+def _reshape(x, shape):
     try:
         return np.reshape(x, shape)
     except ValueError:
@@ -200,12 +1092,215 @@ def reshape(x, shape):
                          f"into {shape}") from None
 
 
-reshape.defvjp(lambda g, ans, x, shape: reshape(g, x.shape))
+_reshape.defvjp(lambda g, ans, x, shape: _reshape(g, x.shape))
+
+
+def reshape(x, shape):
+    """The entries of ``x`` in a new shape (C order), like ``np.reshape``.
+
+    VJP: x̄ = ḡ reshaped back to x's shape.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.reshape(np.arange(6.0), (2, -1)).shape
+    (2, 3)
+    """
+    return _reshape(_arg(x), shape)
+
+
+def ravel(x):
+    """The entries of ``x`` as a 1-D array: ``reshape(x, -1)`` (a composition).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.ravel(np.ones((2, 3))).shape, tg.Tensor(np.ones((2, 3))).flatten().shape
+    ((6,), (6,))
+    """
+    return reshape(x, (-1,))
+
+
+flatten = ravel
 
 _transpose = primitive(lambda x, axes: np.transpose(x, axes), name="transpose",
                        flops=lambda *a, **k: 0)
 _transpose.defvjp(lambda g, ans, x, axes: _transpose(g, tuple(np.argsort(axes))))
 
+
+def transpose(x, axes=None):
+    """Permute the axes of ``x`` (reverse them by default), like ``np.transpose``.
+
+    VJP: x̄ = ḡ with the inverse permutation applied.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.transpose(tg.Tensor(np.zeros((2, 3, 4))), (2, 0, 1)).shape
+    (4, 2, 3)
+    """
+    x = _arg(x)
+    shape = _shape(value_of(x))
+    if axes is None:
+        return _transpose(x, tuple(reversed(range(len(shape)))))
+    axes = tuple(_check_axis("transpose", a, shape) for a in axes)
+    if sorted(axes) != list(range(len(shape))):
+        raise ShapeError(f"transpose: axes {axes} are not a permutation of the {len(shape)} "
+                         f"axes of shape {shape}")
+    return _transpose(x, axes)
+
+
+def swapaxes(x, axis1, axis2):
+    """Exchange two axes of ``x``, like ``np.swapaxes`` (a transpose).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.swapaxes(tg.Tensor(np.zeros((2, 3, 4))), -1, -2).shape
+    (2, 4, 3)
+    """
+    x = _arg(x)
+    shape = _shape(value_of(x))
+    axis1, axis2 = _check_axis("swapaxes", axis1, shape), _check_axis("swapaxes", axis2, shape)
+    axes = list(range(len(shape)))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return _transpose(x, tuple(axes))
+
+
+def _axes(name, axis, ndim):
+    """``axis`` (an int or a sequence) as a tuple of non-negative axes of ``ndim`` dims."""
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    axes = tuple(_check_axis(name, int(a), (None,) * ndim) for a in axes)
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"{name}: repeated axis in {axis}")
+    return axes
+
+
+def moveaxis(x, source, destination):
+    """Move axes of ``x`` to new positions, the others keeping their order, like
+    ``np.moveaxis`` (a transpose).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.moveaxis(np.zeros((2, 3, 4)), 0, -1).shape
+    (3, 4, 2)
+    """
+    x = _arg(x)
+    ndim = len(_shape(value_of(x)))
+    source, destination = _axes("moveaxis", source, ndim), _axes("moveaxis", destination, ndim)
+    if len(source) != len(destination):
+        raise ShapeError(f"moveaxis: {len(source)} source axes but {len(destination)} destinations")
+    order = [a for a in range(ndim) if a not in source]
+    for dest, src in sorted(zip(destination, source)):
+        order.insert(dest, src)
+    return _transpose(x, tuple(order))
+
+
+def rollaxis(x, axis, start=0):
+    """Move ``axis`` to before position ``start``, like ``np.rollaxis`` (a transpose).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.rollaxis(np.zeros((2, 3, 4)), 2).shape
+    (4, 2, 3)
+    """
+    x = _arg(x)
+    ndim = len(_shape(value_of(x)))
+    axis = _check_axis("rollaxis", axis, (None,) * ndim)
+    if not -ndim <= start <= ndim:
+        raise ShapeError(f"rollaxis: start {start} is out of range for {ndim} axes")
+    start = start % (ndim + 1) if start < 0 else start
+    if start > axis:
+        start -= 1
+    order = [a for a in range(ndim) if a != axis]
+    order.insert(start, axis)
+    return _transpose(x, tuple(order))
+
+
+def expand_dims(x, axis):
+    """Insert a size-1 axis at ``axis``, like ``np.expand_dims`` (a reshape).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.expand_dims(tg.Tensor(np.zeros((2, 3))), 1).shape
+    (2, 1, 3)
+    """
+    x = _arg(x)
+    shape = _shape(value_of(x))
+    try:
+        return reshape(x, np.expand_dims(np.empty(shape, np.int8), axis).shape)
+    except ValueError as err:       # NumPy's AxisError is a ValueError
+        raise ShapeError(f"expand_dims: axis {axis} does not fit shape {shape} ({err})") from None
+
+
+def squeeze(x, axis=None):
+    """Remove size-1 axes (all, or those in ``axis``), like ``np.squeeze`` (a reshape).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.squeeze(tg.Tensor(np.zeros((2, 1, 3)))).shape
+    (2, 3)
+    """
+    x = _arg(x)
+    shape = _shape(value_of(x))
+    try:
+        return reshape(x, np.squeeze(np.empty(shape, np.int8), axis).shape)
+    except ValueError as err:
+        raise ShapeError(f"squeeze: cannot remove axis {axis} of shape {shape} ({err})") from None
+
+
+def _at_least(ndim_fn, arys):
+    out = []
+    for a in arys:
+        a = _arg(a)
+        shape = ndim_fn(np.empty(_shape(value_of(a)), np.int8)).shape
+        out.append(reshape(a, shape) if isinstance(a, Tensor) else Tensor(np.reshape(a, shape)))
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_1d(*arys):
+    """Each input with at least 1 axis, like ``np.atleast_1d`` (a reshape; a list
+    for several inputs).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.atleast_1d(2.0).shape
+    (1,)
+    """
+    return _at_least(np.atleast_1d, arys)
+
+
+def atleast_2d(*arys):
+    """Each input with at least 2 axes, like ``np.atleast_2d``: a vector becomes a row.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.atleast_2d(np.ones(3)).shape
+    (1, 3)
+    """
+    return _at_least(np.atleast_2d, arys)
+
+
+def atleast_3d(*arys):
+    """Each input with at least 3 axes, like ``np.atleast_3d``: (n,) → (1, n, 1),
+    (m, n) → (m, n, 1).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.atleast_3d(np.ones((2, 3))).shape
+    (2, 3, 1)
+    """
+    return _at_least(np.atleast_3d, arys)
+
+
+# -- picking entries: indexing gathers, and its VJP scatters (adding up repeated picks)
 _getitem = primitive(lambda x, index: x[index], name="getitem", flops=lambda *a, **k: 0)
 _getitem.defvjp(lambda g, ans, x, index: _scatter_add(g, index, x.shape))
 
@@ -230,6 +1325,237 @@ def _basic(index):
 _scatter_add.defvjp(lambda g, ans, gx, index, shape: _getitem(g, index))
 
 
+def _plain_index(index):
+    """Turn Tensors inside an index into arrays (an index carries no gradient)."""
+    if isinstance(index, tuple):
+        return tuple(value_of(i) for i in index)
+    return value_of(index)
+
+
+def _along(axis, ndim, index):
+    """The index tuple that applies ``index`` along ``axis`` of ``ndim`` axes."""
+    return (slice(None),) * axis + (index,) + (slice(None),) * (ndim - axis - 1)
+
+
+def take_along_axis(arr, indices, axis):
+    """Entries of ``arr`` picked by the integer array ``indices`` along ``axis``, like
+    ``np.take_along_axis`` (indexing: the VJP adds ḡ into the picked places).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> x = np.array([[10.0, 30.0, 20.0]])
+    >>> tg.take_along_axis(x, np.array([[1, 1]]), axis=1).value
+    array([[30., 30.]])
+    >>> tg.grad(lambda x: tg.sum(tg.take_along_axis(x, np.array([[1, 1]]), axis=1)))(x)
+    array([[0., 2., 0.]])
+    """
+    arr, indices = _arg(arr), np.asarray(value_of(indices))
+    shape = _shape(value_of(arr))
+    if axis is None:
+        arr, shape, axis = ravel(arr), (int(np.prod(shape)),), 0
+    axis = _check_axis("take_along_axis", axis, shape)
+    if indices.ndim != len(shape) or indices.dtype.kind not in "iu":
+        raise ShapeError(f"take_along_axis: indices must be integers with the {len(shape)} "
+                         f"axes of the array (got {indices.dtype} of shape {indices.shape})")
+    grids = np.ogrid[tuple(slice(n) for n in indices.shape)]
+    index = tuple(indices if i == axis else grid for i, grid in enumerate(grids))
+    return _getitem(arr, index)
+
+
+def _slices_along(axis, ndim, start, stop, step=None):
+    return _along(axis, ndim, slice(start, stop, step))
+
+
+def flip(m, axis=None):
+    """The entries of ``m`` in reverse order along ``axis`` (all axes by default),
+    like ``np.flip`` (indexing with reversed slices).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.flip(np.arange(3.0)).value
+    array([2., 1., 0.])
+    """
+    m = _arg(m)
+    ndim = len(_shape(value_of(m)))
+    axes = range(ndim) if axis is None else _axes("flip", axis, ndim)
+    index = [slice(None)] * ndim
+    for a in axes:
+        index[a] = slice(None, None, -1)
+    return _getitem(m, tuple(index))
+
+
+def fliplr(m):
+    """``m`` with its columns in reverse order (axis 1), like ``np.fliplr``.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.fliplr(np.array([[1.0, 2.0]])).value
+    array([[2., 1.]])
+    """
+    m = _arg(m)
+    if len(_shape(value_of(m))) < 2:
+        raise ShapeError("fliplr: the input must have at least 2 axes")
+    return flip(m, 1)
+
+
+def flipud(m):
+    """``m`` with its rows in reverse order (axis 0), like ``np.flipud``.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.flipud(np.array([[1.0], [2.0]])).value
+    array([[2.],
+           [1.]])
+    """
+    m = _arg(m)
+    if len(_shape(value_of(m))) < 1:
+        raise ShapeError("flipud: the input must have at least 1 axis")
+    return flip(m, 0)
+
+
+def roll(a, shift, axis=None):
+    """The entries of ``a`` shifted cyclically by ``shift`` along ``axis`` (flattened
+    if None), like ``np.roll`` (two slices joined: the VJP rolls ḡ back).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.roll(np.arange(4.0), 1).value
+    array([3., 0., 1., 2.])
+    """
+    a = _arg(a)
+    shape = _shape(value_of(a))
+    if axis is None:
+        return reshape(roll(ravel(a), shift, 0), shape)
+    shifts, axes = np.broadcast_arrays(np.atleast_1d(shift), np.atleast_1d(axis))
+    total = {}
+    for s, ax in zip(shifts.tolist(), axes.tolist()):
+        ax = _check_axis("roll", ax, shape)
+        total[ax] = total.get(ax, 0) + s
+    for ax, s in total.items():
+        n = shape[ax]
+        s = s % n if n else 0
+        if s:
+            a = concatenate([_getitem(a, _slices_along(ax, len(shape), n - s, None)),
+                             _getitem(a, _slices_along(ax, len(shape), None, n - s))], axis=ax)
+    return a
+
+
+def rot90(m, k=1, axes=(0, 1)):
+    """``m`` rotated by 90° ``k`` times in the plane of ``axes``, like ``np.rot90``
+    (flips and a transpose).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.rot90(np.array([[1.0, 2.0], [3.0, 4.0]])).value
+    array([[2., 4.],
+           [1., 3.]])
+    """
+    m = _arg(m)
+    ndim = len(_shape(value_of(m)))
+    if len(axes) != 2 or ndim < 2:
+        raise ShapeError("rot90: axes must be two axes of an array of at least 2 axes")
+    a0, a1 = _axes("rot90", axes, ndim)
+    k %= 4
+    if k == 0:
+        return m
+    if k == 2:
+        return flip(flip(m, a0), a1)
+    order = list(range(ndim))
+    order[a0], order[a1] = order[a1], order[a0]
+    if k == 1:
+        return transpose(flip(m, a1), order)
+    return flip(transpose(m, order), a1)
+
+
+def repeat(a, repeats, axis=None):
+    """Each entry of ``a`` repeated ``repeats`` times along ``axis`` (flattened if
+    None), like ``np.repeat`` (indexing with repeated indices: the VJP sums the
+    copies' cotangents).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.repeat(np.array([1.0, 2.0]), 2).value
+    array([1., 1., 2., 2.])
+    >>> tg.grad(lambda x: tg.sum(tg.repeat(x, [1, 3])))(np.zeros(2))
+    array([1., 3.])
+    """
+    a = _arg(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    shape = _shape(value_of(a))
+    axis = _check_axis("repeat", axis, shape)
+    try:
+        index = np.repeat(np.arange(shape[axis]), value_of(repeats))
+    except ValueError as err:
+        raise ShapeError(f"repeat: {err}") from None
+    return _getitem(a, _along(axis, len(shape), index))
+
+
+def tile(a, reps):
+    """``a`` repeated as a block ``reps`` times along each axis, like ``np.tile``:
+    a composition of broadcast_to and reshape (the VJP sums the copies).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.tile(np.array([1.0, 2.0]), 2).value
+    array([1., 2., 1., 2.])
+    >>> tg.grad(lambda x: tg.sum(tg.tile(x, (2, 3))))(np.zeros(2))
+    array([6., 6.])
+    """
+    a = _arg(a)
+    reps = tuple(np.atleast_1d(reps).tolist())
+    shape = _shape(value_of(a))
+    ndim = builtins.max(len(shape), len(reps))
+    shape, reps = (1,) * (ndim - len(shape)) + shape, (1,) * (ndim - len(reps)) + reps
+    spread_out = builtins.sum(((1, n) for n in shape), ())            # (1, d0, 1, d1, …)
+    copies = builtins.sum(((r, n) for r, n in zip(reps, shape)), ())  # (r0, d0, r1, d1, …)
+    tiled = broadcast_to(reshape(a, spread_out), copies)
+    return reshape(tiled, tuple(r * n for r, n in zip(reps, shape)))
+
+
+@primitive(name="pad", flops=lambda *a, **k: 0)
+def _pad(x, widths, constant_values=0):
+    return np.pad(x, widths, mode="constant", constant_values=constant_values)
+
+
+_pad.defvjp(lambda g, ans, x, widths, constant_values=0: _getitem(
+    g, tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape))))
+
+
+def pad(array, pad_width, mode="constant", constant_values=0):
+    """``array`` with ``pad_width`` constant entries added before and after each axis,
+    like ``np.pad`` (only ``mode="constant"``; the constants are not differentiated).
+
+    VJP: x̄ = ḡ with the padding cut off.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.pad(np.array([1.0, 2.0]), (1, 2)).value
+    array([0., 1., 2., 0., 0.])
+    """
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is differentiable here, not {mode!r}")
+    array = _arg(array)
+    ndim = len(_shape(value_of(array)))
+    try:
+        widths = np.broadcast_to(np.asarray(pad_width, dtype=np.intp), (ndim, 2))
+    except ValueError:
+        raise ShapeError(f"pad: pad_width {pad_width} does not fit {ndim} axes") from None
+    if np.any(widths < 0):
+        raise ValueError(f"pad: pad_width {pad_width} has negative entries")
+    return _pad(array, tuple(map(tuple, widths.tolist())), constant_values=constant_values)
+
+
+# -- joining and splitting
 @primitive(name="concatenate", flops=lambda *a, **k: 0)
 def _concatenate(*xs, axis=0):
     return np.concatenate(xs, axis=axis)
@@ -244,447 +1570,9 @@ def _concatenate_vjp(i, g, ans, *xs, axis=0):
     return _getitem(g, tuple(index))
 
 
-# ------------------------------------------------------------------ linear algebra
-def _matmul_flops(ans, a, b):
-    return 2 * ans.size * a.shape[-1]
-
-
-@primitive(name="matmul", flops=_matmul_flops)
-def _matmul(a, b):
-    # OpenBLAS's dgemm is 1.2–2× faster with the long dimension on the right, so a
-    # tall, narrow float64 product (N × N times N × d, as in a VJP) is computed as
-    # (bᵀaᵀ)ᵀ: the same product, as a transposed view. (sgemm: no gain, measured.)
-    if (a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype == np.float64
-            and a.shape[0] >= 4 * b.shape[1] and a.size >= 1 << 16):
-        return np.matmul(b.T, a.T).T
-    return np.matmul(a, b)
-
-
-_matmul.defvjp(lambda g, ans, a, b: g @ swapaxes(b, -1, -2),    # Ā = C̄ Bᵀ
-               lambda g, ans, a, b: swapaxes(a, -1, -2) @ g)    # B̄ = Aᵀ C̄
-
-
-# ------------------------------------------------------------------ reductions
-@primitive(name="sum", flops=_reduced_size)
-def _sum(x, axis=None, keepdims=False, where=True):
-    if where is not True and 0 < x.ndim <= len(_LETTERS):
-        # Σ x·mask in one einsum: NumPy's where= reductions are several times slower.
-        # x·0 = 0 unless x is inf or NaN there; then take the exact masked sum.
-        total = _sum_of_product(x, np.broadcast_to(where, x.shape), axis, keepdims)
-        if np.all(np.isfinite(total)):
-            return total
-    return np.sum(x, axis=axis, keepdims=keepdims, where=where)
-
-
-_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def _sum_of_product(x, mask, axis, keepdims):
-    """Σ x∘mask along ``axis`` by ``np.einsum``, with no x∘mask temporary."""
-    subscripts = _LETTERS[:x.ndim]
-    reduced = set(range(x.ndim)) if axis is None else {
-        a % x.ndim for a in (axis if isinstance(axis, tuple) else (axis,))}
-    kept = "".join(c for i, c in enumerate(subscripts) if i not in reduced)
-    total = np.einsum(f"{subscripts},{subscripts}->{kept}", x, mask)
-    return np.reshape(total, _kept_shape(x.shape, axis)) if keepdims else total
-
-
-_sum.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
-            broadcast_to(_unreduce(g, x.shape, axis), x.shape) if where is True
-            else _spread(_unreduce(g, x.shape, axis), x.shape, where))
-
-
-@primitive(name="spread", flops=lambda ans, *a, **k: ans.size)
-def _spread(g, shape, where):
-    """g broadcast to ``shape`` and 0 outside the mask: the VJP of a masked sum, made
-    as the mask cast to g's dtype (times g unless g is 1), faster than np.where."""
-    if not np.all(np.isfinite(g)):      # inf·0 would be NaN: outside the mask stays 0
-        return np.where(where, np.broadcast_to(g, shape), 0.0).astype(g.dtype, copy=False)
-    out = np.broadcast_to(where, shape).astype(g.dtype)
-    if not np.all(g == 1):
-        out *= g
-    return out
-
-
-_spread.defvjp(lambda o, ans, g, shape, where: _sum_to(_masked(o, where), g.shape))
-
-
-def _masked(g, where_mask):
-    """Zero the entries outside the mask (no-op for the default ``True``)."""
-    if where_mask is True:
-        return g
-    return _where(where_mask, g, 0.0)
-
-
-def _extreme(fn):
-    def forward(x, axis=None, keepdims=False):
-        return fn(x, axis=axis, keepdims=keepdims)
-
-    def vjp(g, ans, x, axis=None, keepdims=False):
-        # Every element equal to the extreme shares the gradient equally.
-        hits = value_of(x) == np.reshape(value_of(ans), _kept_shape(x.shape, axis))
-        share = (hits / np.sum(hits, axis=axis, keepdims=True)).astype(x.dtype)
-        return broadcast_to(_unreduce(g, x.shape, axis), x.shape) * share
-    return primitive(forward, name=fn.__name__, flops=_reduced_size).defvjp(vjp)
-
-
-_amax = _extreme(np.max)
-_amin = _extreme(np.min)
-
-
-# ------------------------------------------------------------------ softmax family
-# All three take an optional boolean ``where`` mask: masked entries take no part,
-# get probability exactly 0 and cotangent exactly 0, even when a whole row is
-# masked out. Shifting by the (masked) row maximum keeps exp from overflowing.
-# Masked entries are set to −inf *before* the maximum and exp, so exp makes them
-# exactly 0 and no ``where=`` reduction is needed (NumPy's masked reductions are
-# several times slower than plain ones); each op allocates one array of x's size.
-def _shifted(x, axis, where, flush=True):
-    """(x − m, m): m the maximum along ``axis`` over the unmasked entries (0 for an
-    empty or all −inf row), x − m in a fresh array with −inf at masked entries (and,
-    with ``flush``, at entries too small to matter, see _flush_tiny)."""
-    if where is True:
-        t = None
-        m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
-    else:
-        t = np.where(where, x, -np.inf).astype(x.dtype, copy=False)
-        m = np.max(t, axis=axis, keepdims=True, initial=-np.inf)
-    m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
-    if t is None:
-        t = np.subtract(x, m)
-    else:
-        t -= m
-    if flush:
-        _flush_tiny(t, x, m, axis)
-    return t, m
-
-
-# exp of a very negative number is a subnormal float, and arithmetic on subnormals
-# is 10–100× slower on x86 (a matrix product full of them: ~100×, measured), which
-# a fitted NCA embedding produces in quantity. A term below 2^20 × the smallest
-# normal number (1e-32 in float32, 2e-302 in float64) changes a sum of exponentials
-# that holds exp(0) = 1 far less than rounding does, so its exponent is set to −inf
-# (exp gives exactly 0). One cheap read of x first tells whether any row needs it.
-_FLUSH_BELOW = {np.dtype(t): float(np.log(np.finfo(t).tiny)) + 20 * float(np.log(2.0))
-                for t in (np.float32, np.float64)}
-
-
-def _flush_tiny(t, x, m, axis):
-    floor = _FLUSH_BELOW.get(t.dtype)
-    if floor is None or t.size == 0:
-        return
-    if np.all(np.min(x, axis=axis, keepdims=True) - m >= floor):
-        return
-    np.putmask(t, t < floor, -np.inf)
-
-
-@primitive(name="logsumexp", flops=lambda ans, x, **k: 5 * x.size)
-@_plain_row_loops
-def _logsumexp(x, axis=None, keepdims=False, where=True):
-    """log Σ exp(x) along ``axis`` over the entries where ``where`` holds (−inf if none)."""
-    e, m = _shifted(x, axis, where)
-    with np.errstate(over="ignore"):
-        s = np.sum(np.exp(e, out=e), axis=axis, keepdims=True)
-    with np.errstate(divide="ignore"):
-        out = np.log(s) + m
-    return out if keepdims else np.squeeze(out, axis=axis)
-
-
-_logsumexp.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
-                  _unreduce(g, x.shape, axis) * _softmax(x, axis=axis, where=where))
-
-
-@primitive(name="softmax", flops=lambda ans, x, **k: 5 * x.size)
-@_plain_row_loops
-def _softmax(x, axis=-1, where=True):
-    """exp(x) / Σ exp(x) along ``axis``, over the entries where ``where`` holds."""
-    e, _ = _shifted(x, axis, where)
-    with np.errstate(over="ignore"):
-        np.exp(e, out=e)
-    s = np.sum(e, axis=axis, keepdims=True)
-    e *= 1.0 / np.where(s > 0, s, 1.0)       # one division per row, not per entry
-    return e
-
-
-# The VJP reuses the forward result p, and is a primitive of its own so that it
-# runs in one array: ḡ's own when the sweep lets it (see tensor.overwritable).
-_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:
-                _softmax_vjp(g, ans, axis=axis, where=where, overwrite=overwritable(g)))
-
-
-@primitive(name="softmax_vjp", flops=lambda ans, g, p, **k: 4 * p.size)
-@_plain_row_loops
-def _softmax_vjp(g, p, axis=-1, where=True, overwrite=False):
-    """x̄ = p ∘ (ḡ − Σ ḡ∘p) along ``axis``, the VJP of p = softmax(x), written into
-    ḡ's buffer if ``overwrite``.
-
-    p is exactly 0 at masked entries, so a finite ḡ needs no masking: x̄ is 0
-    there. Masked outputs are constants, so a NaN or inf ḡ there (log of a masked
-    0 downstream) must not count: it makes Σ ḡ∘p non-finite, and only then is ḡ
-    masked first.
-    """
-    s = _dot_along(g, p, axis)
-    masked = where is not True and not np.all(np.isfinite(s))
-    if masked:
-        g, overwrite = np.where(where, g, 0.0).astype(p.dtype, copy=False), True
-        s = _dot_along(g, p, axis)
-    into = g if overwrite and g.shape == p.shape and g.dtype == p.dtype else None
-    out = np.subtract(g, s, out=into)
-    out *= p
-    if masked and not np.all(np.isfinite(s)):
-        out = np.where(where, out, 0.0)     # an inf in a row: (0 − s)·0 would be NaN
-    return out
-
-
-def _dot_along(a, b, axis):
-    """Σ a∘b along ``axis`` (keepdims), without an a∘b temporary for one axis."""
-    if not isinstance(axis, int):
-        return np.sum(a * b, axis=axis, keepdims=True)
-    if axis % a.ndim != a.ndim - 1:
-        a, b = np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1)
-    return np.expand_dims(np.einsum("...i,...i->...", a, b), axis)
-
-
-def _softmax_vjp_wrt_p(o, ans, g, p, axis=-1, where=True, overwrite=False):
-    # x̄ = p ∘ (ḡ − s) with s = Σ ḡ∘p, so p̄ = ō ∘ (ḡ − s) − ḡ Σ ō∘p (masked ō, ḡ).
-    g, o = _masked(g, where), _masked(o, where)
-    return (o * (g - sum(g * p, axis=axis, keepdims=True))
-            - g * sum(o * p, axis=axis, keepdims=True))
-
-
-# x̄ is linear in ḡ with a symmetric matrix (diag p − p pᵀ), so its VJP in ḡ is itself.
-_softmax_vjp.defvjp(lambda o, ans, g, p, axis=-1, where=True, overwrite=False:
-                    _softmax_vjp(o, p, axis=axis, where=where),
-                    _softmax_vjp_wrt_p)
-
-
-@primitive(name="log_softmax", flops=lambda ans, x, **k: 5 * x.size)
-@_plain_row_loops
-def _log_softmax(x, axis=-1, where=True):
-    """x − logsumexp(x) along ``axis``; masked entries are −inf (log of probability 0)."""
-    t, _ = _shifted(x, axis, where, flush=False)      # log p itself is the output
-    with np.errstate(over="ignore"):
-        s = np.sum(np.exp(t), axis=axis, keepdims=True)
-    t -= np.log(np.where(s > 0, s, 1.0))       # a fully masked row stays −inf, not NaN
-    return t
-
-
-# p = exp(log p) reuses the forward result (0 at masked entries, where log p = −inf).
-_log_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:  # x̄ = ḡ − p Σ ḡ
-                    _masked(_masked(g, where) - exp(ans)
-                            * sum(_masked(g, where), axis=axis, keepdims=True), where))
-
-
-# ------------------------------------------------------------------ public functions
-def add(x, y):
-    """x + y, elementwise, with NumPy broadcasting.
-
-    VJP: x̄ = ḡ, ȳ = ḡ (summed back to each operand's shape where it was broadcast).
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda b: tg.sum(tg.add(np.ones((4, 2)), b)))(np.zeros(2))   # b used in 4 rows
-    array([4., 4.])
-    """
-    return _add(*_broadcast_operands("add", x, y))
-
-
-def subtract(x, y):
-    """x − y, elementwise, with NumPy broadcasting.
-
-    VJP: x̄ = ḡ, ȳ = −ḡ.
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda y: tg.sum(tg.subtract(1.0, y)))(np.array([2.0, 3.0]))
-    array([-1., -1.])
-    """
-    return _subtract(*_broadcast_operands("subtract", x, y))
-
-
-def multiply(x, y):
-    """x · y, elementwise, with NumPy broadcasting.
-
-    VJP: x̄ = ḡ · y, ȳ = ḡ · x.
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda x: tg.sum(tg.multiply(x, np.array([3.0, 4.0]))))(np.ones(2))
-    array([3., 4.])
-    """
-    return _multiply(*_broadcast_operands("multiply", x, y))
-
-
-def divide(x, y):
-    """x / y, elementwise, with NumPy broadcasting.
-
-    VJP: x̄ = ḡ / y, ȳ = −ḡ · x / y² (written −ḡ · ans / y, reusing the output).
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda y: tg.sum(tg.divide(1.0, y)))(np.array([1.0, 2.0]))   # −1/y²
-    array([-1.  , -0.25])
-    """
-    return _divide(*_broadcast_operands("divide", x, y))
-
-
-def power(x, y):
-    """x ** y, elementwise, with NumPy broadcasting (scalar or tensor exponent).
-
-    VJP: x̄ = ḡ · y · x^(y−1), ȳ = ḡ · x^y · log x (taken as 0 where x ≤ 0, where
-    the power is not a smooth function of y).
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda x: tg.sum(tg.power(x, 3)))(np.array([1.0, 2.0]))
-    array([ 3., 12.])
-    """
-    return _power(*_broadcast_operands("power", x, y))
-
-
-def maximum(x, y):
-    """Elementwise maximum of x and y, with NumPy broadcasting.
-
-    VJP: the cotangent goes to the larger operand; on a tie each gets half.
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda x: tg.sum(tg.maximum(x, 0.0)))(np.array([-1.0, 0.0, 2.0]))
-    array([0. , 0.5, 1. ])
-    """
-    return _maximum(*_broadcast_operands("maximum", x, y))
-
-
-def minimum(x, y):
-    """Elementwise minimum of x and y, with NumPy broadcasting.
-
-    VJP: the cotangent goes to the smaller operand; on a tie each gets half.
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda x: tg.sum(tg.minimum(x, 1.0)))(np.array([0.0, 1.0, 2.0]))
-    array([1. , 0.5, 0. ])
-    """
-    return _minimum(*_broadcast_operands("minimum", x, y))
-
-
-def where(condition, x, y):
-    """``x`` where ``condition`` holds, else ``y``; ``condition`` is a constant boolean array.
-
-    VJP: x̄ = ḡ where the condition holds (0 elsewhere), ȳ = ḡ elsewhere. The
-    condition itself gets no gradient.
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda x: tg.sum(tg.where(x > 0, x * x, -x)))(np.array([-2.0, 3.0]))
-    array([-1.,  6.])
-    """
-    condition = np.asarray(value_of(condition), dtype=bool)
-    return _where(*_broadcast_operands("where", condition, x, y))
-
-
-def astype(x, dtype):
-    """Cast to ``dtype``; the cotangent is cast back to the input's dtype.
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda x: tg.sum(tg.astype(x, np.float32)))(np.ones(2)).dtype
-    dtype('float64')
-    """
-    dtype = np.dtype(dtype)
-    if not isinstance(x, Tensor):
-        return Tensor(np.asarray(x, dtype=dtype))
-    return x if x.dtype == dtype else _astype(x, dtype)
-
-
-def transpose(x, axes=None):
-    """Permute the axes of ``x`` (reverse them by default), like ``np.transpose``.
-
-    VJP: x̄ = ḡ with the inverse permutation applied.
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.transpose(tg.Tensor(np.zeros((2, 3, 4))), (2, 0, 1)).shape
-    (4, 2, 3)
-    """
-    shape = _shape(value_of(x))
-    if axes is None:
-        return _transpose(x, tuple(reversed(range(len(shape)))))
-    axes = tuple(_check_axis("transpose", a, shape) for a in axes)
-    if sorted(axes) != list(range(len(shape))):
-        raise ShapeError(f"transpose: axes {axes} are not a permutation of the {len(shape)} "
-                         f"axes of shape {shape}")
-    return _transpose(x, axes)
-
-
-def _check_axis(name, axis, shape):
-    """``axis`` as a non-negative index into ``shape``, or a ShapeError naming ``name``."""
-    if not -len(shape) <= axis < len(shape):
-        raise ShapeError(f"{name}: axis {axis} is out of range for shape {shape} "
-                         f"({len(shape)} axes)")
-    return axis % len(shape)
-
-
-def swapaxes(x, axis1, axis2):
-    """Exchange two axes of ``x``, like ``np.swapaxes`` (a transpose).
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.swapaxes(tg.Tensor(np.zeros((2, 3, 4))), -1, -2).shape
-    (2, 4, 3)
-    """
-    shape = _shape(value_of(x))
-    axis1, axis2 = _check_axis("swapaxes", axis1, shape), _check_axis("swapaxes", axis2, shape)
-    axes = list(range(len(shape)))
-    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
-    return _transpose(x, tuple(axes))
-
-
-def expand_dims(x, axis):
-    """Insert a size-1 axis at ``axis``, like ``np.expand_dims`` (a reshape).
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.expand_dims(tg.Tensor(np.zeros((2, 3))), 1).shape
-    (2, 1, 3)
-    """
-    shape = _shape(value_of(x))
-    try:
-        return reshape(x, np.expand_dims(np.empty(shape, np.int8), axis).shape)
-    except ValueError as err:       # NumPy's AxisError is a ValueError
-        raise ShapeError(f"expand_dims: axis {axis} does not fit shape {shape} ({err})") from None
-
-
-def squeeze(x, axis=None):
-    """Remove size-1 axes (all, or those in ``axis``), like ``np.squeeze`` (a reshape).
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.squeeze(tg.Tensor(np.zeros((2, 1, 3)))).shape
-    (2, 3)
-    """
-    shape = _shape(value_of(x))
-    try:
-        return reshape(x, np.squeeze(np.empty(shape, np.int8), axis).shape)
-    except ValueError as err:
-        raise ShapeError(f"squeeze: cannot remove axis {axis} of shape {shape} ({err})") from None
-
-
 def concatenate(arrays, axis=0):
-    """Join arrays along an existing axis, like ``np.concatenate``.
+    """Join arrays along an existing axis, like ``np.concatenate`` (``axis=None``:
+    flattened first).
 
     VJP: each input's cotangent is its own slice of ḡ.
 
@@ -694,13 +1582,15 @@ def concatenate(arrays, axis=0):
     >>> tg.grad(lambda a: tg.sum(tg.concatenate([a, 2 * a]) ** 2))(np.array([1.0]))   # 2a + 8a
     array([10.])
     """
-    arrays = list(arrays)
+    arrays = [_arg(a) for a in arrays]
+    if axis is None:
+        arrays, axis = [ravel(a) for a in arrays], 0
     shapes = [_shape(value_of(a)) for a in arrays]
     try:
         np.concatenate([np.empty(s, dtype=np.int8) for s in shapes], axis=axis)
     except ValueError as err:      # NumPy's AxisError is a ValueError too
         raise ShapeError(f"concatenate: shapes {shapes} do not fit along axis {axis} ({err})") from None
-    return _concatenate(*arrays, axis=axis)
+    return _concatenate(*arrays, axis=axis % len(shapes[0]))
 
 
 def stack(arrays, axis=0):
@@ -712,8 +1602,158 @@ def stack(arrays, axis=0):
     >>> tg.stack([np.zeros(3), tg.Tensor(np.ones(3))], axis=1).shape
     (3, 2)
     """
-    arrays = list(arrays)
+    arrays = [_arg(a) for a in arrays]
+    shapes = {_shape(value_of(a)) for a in arrays}
+    if len(shapes) > 1:
+        raise ShapeError(f"stack: all inputs must have the same shape, got {sorted(shapes)}")
     return concatenate([expand_dims(a, axis) for a in arrays], axis=axis)
+
+
+def vstack(tup):
+    """Join arrays as rows (axis 0, vectors becoming rows), like ``np.vstack``.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.vstack([np.ones(2), np.zeros(2)]).shape
+    (2, 2)
+    """
+    return concatenate([atleast_2d(a) for a in tup], axis=0)
+
+
+def hstack(tup):
+    """Join arrays as columns (axis 1; vectors end to end), like ``np.hstack``.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.hstack([np.ones(2), np.zeros(3)]).shape
+    (5,)
+    """
+    arrays = [atleast_1d(a) for a in tup]
+    return concatenate(arrays, axis=0 if arrays and arrays[0].ndim == 1 else 1)
+
+
+def column_stack(tup):
+    """Join vectors as the columns of a matrix (and matrices side by side), like
+    ``np.column_stack``.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.column_stack([np.ones(3), np.zeros(3)]).shape
+    (3, 2)
+    """
+    arrays = []
+    for a in tup:
+        a = _arg(a)
+        shape = _shape(value_of(a))
+        arrays.append(reshape(a, (shape[0], 1)) if len(shape) == 1 else atleast_2d(a))
+    return concatenate(arrays, axis=1)
+
+
+def append(arr, values, axis=None):
+    """``values`` added at the end of ``arr`` (both flattened if ``axis`` is None),
+    like ``np.append`` (a concatenation).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.append(np.ones((1, 2)), [3.0]).value
+    array([1., 1., 3.])
+    """
+    arr, values = _arg(arr), _arg(values)
+    if axis is None:
+        arr, values, axis = ravel(arr), ravel(values), 0
+    return concatenate([arr, values], axis=axis)
+
+
+def array_split(ary, indices_or_sections, axis=0):
+    """``ary`` cut into pieces along ``axis``, like ``np.array_split``: into n
+    near-equal pieces (the first ones one longer), or at the given indices.
+
+    Each piece is a slice, whose VJP puts ḡ back in its place.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> [p.shape for p in tg.array_split(np.arange(5.0), 2)]
+    [(3,), (2,)]
+    """
+    ary = _arg(ary)
+    shape = _shape(value_of(ary))
+    axis = _check_axis("array_split", axis, shape)
+    n = shape[axis]
+    if np.ndim(indices_or_sections) == 0:
+        sections = int(indices_or_sections)
+        if sections <= 0:
+            raise ValueError("array_split: the number of sections must be larger than 0")
+        each, extra = divmod(n, sections)
+        bounds = np.cumsum([0] + extra * [each + 1] + (sections - extra) * [each]).tolist()
+    else:
+        bounds = [0] + list(indices_or_sections) + [n]
+    return [_getitem(ary, _slices_along(axis, len(shape), start, stop))
+            for start, stop in zip(bounds[:-1], bounds[1:])]
+
+
+def split(ary, indices_or_sections, axis=0):
+    """``ary`` cut into equal pieces (or at the given indices) along ``axis``, like
+    ``np.split``: a ValueError if n pieces cannot be equal.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> [p.value for p in tg.split(np.arange(4.0), 2)]
+    [array([0., 1.]), array([2., 3.])]
+    """
+    if np.ndim(indices_or_sections) == 0:
+        shape = _shape(value_of(_arg(ary)))
+        n = shape[_check_axis("split", axis, shape)]
+        if int(indices_or_sections) <= 0 or n % int(indices_or_sections):
+            raise ValueError(f"split: an axis of length {n} does not split into "
+                             f"{indices_or_sections} equal pieces (use array_split)")
+    return array_split(ary, indices_or_sections, axis)
+
+
+def hsplit(ary, indices_or_sections):
+    """``split`` along axis 1 (axis 0 for a vector), like ``np.hsplit``.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> [p.shape for p in tg.hsplit(np.ones((2, 4)), 2)]
+    [(2, 2), (2, 2)]
+    """
+    ary = _arg(ary)
+    ndim = len(_shape(value_of(ary)))
+    if ndim == 0:
+        raise ShapeError("hsplit: the input must have at least 1 axis")
+    return split(ary, indices_or_sections, 1 if ndim > 1 else 0)
+
+
+def vsplit(ary, indices_or_sections):
+    """``split`` along axis 0 of an array of at least 2 axes, like ``np.vsplit``.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> [p.shape for p in tg.vsplit(np.ones((4, 2)), 2)]
+    [(2, 2), (2, 2)]
+    """
+    ary = _arg(ary)
+    if len(_shape(value_of(ary))) < 2:
+        raise ShapeError("vsplit: the input must have at least 2 axes")
+    return split(ary, indices_or_sections, 0)
+
+
+# ------------------------------------------------------------------ linear algebra
+def _matmul_flops(ans, a, b):
+    return 2 * ans.size * a.shape[-1]
+
+
+_matmul = primitive(kernels.matmul, name="matmul", flops=_matmul_flops)
+_matmul.defvjp(lambda g, ans, a, b: g @ swapaxes(b, -1, -2),    # Ā = C̄ Bᵀ
+               lambda g, ans, a, b: swapaxes(a, -1, -2) @ g)    # B̄ = Aᵀ C̄
 
 
 def matmul(a, b):
@@ -733,6 +1773,7 @@ def matmul(a, b):
     >>> np.array_equal(A_bar, C_bar @ B), np.array_equal(B_bar, C_bar.T @ A)
     (True, True)
     """
+    a, b = _arg(a), _arg(b)
     sa, sb = _shape(value_of(a)), _shape(value_of(b))
     if len(sa) == len(sb) == 2 and sa[1] == sb[0]:
         return _matmul(a, b)           # two matrices: nothing to adapt
@@ -755,7 +1796,419 @@ def matmul(a, b):
     return out
 
 
-def sum(x, axis=None, keepdims=False, where=None):
+# -- contractions. Every sum of products is an einsum: the cotangent of one operand is
+# the einsum of ḡ with the others, into that operand's subscripts. A letter that only
+# that operand has (summed over in the forward) comes back by a ones vector; a letter it
+# repeats (a diagonal, 'ii') by an identity matrix. np.dot, np.inner and np.tensordot keep
+# their own forward (BLAS, NumPy's exact values) and share this rule.
+def _contraction_vjp(k, g, ans, *operands, subscripts, **_):
+    inputs, output = subscripts.split("->")
+    inputs = inputs.split(",")
+    sizes = {c: n for s, x in zip(inputs, operands) for c, n in zip(s, _shape(value_of(x)))}
+    unused = iter(c for c in kernels.LETTERS if c not in subscripts)
+    dtype = value_of(ans).dtype
+    target, extra_terms, extra_arrays, seen = "", [], [], set()
+    for c in inputs[k]:
+        if c in seen:                      # a repeated letter: δ(c, c′) puts ḡ on the diagonal
+            fresh = next(unused)
+            target += fresh
+            extra_terms.append(c + fresh)
+            extra_arrays.append(np.eye(sizes[c], dtype=dtype))
+        else:
+            seen.add(c)
+            target += c
+    present = set(output).union(*(set(s) for j, s in enumerate(inputs) if j != k))
+    for c in sorted(seen - present):       # summed over by operand k alone: spread ḡ over it
+        extra_terms.append(c)
+        extra_arrays.append(np.ones(sizes[c], dtype=dtype))
+    terms = [output] + [s for j, s in enumerate(inputs) if j != k] + extra_terms
+    arrays = [g] + [x for j, x in enumerate(operands) if j != k] + extra_arrays
+    return _einsum(*arrays, subscripts=",".join(terms) + "->" + target)
+
+
+def _contraction(name, forward):
+    """A primitive computing a contraction with ``forward``, differentiated as the einsum
+    ``subscripts`` (which the wrapper works out)."""
+    op = primitive(forward, name=name,
+                   flops=lambda ans, *xs, **k: 2 * ans.size * builtins.max(
+                       1, int(np.prod([np.size(x) for x in xs])) // builtins.max(ans.size, 1)))
+    op.defvjp_argnum(_contraction_vjp)
+    return op
+
+
+_einsum = _contraction("einsum", lambda *xs, subscripts: np.einsum(subscripts, *xs))
+
+
+def _explicit_subscripts(subscripts, shapes):
+    """``subscripts`` with '...' replaced by letters and the output written out, as NumPy
+    reads them (implicit output: the ellipsis axes, then the letters used once, sorted)."""
+    subscripts = subscripts.replace(" ", "")
+    inputs, arrow, output = subscripts.partition("->")
+    inputs = inputs.split(",")
+    if len(inputs) != len(shapes):
+        raise ValueError(f"einsum: {len(inputs)} operand subscripts for {len(shapes)} operands")
+    if any(c not in kernels.LETTERS for c in subscripts.replace("...", "").replace(",", "")
+           .replace("->", "")):
+        raise ValueError(f"einsum: subscripts {subscripts!r} use characters other than letters")
+    unused = [c for c in kernels.LETTERS if c not in subscripts]
+    ranks = []
+    for s, shape in zip(inputs, shapes):
+        letters = len(s.replace("...", ""))
+        if ("..." in s and letters > len(shape)) or ("..." not in s and letters != len(shape)):
+            raise ShapeError(f"einsum: subscripts {s!r} do not fit an operand of shape {shape}")
+        ranks.append(len(shape) - letters if "..." in s else 0)
+    ellipsis = "".join(unused[:builtins.max(ranks, default=0)])
+    inputs = [s.replace("...", ellipsis[len(ellipsis) - r:] if r else "") for s, r in zip(inputs, ranks)]
+    if arrow:
+        output = output.replace("...", ellipsis)
+    else:
+        counts = "".join(inputs)
+        output = ellipsis + "".join(sorted(c for c in set(counts)
+                                           if counts.count(c) == 1 and c not in ellipsis))
+    return inputs, output
+
+
+def einsum(subscripts, *operands):
+    """Einstein summation, like ``np.einsum`` (explicit or implicit output, '...',
+    repeated letters for diagonals and traces, broadcasting).
+
+    VJP: the cotangent of operand k is the einsum of ḡ with the other operands into
+    k's subscripts (with ones for letters only k has and identities for letters k
+    repeats): for C = einsum('ij,jk->ik', A, B), Ā = einsum('ik,jk->ij', C̄, B).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> A, B = np.arange(6.0).reshape(2, 3), np.ones((3, 2))
+    >>> np.array_equal(tg.einsum('ij,jk', A, B).value, A @ B)
+    True
+    >>> tg.grad(lambda A: tg.einsum('ii', A))(np.ones((2, 2)))     # the trace
+    array([[1., 0.],
+           [0., 1.]])
+    """
+    if not isinstance(subscripts, str):
+        raise TypeError("einsum: the first argument must be the subscripts string")
+    operands = [_arg(x) for x in operands]
+    shapes = [_shape(value_of(x)) for x in operands]
+    inputs, output = _explicit_subscripts(subscripts, shapes)
+    sizes = {}
+    for s, shape in zip(inputs, shapes):
+        for c, n in zip(s, shape):
+            if sizes.get(c, 1) not in (1, n) and n != 1:
+                raise ShapeError(f"einsum: letter {c!r} has sizes {sizes[c]} and {n} "
+                                 f"(operand shapes {shapes})")
+            sizes[c] = builtins.max(sizes.get(c, 1), n)
+    if set(output) - set("".join(inputs)) or len(set(output)) != len(output):
+        raise ValueError(f"einsum: output subscripts {output!r} must be distinct letters "
+                         f"of the inputs")
+    # a size-1 axis that broadcasts against a longer one is broadcast explicitly (its VJP sums)
+    operands = [broadcast_to(x, tuple(sizes[c] for c in s)) if isinstance(x, Tensor)
+                and len(set(s)) == len(s) and x.shape != tuple(sizes[c] for c in s) else x
+                for x, s in zip(operands, inputs)]
+    return _einsum(*operands, subscripts=",".join(inputs) + "->" + output)
+
+
+_tensordot = _contraction("tensordot", lambda a, b, subscripts, axes: np.tensordot(a, b, axes))
+
+
+def tensordot(a, b, axes=2):
+    """Sum of products over the axes ``axes`` of ``a`` and ``b`` (the last n of a with
+    the first n of b for an int n), like ``np.tensordot`` (same NumPy forward).
+
+    VJP: the einsum rule (see :func:`einsum`) for the same contraction.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> a, b = np.ones((2, 3, 4)), np.ones((3, 4, 5))
+    >>> tg.tensordot(a, b).shape, float(tg.tensordot(a, b).value[0, 0])
+    ((2, 5), 12.0)
+    """
+    a, b = _arg(a), _arg(b)
+    sa, sb = _shape(value_of(a)), _shape(value_of(b))
+    if np.ndim(axes) == 0:
+        n = int(axes)
+        axes_a, axes_b = list(range(len(sa) - n, len(sa))), list(range(n))
+    else:
+        axes_a, axes_b = (list(np.atleast_1d(ax)) for ax in axes)
+    axes_a = [_check_axis("tensordot", int(i), sa) for i in axes_a]
+    axes_b = [_check_axis("tensordot", int(i), sb) for i in axes_b]
+    if len(axes_a) != len(axes_b) or any(sa[i] != sb[j] for i, j in zip(axes_a, axes_b)):
+        raise ShapeError(f"tensordot: axes {axes_a} of shape {sa} do not match axes {axes_b} "
+                         f"of shape {sb}")
+    letters = iter(kernels.LETTERS)
+    sub_a = [next(letters) for _ in sa]
+    sub_b = [next(letters) for _ in sb]
+    for i, j in zip(axes_a, axes_b):
+        sub_b[j] = sub_a[i]
+    output = ([c for i, c in enumerate(sub_a) if i not in axes_a]
+              + [c for j, c in enumerate(sub_b) if j not in axes_b])
+    spec = "".join(sub_a) + "," + "".join(sub_b) + "->" + "".join(output)
+    return _tensordot(a, b, subscripts=spec, axes=(tuple(axes_a), tuple(axes_b)))
+
+
+_dot = _contraction("dot", lambda a, b, subscripts: np.dot(a, b))
+
+
+def dot(a, b):
+    """The dot product with NumPy's rules (same NumPy forward): scalars multiply,
+    vectors give their inner product, matrices their product, and in N-D the sum
+    over the last axis of a and the second-to-last of b.
+
+    VJP: the einsum rule (see :func:`einsum`) for the same contraction.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.dot(np.array([1.0, 2.0]), np.array([3.0, 4.0])).value)
+    11.0
+    >>> tg.grad(lambda a: tg.dot(a, np.array([3.0, 4.0])))(np.zeros(2))
+    array([3., 4.])
+    """
+    a, b = _arg(a), _arg(b)
+    sa, sb = _shape(value_of(a)), _shape(value_of(b))
+    if len(sa) == 0 or len(sb) == 0:
+        return multiply(a, b)
+    if sa[-1] != sb[-2 if len(sb) > 1 else 0]:
+        raise ShapeError(f"dot: shapes {sa} and {sb} are not aligned")
+    letters = iter(kernels.LETTERS)
+    sub_a = "".join(next(letters) for _ in sa)
+    sub_b = [next(letters) for _ in sb]
+    sub_b[-2 if len(sb) > 1 else 0] = sub_a[-1]
+    sub_b = "".join(sub_b)
+    output = sub_a[:-1] + sub_b.replace(sub_a[-1], "")
+    return _dot(a, b, subscripts=f"{sub_a},{sub_b}->{output}")
+
+
+_inner = _contraction("inner", lambda a, b, subscripts: np.inner(a, b))
+
+
+def inner(a, b):
+    """Sum of products over the last axes of ``a`` and ``b``, like ``np.inner`` (same
+    NumPy forward; scalars multiply).
+
+    VJP: the einsum rule (see :func:`einsum`) for the same contraction.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.inner(np.ones((2, 3)), np.ones((4, 3))).shape
+    (2, 4)
+    """
+    a, b = _arg(a), _arg(b)
+    sa, sb = _shape(value_of(a)), _shape(value_of(b))
+    if len(sa) == 0 or len(sb) == 0:
+        return multiply(a, b)
+    if sa[-1] != sb[-1]:
+        raise ShapeError(f"inner: the last axes of shapes {sa} and {sb} differ")
+    letters = iter(kernels.LETTERS[1:])
+    sub_a = "".join(next(letters) for _ in sa[:-1]) + "a"
+    sub_b = "".join(next(letters) for _ in sb[:-1]) + "a"
+    return _inner(a, b, subscripts=f"{sub_a},{sub_b}->{sub_a[:-1]}{sub_b[:-1]}")
+
+
+def outer(a, b):
+    """Every product a_i b_j of the flattened inputs, like ``np.outer``: a column
+    times a row, a composition of reshape and multiply.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.outer(np.array([1.0, 2.0]), np.array([1.0, 10.0, 100.0])).value
+    array([[  1.,  10., 100.],
+           [  2.,  20., 200.]])
+    """
+    return multiply(reshape(_arg(a), (-1, 1)), reshape(_arg(b), (1, -1)))
+
+
+_diagonal = primitive(lambda x, offset, axis1, axis2: np.diagonal(x, offset, axis1, axis2),
+                      name="diagonal", flops=lambda *a, **k: 0)
+_diagonal.defvjp(lambda g, ans, x, offset, axis1, axis2:
+                 _diagonal_scatter(g, x.shape, offset, axis1, axis2))
+
+
+@primitive(name="diagonal_scatter", flops=lambda *a, **k: 0)
+def _diagonal_scatter(g, shape, offset, axis1, axis2):
+    """Zeros of ``shape`` with ``g`` on the diagonal (the reverse of ``np.diagonal``)."""
+    out = np.zeros(shape, dtype=g.dtype)
+    n = g.shape[-1]
+    rows, cols = np.arange(n) + builtins.max(-offset, 0), np.arange(n) + builtins.max(offset, 0)
+    np.moveaxis(out, (axis1, axis2), (-2, -1))[..., rows, cols] = g
+    return out
+
+
+_diagonal_scatter.defvjp(lambda o, ans, g, shape, offset, axis1, axis2:
+                         _diagonal(o, offset, axis1, axis2))
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """The diagonal (``offset`` above it if positive) of the matrices in the plane
+    ``axis1``, ``axis2``, as a last axis, like ``np.diagonal``.
+
+    VJP: x̄ = zeros with ḡ written on that diagonal.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda A: tg.sum(tg.diagonal(A, 1)))(np.zeros((2, 3)))
+    array([[0., 1., 0.],
+           [0., 0., 1.]])
+    """
+    a = _arg(a)
+    shape = _shape(value_of(a))
+    if len(shape) < 2:
+        raise ShapeError(f"diagonal: the input needs at least 2 axes, has shape {shape}")
+    axis1, axis2 = _check_axis("diagonal", axis1, shape), _check_axis("diagonal", axis2, shape)
+    if axis1 == axis2:
+        raise ShapeError("diagonal: axis1 and axis2 must differ")
+    return _diagonal(a, int(offset), axis1, axis2)
+
+
+def trace(a, offset=0, axis1=0, axis2=1):
+    """Sum of the diagonal, like ``np.trace``: ``sum(diagonal(a, …), axis=-1)`` (a composition).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(tg.trace)(np.zeros((2, 2)))
+    array([[1., 0.],
+           [0., 1.]])
+    """
+    return sum(diagonal(a, offset, axis1, axis2), axis=-1)
+
+
+def diag(v, k=0):
+    """A vector's entries on the k-th diagonal of a square matrix, or a matrix's k-th
+    diagonal, like ``np.diag`` (one is the other's VJP).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.diag(np.array([1.0, 2.0])).value
+    array([[1., 0.],
+           [0., 2.]])
+    """
+    v = _arg(v)
+    shape = _shape(value_of(v))
+    if len(shape) == 2:
+        return diagonal(v, k)
+    if len(shape) != 1:
+        raise ShapeError(f"diag: the input must be 1-D or 2-D, has shape {shape}")
+    n = shape[0] + builtins.abs(int(k))
+    if not isinstance(v, Tensor):
+        return Tensor(np.diag(v, k))
+    return _diagonal_scatter(v, (n, n), int(k), 0, 1)
+
+
+def _triangle(name, keep):
+    def fn(m, k=0):
+        m = _arg(m)
+        shape = _shape(value_of(m))
+        if len(shape) < 2:
+            raise ShapeError(f"{name}: the input needs at least 2 axes, has shape {shape}")
+        return where(keep(shape[-2], shape[-1], k), m, 0.0)
+    return fn
+
+
+_tril = _triangle("tril", lambda n, m, k: np.tri(n, m, k, dtype=bool))
+_triu = _triangle("triu", lambda n, m, k: ~np.tri(n, m, k - 1, dtype=bool))
+
+
+def tril(m, k=0):
+    """The lower triangle (on and below the k-th diagonal) of the matrices in ``m``,
+    zeros above, like ``np.tril``: a ``where`` with a constant mask (a composition).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda m: tg.sum(tg.tril(m)))(np.zeros((2, 2)))
+    array([[1., 0.],
+           [1., 1.]])
+    """
+    return _tril(m, k)
+
+
+def triu(m, k=0):
+    """The upper triangle (on and above the k-th diagonal) of the matrices in ``m``,
+    zeros below, like ``np.triu``: a ``where`` with a constant mask (a composition).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda m: tg.sum(tg.triu(m)))(np.zeros((2, 2)))
+    array([[1., 1.],
+           [0., 1.]])
+    """
+    return _triu(m, k)
+
+
+def kron(a, b):
+    """The Kronecker product, like ``np.kron``: every a entry times a block b, a
+    composition of reshape, multiply (broadcast) and reshape, as NumPy computes it.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.kron(np.array([1.0, 10.0]), np.array([1.0, 2.0])).value
+    array([ 1.,  2., 10., 20.])
+    """
+    a, b = _arg(a), _arg(b)
+    sa, sb = _shape(value_of(a)), _shape(value_of(b))
+    if len(sa) == 0 or len(sb) == 0:
+        return multiply(a, b)
+    nd = builtins.max(len(sa), len(sb))
+    sa, sb = (1,) * (nd - len(sa)) + sa, (1,) * (nd - len(sb)) + sb
+    a_spread = reshape(a, builtins.sum(((n, 1) for n in sa), ()))     # (a0, 1, a1, 1, …)
+    b_spread = reshape(b, builtins.sum(((1, n) for n in sb), ()))     # (1, b0, 1, b1, …)
+    return reshape(multiply(a_spread, b_spread), tuple(m * n for m, n in zip(sa, sb)))
+
+
+def cross(a, b, axis=-1):
+    """The cross product of 3-vectors along ``axis`` (broadcast), like ``np.cross``:
+    a composition of products and differences of the components, as NumPy computes it.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.cross(np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])).value
+    array([0., 0., 1.])
+    """
+    a, b = _arg(a), _arg(b)
+    for name, x in (("a", a), ("b", b)):
+        shape = _shape(value_of(x))
+        if not shape or shape[axis if -len(shape) <= axis < len(shape) else -1] != 3:
+            raise ShapeError(f"cross: {name} must have length 3 along axis {axis}, "
+                             f"has shape {shape} (only 3-vectors are supported)")
+    a, b = moveaxis(a, axis, -1), moveaxis(b, axis, -1)
+    a0, a1, a2 = (a[..., i] for i in range(3))
+    b0, b1, b2 = (b[..., i] for i in range(3))
+    out = stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+    return moveaxis(out, -1, axis)
+
+
+# ------------------------------------------------------------------ reductions
+_sum = primitive(kernels.masked_sum, name="sum", flops=_reduced_size)
+_sum.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
+            broadcast_to(_unreduce(g, x.shape, axis), x.shape) if where is True
+            else _spread(_unreduce(g, x.shape, axis), x.shape, where))
+
+# The VJP of a masked sum: ḡ spread over the mask (0 outside), and its own VJP.
+_spread = primitive(kernels.spread, name="spread", flops=lambda ans, *a, **k: ans.size)
+_spread.defvjp(lambda o, ans, g, shape, where: _sum_to(_masked(o, where), g.shape))
+
+
+def _masked(g, where_mask):
+    """Zero the entries outside the mask (no-op for the default ``True``)."""
+    if where_mask is True:
+        return g
+    return _where(where_mask, g, 0.0)
+
+
+def _cast_input(x, dtype):
+    return x if dtype is None else astype(x, dtype)
+
+
+def sum(x, axis=None, keepdims=False, where=None, dtype=None):
     """Σ x along ``axis``; with ``where=mask`` only the masked entries count (a masked sum).
 
     VJP: x̄ = ḡ broadcast back to x's shape (0 outside the mask).
@@ -769,11 +2222,14 @@ def sum(x, axis=None, keepdims=False, where=None):
     >>> tg.grad(lambda x: tg.sum(x, where=x > 2))(x)
     array([[0., 0., 0.],
            [1., 1., 1.]])
+    >>> tg.sum([tg.Tensor(1.0), 2.0]).value      # a list is one array, as in NumPy
+    array(3.)
     """
+    x = _cast_input(_array(x), dtype)
     return _sum(x, axis=axis, keepdims=keepdims, where=_mask_or_true(where, x, "sum"))
 
 
-def mean(x, axis=None, keepdims=False, where=None):
+def mean(x, axis=None, keepdims=False, where=None, dtype=None):
     """Mean along ``axis`` over the entries where ``where`` holds.
 
     mean = Σ_selected x / (number selected). VJP: each selected entry gets ḡ / count, the others 0.
@@ -789,35 +2245,14 @@ def mean(x, axis=None, keepdims=False, where=None):
     >>> x = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     >>> tg.mean(x, axis=1, where=np.array([[True, False, True], [False, False, False]])).value
     array([2., 0.])
+    >>> float(tg.mean(3.5).value)
+    3.5
     """
+    x = _cast_input(_array(x), dtype)
     shape = _shape(value_of(x))
     mask = np.broadcast_to(_mask_or_true(where, x, "mean"), shape)
     count = np.maximum(np.sum(mask, axis=axis, keepdims=keepdims), 1)
     return sum(x, axis=axis, keepdims=keepdims, where=where) / count.astype(value_of(x).dtype)
-
-
-def max(x, axis=None, keepdims=False):
-    """Maximum along ``axis``; tied maxima share the gradient equally.
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda x: tg.max(x))(np.array([1.0, 3.0, 3.0]))
-    array([0. , 0.5, 0.5])
-    """
-    return _amax(x, axis=axis, keepdims=keepdims)
-
-
-def min(x, axis=None, keepdims=False):
-    """Minimum along ``axis``; tied minima share the gradient equally.
-
-    Examples
-    --------
-    >>> import numpy as np, tinygrad_nca as tg
-    >>> tg.grad(lambda x: tg.min(x))(np.array([2.0, 1.0, 5.0]))
-    array([0., 1., 0.])
-    """
-    return _amin(x, axis=axis, keepdims=keepdims)
 
 
 def _mask_or_true(where_mask, x, name):
@@ -834,22 +2269,409 @@ def _mask_or_true(where_mask, x, name):
                      f"the input's shape {shape}")
 
 
-def logsumexp(x, axis=None, keepdims=False, where=None):
-    """Numerically stable log Σ exp(x) along ``axis``; ``where`` masks entries out
-    (a fully masked row gives −inf and zero gradient).
+def _count(shape, axis):
+    return int(np.prod([shape[a] for a in range(len(shape))] if axis is None else
+                       [shape[a] for a in (axis if isinstance(axis, tuple) else (axis,))]))
 
-    Computed as m + log Σ exp(x − m) with m the (masked) maximum, so large
-    entries do not overflow. VJP: x̄ = ḡ · softmax(x), the probabilities.
+
+def var(x, axis=None, dtype=None, ddof=0, keepdims=False):
+    """Variance along ``axis``, Σ (x − mean)² / (n − ddof), like ``np.var``: a
+    composition of sum, subtract and multiply, in NumPy's own order of operations.
+
+    Its VJP, by the chain rule: x̄ = 2 ḡ (x − mean) / (n − ddof).
 
     Examples
     --------
     >>> import numpy as np, tinygrad_nca as tg
-    >>> round(float(tg.logsumexp(np.array([1000.0, 1000.0])).value) - 1000, 6)   # log 2, no overflow
-    0.693147
+    >>> x = np.array([1.0, 2.0, 3.0, 6.0])
+    >>> bool(tg.var(x).value == np.var(x)), bool(tg.var(x, ddof=1).value == np.var(x, ddof=1))
+    (True, True)
+    >>> tg.grad(tg.var)(x)            # 2 (x − 3) / 4
+    array([-1. , -0.5,  0. ,  1.5])
+    """
+    x = _cast_input(_array(x), dtype)
+    n = _count(_shape(value_of(x)), axis)
+    centred = x - sum(x, axis=axis, keepdims=True) / n
+    return sum(centred * centred, axis=axis, keepdims=keepdims) / builtins.max(n - ddof, 0)
+
+
+def std(x, axis=None, dtype=None, ddof=0, keepdims=False):
+    """Standard deviation along ``axis``, √var, like ``np.std`` (a composition).
+
+    Its VJP, by the chain rule: x̄ = ḡ (x − mean) / ((n − ddof) · std).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(tg.std)(np.array([1.0, 3.0]))
+    array([-0.5,  0.5])
+    """
+    return sqrt(var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims))
+
+
+def average(a, axis=None, weights=None, returned=False, keepdims=False):
+    """Weighted mean along ``axis``, Σ w x / Σ w, like ``np.average`` (a composition;
+    the weights are differentiated too). Without weights, the mean.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.average(np.array([1.0, 3.0]), weights=np.array([3.0, 1.0])).value)
+    1.5
+    >>> tg.grad(lambda x: tg.average(x, weights=np.array([3.0, 1.0])))(np.zeros(2))
+    array([0.75, 0.25])
+    """
+    a = _array(a)
+    if weights is None:
+        avg = mean(a, axis=axis, keepdims=keepdims)
+        scale = Tensor(np.full(_shape(avg.value), _count(_shape(value_of(a)), axis) if
+                               _shape(value_of(a)) else 1, dtype=avg.dtype))
+        return (avg, scale) if returned else avg
+    w = _array(weights)
+    shape_a, shape_w = _shape(value_of(a)), _shape(value_of(w))
+    if shape_a != shape_w:
+        if axis is None:
+            raise ShapeError("average: axis must be given when the weights' shape differs "
+                             "from the array's")
+        axes = _axes("average", axis, len(shape_a))
+        if shape_w != tuple(shape_a[i] for i in axes):
+            raise ShapeError(f"average: weights of shape {shape_w} do not match the array's "
+                             f"axes {axes} of shape {shape_a}")
+        w = reshape(w, tuple(shape_a[i] if i in axes else 1 for i in range(len(shape_a))))
+    total = sum(broadcast_to(w, np.broadcast_shapes(_shape(value_of(w)), shape_a))
+                if isinstance(w, Tensor) else np.broadcast_to(w, shape_a),
+                axis=axis, keepdims=keepdims)
+    avg = sum(multiply(a, w), axis=axis, keepdims=keepdims) / total
+    return (avg, broadcast_to(total, avg.shape)) if returned else avg
+
+
+@primitive(name="prod", flops=_reduced_size)
+def _prod(x, axis=None, keepdims=False):
+    return np.prod(x, axis=axis, keepdims=keepdims)
+
+
+# x̄_i = ḡ · Π_{j≠i} x_j, the product of the others, never ans / x_i (0/0 at a zero).
+_prod.defvjp(lambda g, ans, x, axis=None, keepdims=False:
+             broadcast_to(_unreduce(g, x.shape, axis), x.shape) * _product_of_others(x, axis))
+
+
+@primitive(name="others_product")
+def _others_product(x):
+    """Π_{j≠i} x_j along the last axis, for each i: the products before and after i
+    (exclusive running products), so that a zero in x costs nothing special."""
+    ones = np.ones(x.shape[:-1] + (1,), dtype=x.dtype)
+    before = np.cumprod(np.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)
+    after = np.cumprod(np.concatenate([ones, x[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    return before * after
+
+
+def _others_product_vjp(o, ans, x):
+    # x̄_k = Σ_{i≠k} ō_i Π_{j∉{i,k}} x_j: row i of Y is x with x_i set to 1, so the
+    # product of the others in row i, at k ≠ i, is Π_{j∉{i,k}} x_j (at k = i: dropped).
+    n = x.shape[-1]
+    eye = np.eye(n, dtype=bool)
+    rows = where(eye, 1.0, broadcast_to(expand_dims(x, -2), x.shape[:-1] + (n, n)))
+    pairs = where(eye, 0.0, _others_product(rows))
+    return sum(expand_dims(o, -1) * pairs, axis=-2)
+
+
+_others_product.defvjp(_others_product_vjp)
+
+
+def _product_of_others(x, axis):
+    """Π of the other entries of each entry's reduction group (``axis`` may be a tuple)."""
+    shape = x.shape
+    axes = tuple(range(len(shape))) if axis is None else _axes("prod", axis, len(shape))
+    kept = tuple(a for a in range(len(shape)) if a not in axes)
+    moved = transpose(x, kept + axes)
+    flat = reshape(moved, moved.shape[:len(kept)] + (-1,))
+    out = reshape(_others_product(flat), moved.shape)
+    return transpose(out, tuple(np.argsort(kept + axes)))
+
+
+def prod(x, axis=None, dtype=None, keepdims=False):
+    """Π x along ``axis``, like ``np.prod``.
+
+    VJP: x̄_i = ḡ · Π_{j≠i} x_j, computed from running products before and after
+    i, never as ans / x_i: exact with zeros in the input (one zero: only its own
+    entry has a nonzero gradient; two or more: all zero).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(tg.prod)(np.array([2.0, 0.0, 5.0]))
+    array([ 0., 10.,  0.])
+    """
+    x = _cast_input(_array(x), dtype)
+    return _prod(x, axis=axis, keepdims=keepdims)
+
+
+def _flip_along(g, axis):
+    return _getitem(g, _slices_along(axis, g.ndim, None, None, -1))
+
+
+@primitive(name="cumsum")
+def _cumsum(x, axis):
+    return np.cumsum(x, axis=axis)
+
+
+# x̄_j = Σ_{i≥j} ḡ_i: a running sum of ḡ from the end.
+_cumsum.defvjp(lambda g, ans, x, axis: _flip_along(_cumsum(_flip_along(g, axis), axis), axis))
+
+
+def cumsum(x, axis=None, dtype=None):
+    """Running sum along ``axis`` (of the flattened array if None), like ``np.cumsum``.
+
+    VJP: x̄_j = Σ_{i≥j} ḡ_i, the running sum of ḡ taken from the end.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.cumsum(x)))(np.zeros(3))
+    array([3., 2., 1.])
+    """
+    x = _cast_input(_array(x), dtype)
+    if axis is None:
+        x, axis = ravel(x), 0
+    return _cumsum(x, axis=_check_axis("cumsum", axis, _shape(value_of(x))))
+
+
+@primitive(name="cumprod")
+def _cumprod(x, axis):
+    return np.cumprod(x, axis=axis)
+
+
+def _cumprod_vjp(g, ans, x, axis):
+    # x̄_k = Σ_{i≥k} ḡ_i Π_{j≤i, j≠k} x_j. Without zeros in x that is (Σ_{i≥k} ḡ_i ans_i) / x_k;
+    # with zeros, row k of Y is x with x_k set to 1, whose running product gives the terms.
+    if np.all(x.value != 0):
+        return _flip_along(cumsum(_flip_along(g * ans, axis), axis), axis) / x
+    xl, gl = moveaxis(x, axis, -1), moveaxis(g, axis, -1)
+    n = xl.shape[-1]
+    eye = np.eye(n, dtype=bool)
+    rows = where(eye, 1.0, broadcast_to(expand_dims(xl, -2), xl.shape[:-1] + (n, n)))
+    later = np.triu(np.ones((n, n), dtype=bool))          # i ≥ k in row k
+    terms = where(later, expand_dims(gl, -2) * _cumprod(rows, axis=-1), 0.0)
+    return moveaxis(sum(terms, axis=-1), -1, axis)
+
+
+_cumprod.defvjp(_cumprod_vjp)
+
+
+def cumprod(x, axis=None, dtype=None):
+    """Running product along ``axis`` (of the flattened array if None), like ``np.cumprod``.
+
+    VJP: x̄_k = Σ_{i≥k} ḡ_i Π_{j≤i, j≠k} x_j; as (Σ_{i≥k} ḡ_i ans_i) / x_k when x has
+    no zero, and by the products themselves (n² of them) when it has.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sum(tg.cumprod(x)))(np.array([2.0, 3.0]))   # 1 + 3, 2
+    array([4., 2.])
+    >>> tg.grad(lambda x: tg.sum(tg.cumprod(x)))(np.array([0.0, 3.0]))
+    array([4., 0.])
+    """
+    x = _cast_input(_array(x), dtype)
+    if axis is None:
+        x, axis = ravel(x), 0
+    return _cumprod(x, axis=_check_axis("cumprod", axis, _shape(value_of(x))))
+
+
+def diff(a, n=1, axis=-1, prepend=None, append=None):
+    """The n-th difference along ``axis``, a[1:] − a[:-1] repeated n times, like
+    ``np.diff`` (a composition of slices and subtract; ``prepend``/``append`` joined first).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.diff(np.array([1.0, 4.0, 9.0])).value
+    array([3., 5.])
+    >>> tg.grad(lambda x: tg.sum(tg.diff(x) ** 2))(np.array([1.0, 4.0, 9.0]))
+    array([-6., -4., 10.])
+    """
+    a = _arg(a)
+    shape = _shape(value_of(a))
+    if n < 0:
+        raise ValueError(f"diff: order n must be non-negative, got {n}")
+    if not shape:
+        raise ShapeError("diff: the input must have at least 1 axis")
+    axis = _check_axis("diff", axis, shape)
+    pieces = []
+    for extra in (prepend, a, append):
+        if extra is None:
+            continue
+        extra = _arg(extra)
+        if extra is not a and not _shape(value_of(extra)):
+            extra = broadcast_to(extra, shape[:axis] + (1,) + shape[axis + 1:]) \
+                if isinstance(extra, Tensor) else np.broadcast_to(extra, shape[:axis] + (1,)
+                                                                  + shape[axis + 1:])
+        pieces.append(extra)
+    if len(pieces) > 1:
+        a = concatenate(pieces, axis=axis)
+    for _ in range(n):
+        a = (_getitem(a, _slices_along(axis, len(shape), 1, None))
+             - _getitem(a, _slices_along(axis, len(shape), None, -1)))
+    return a
+
+
+def sort(a, axis=-1):
+    """``a`` sorted along ``axis`` (flattened if None), like ``np.sort``: the entries
+    picked in sorted order (take_along_axis), so the gradient follows the permutation.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.sort(x)[0])(np.array([3.0, 1.0, 2.0]))   # the smallest is x[1]
+    array([0., 1., 0.])
+    """
+    a = _array(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    order = np.argsort(value_of(a), axis=axis, kind="stable")
+    return take_along_axis(a, order, axis)
+
+
+def argsort(a, axis=-1, kind=None):
+    """Indices that sort ``a`` along ``axis`` (``np.argsort``): integers, not differentiable.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.argsort(tg.Tensor([3.0, 1.0, 2.0]))
+    array([1, 2, 0])
+    """
+    return np.argsort(value_of(_array(a)), axis=axis, kind=kind)
+
+
+def argmax(a, axis=None, keepdims=False):
+    """Index of the maximum (``np.argmax``): an integer array, not differentiable.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> int(tg.argmax(tg.Tensor([1.0, 5.0, 2.0])))
+    1
+    """
+    return np.argmax(value_of(_array(a)), axis=axis, keepdims=keepdims)
+
+
+def argmin(a, axis=None, keepdims=False):
+    """Index of the minimum (``np.argmin``): an integer array, not differentiable.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> int(tg.argmin(tg.Tensor([1.0, 5.0, 0.5])))
+    2
+    """
+    return np.argmin(value_of(_array(a)), axis=axis, keepdims=keepdims)
+
+
+def _extreme(fn):
+    def forward(x, axis=None, keepdims=False):
+        return fn(x, axis=axis, keepdims=keepdims)
+
+    def vjp(g, ans, x, axis=None, keepdims=False):
+        # Every element equal to the extreme shares the gradient equally.
+        hits = value_of(x) == np.reshape(value_of(ans), kernels.kept_shape(x.shape, axis))
+        share = (hits / np.sum(hits, axis=axis, keepdims=True)).astype(x.dtype)
+        return broadcast_to(_unreduce(g, x.shape, axis), x.shape) * share
+    return primitive(forward, name=fn.__name__, flops=_reduced_size).defvjp(vjp)
+
+
+_amax = _extreme(np.max)
+
+
+def max(x, axis=None, keepdims=False):
+    """Maximum along ``axis``; tied maxima share the gradient equally.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.max(x))(np.array([1.0, 3.0, 3.0]))
+    array([0. , 0.5, 0.5])
+    """
+    return _amax(_array(x), axis=axis, keepdims=keepdims)
+
+
+_amin = _extreme(np.min)
+
+
+def min(x, axis=None, keepdims=False):
+    """Minimum along ``axis``; tied minima share the gradient equally.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> tg.grad(lambda x: tg.min(x))(np.array([2.0, 1.0, 5.0]))
+    array([0., 1., 0.])
+    """
+    return _amin(_array(x), axis=axis, keepdims=keepdims)
+
+
+
+# ------------------------------------------------------------------ softmax family
+# All three take an optional boolean ``where`` mask: masked entries take no part,
+# get probability exactly 0 and cotangent exactly 0, even when a whole row is
+# masked out (the forward rules are in kernels.py, with their measured reasons).
+_logsumexp = primitive(kernels.logsumexp, name="logsumexp", flops=lambda ans, x, **k: 5 * x.size)
+_logsumexp.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
+                  _unreduce(g, x.shape, axis) * _softmax(x, axis=axis, where=where))
+
+
+def logsumexp(x, axis=None, keepdims=False, where=None, b=None):
+    """Numerically stable log Σ exp(x) along ``axis``; ``where`` masks entries out
+    (a fully masked row gives −inf and zero gradient); ``b``: log Σ b·exp(x) with
+    weights b ≥ 0 (SciPy's ``logsumexp(x, b=b)``), the same as adding log b to x.
+
+    Computed as m + log Σ exp(x − m) with m the (masked) maximum, so large
+    entries do not overflow. VJP: x̄ = ḡ · softmax(x), the probabilities (with b:
+    of x + log b; b̄ = x̄ / b).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> float(tg.logsumexp(np.array([1000.0, 1000.0])).value) - 1000   # log 2, no overflow
+    0.693147...
     >>> tg.grad(lambda x: tg.logsumexp(x))(np.zeros(4))
     array([0.25, 0.25, 0.25, 0.25])
+    >>> bool(tg.logsumexp(np.zeros(2), b=np.array([1.0, 3.0])).value == np.log(4))
+    True
     """
-    return _logsumexp(x, axis=axis, keepdims=keepdims, where=_mask_or_true(where, x, "logsumexp"))
+    x = _array(x)
+    mask = _mask_or_true(where, x, "logsumexp")
+    if b is not None:
+        b = _arg(b)
+        if np.any(value_of(b) < 0):
+            raise ValueError("logsumexp: the weights b must be non-negative")
+        x, positive = _broadcast_operands("logsumexp", x, b), value_of(b) > 0
+        x = x[0] + log(_select(positive, x[1], 1.0))
+        mask = np.broadcast_to(positive, x.shape) & mask
+    return _logsumexp(x, axis=axis, keepdims=keepdims, where=mask)
+
+
+_softmax = primitive(kernels.softmax, name="softmax", flops=lambda ans, x, **k: 5 * x.size)
+# The VJP reuses the forward result p, and is a primitive of its own so that it
+# runs in one array: ḡ's own when the sweep lets it (see tensor.overwritable).
+_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:
+                _softmax_vjp(g, ans, axis=axis, where=where, overwrite=overwritable(g)))
+
+_softmax_vjp = primitive(kernels.softmax_vjp, name="softmax_vjp",
+                         flops=lambda ans, g, p, **k: 4 * p.size)
+
+
+def _softmax_vjp_wrt_p(o, ans, g, p, axis=-1, where=True, overwrite=False):
+    # x̄ = p ∘ (ḡ − s) with s = Σ ḡ∘p, so p̄ = ō ∘ (ḡ − s) − ḡ Σ ō∘p (masked ō, ḡ).
+    g, o = _masked(g, where), _masked(o, where)
+    return (o * (g - sum(g * p, axis=axis, keepdims=True))
+            - g * sum(o * p, axis=axis, keepdims=True))
+
+
+# x̄ is linear in ḡ with a symmetric matrix (diag p − p pᵀ), so its VJP in ḡ is itself.
+_softmax_vjp.defvjp(lambda o, ans, g, p, axis=-1, where=True, overwrite=False:
+                    _softmax_vjp(o, p, axis=axis, where=where),
+                    _softmax_vjp_wrt_p)
 
 
 def softmax(x, axis=-1, where=None):
@@ -866,7 +2688,16 @@ def softmax(x, axis=-1, where=None):
     array([[0., 1.],
            [1., 0.]])
     """
+    x = _array(x)
     return _softmax(x, axis=axis, where=_mask_or_true(where, x, "softmax"))
+
+
+_log_softmax = primitive(kernels.log_softmax, name="log_softmax",
+                         flops=lambda ans, x, **k: 5 * x.size)
+# p = exp(log p) reuses the forward result (0 at masked entries, where log p = −inf).
+_log_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:  # x̄ = ḡ − p Σ ḡ
+                    _masked(_masked(g, where) - exp(ans)
+                            * sum(_masked(g, where), axis=axis, keepdims=True), where))
 
 
 def log_softmax(x, axis=-1, where=None):
@@ -880,6 +2711,7 @@ def log_softmax(x, axis=-1, where=None):
     >>> np.exp(tg.log_softmax(np.log([1.0, 3.0])).value)
     array([0.25, 0.75])
     """
+    x = _array(x)
     return _log_softmax(x, axis=axis, where=_mask_or_true(where, x, "log_softmax"))
 
 
@@ -897,9 +2729,10 @@ Tensor.__sub__, Tensor.__rsub__ = subtract, _reflected(subtract)
 Tensor.__mul__, Tensor.__rmul__ = multiply, _reflected(multiply)
 Tensor.__truediv__, Tensor.__rtruediv__ = divide, _reflected(divide)
 Tensor.__pow__, Tensor.__rpow__ = power, _reflected(power)
+Tensor.__mod__, Tensor.__rmod__ = mod, _reflected(mod)
 Tensor.__matmul__, Tensor.__rmatmul__ = matmul, _reflected(matmul)
-Tensor.__neg__ = lambda self: negative(self)
-Tensor.__abs__ = lambda self: abs(self)
+Tensor.__neg__ = lambda self: _negative(self)
+Tensor.__abs__ = lambda self: _abs(self)
 Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
 Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
 Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
@@ -910,20 +2743,12 @@ Tensor.T = property(lambda self: transpose(self),
 Tensor.mT = property(lambda self: swapaxes(self, -1, -2),
                      doc="The last two axes swapped (a stack of matrices, each transposed).")
 
-
-def _method(op, name=None):
-    """``op`` as a Tensor method, documented as the op it calls."""
-    def method(self, *args, **kwargs):
-        return op(self, *args, **kwargs)
-    method.__name__ = name or op.__name__
-    method.__doc__ = f"``tg.{op.__name__}(self, ...)``: see :func:`tinygrad_nca.{op.__name__}`."
-    return method
-
-
-for _op in (exp, log, sqrt, tanh):          # primitives: no keyword arguments to forward
-    setattr(Tensor, _op.__name__, _method(_op))
-for _op in (sum, mean, max, min, swapaxes, logsumexp, softmax, log_softmax, astype):
+# Methods as NumPy's ndarray has them: x.sum(axis=0) is tg.sum(x, axis=0).
+for _op in (exp, log, sqrt, tanh, sum, mean, max, min, prod, var, std, cumsum, cumprod, clip,
+            round, ravel, squeeze, swapaxes, repeat, diagonal, trace, dot, argmax, argmin,
+            argsort, logsumexp, softmax, log_softmax, astype):
     setattr(Tensor, _op.__name__, _op)
+Tensor.flatten = flatten
 
 
 def _reshape_method(self, *shape):
@@ -938,11 +2763,3 @@ def _transpose_method(self, *axes):
 
 
 Tensor.reshape, Tensor.transpose = _reshape_method, _transpose_method
-
-
-def _plain_index(index):
-    """Turn Tensors inside an index into arrays (an index carries no gradient)."""
-    if isinstance(index, tuple):
-        return tuple(value_of(i) for i in index)
-    return value_of(index)
-

@@ -44,6 +44,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 __all__ = ["FLOAT_DTYPES", "dtypes", "elements", "shapes", "arrays", "positive_arrays",
+           "arrays_in", "DOMAINS",
            "broadcastable_shapes", "broadcastable_arrays", "matmul_shapes", "matmul_pairs",
            "distinct_arrays", "separated_pairs"]
 
@@ -227,6 +228,82 @@ def positive_arrays(shape=None, dtype=np.float64, min_value=0.5, max_value=_BOUN
     >>> test_log_and_sqrt_gradients()
     """
     return arrays(shape, dtype, min_value=min_value, max_value=max_value)
+
+
+DOMAINS = {
+    "real": dict(min_value=-_BOUND, max_value=_BOUND),
+    "positive": dict(min_value=0.5, max_value=_BOUND),
+    "unit": dict(min_value=-0.9, max_value=0.9),
+    "above_one": dict(min_value=1.1, max_value=_BOUND),
+    "nonzero": dict(min_value=-_BOUND, max_value=_BOUND, away_from=(0.0,)),
+    "off_integers": dict(min_value=-_BOUND, max_value=_BOUND,
+                         away_from=tuple(np.arange(-3.0, 3.5, 0.5)), gap=0.05),
+}
+"""Named input domains for :func:`arrays_in`, each the keyword arguments of :func:`arrays`:
+``"real"`` [−3, 3]; ``"positive"`` [0.5, 3] (log, sqrt, 1/x); ``"unit"`` [−0.9, 0.9] (arcsin,
+arccos, arctanh); ``"above_one"`` [1.1, 3] (arccosh); ``"nonzero"`` (abs, sign: away from the
+kink at 0); ``"off_integers"`` (floor, ceil, round: away from the integers and half-integers
+where they jump)."""
+
+
+def arrays_in(low=None, high=None, shape=None, dtype=np.float64, domain=None, away_from=(),
+              gap=0.1):
+    """Strategy drawing well-conditioned arrays inside an interval or a named domain.
+
+    The input domain of a function: ``arrays_in(-0.9, 0.9)`` for arcsin, whose
+    derivative 1/√(1 − x²) blows up at ±1; ``arrays_in(domain="positive")`` for log.
+    Elements as in :func:`arrays` (finite, not subnormal, ``gap`` from ``away_from``).
+
+    Parameters
+    ----------
+    low, high : float, optional
+        The closed interval of the elements (default: the domain's, or [−3, 3]).
+    shape, dtype
+        As in :func:`arrays`.
+    domain : str, optional
+        A key of :data:`DOMAINS`; ``low``, ``high`` and ``away_from`` refine it.
+    away_from : sequence of float
+        More kinks to keep ``gap`` away from.
+    gap : float, default 0.1
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> from tinygrad_nca import testing
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(testing.arrays_in(-0.9, 0.9, shape=(3,), dtype=testing.dtypes()))
+    ... def test_arcsin_gradient(x):
+    ...     assert np.all(np.abs(x) <= 0.9)
+    ...     tg.check_grads(tg.arcsin, x, order=2)
+    >>> test_arcsin_gradient()
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(testing.arrays_in(domain="off_integers", shape=(4,)))
+    ... def test_floor_has_zero_gradient(x):
+    ...     tg.check_grads(tg.floor, x)
+    >>> test_floor_has_zero_gradient()
+    """
+    options = dict(DOMAINS["real" if domain is None else domain])
+    if low is not None:
+        options["min_value"] = low
+    if high is not None:
+        options["max_value"] = high
+    options["away_from"] = tuple(options.get("away_from", ())) + tuple(away_from)
+    options.setdefault("gap", gap)
+    if options["min_value"] > options["max_value"]:
+        raise ValueError(f"arrays_in: empty interval [{options['min_value']}, {options['max_value']}]")
+    return _within(shape, dtype, options)
+
+
+@st.composite
+def _within(draw, shape, dtype, options):
+    # the bounds rounded inwards to the dtype (Hypothesis wants representable bounds)
+    dtype = _dtype(dtype, draw)
+    low, high = options["min_value"], options["max_value"]
+    low32, high32 = np.array([low, high]).astype(dtype)
+    low = float(low32 if low32 >= low else np.nextafter(low32, np.inf, dtype=dtype))
+    high = float(high32 if high32 <= high else np.nextafter(high32, -np.inf, dtype=dtype))
+    return draw(arrays(shape, dtype, **dict(options, min_value=low, max_value=high)))
 
 
 def broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=_MAX_DIMS, min_side=1,
