@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 
 import numpy as np
 
@@ -24,13 +25,26 @@ __all__ = ["Tensor", "Primitive", "primitive", "no_grad", "enable_grad",
            "is_grad_enabled", "detect_anomaly", "as_tensor", "value_of", "cast"]
 
 
-class _State:
-    """Global switches: recording on/off, NaN detection, op listeners."""
-    grad_enabled = True
-    detect_anomaly = False
-    listeners: list = []   # callables(name, flops) told of every op executed
-    node_listeners: list = []   # callables(node) told before each node's VJP runs (cost_report)
-    donated = None              # the cotangent the running VJP may overwrite (overwritable)
+class _ThreadState(threading.local):
+    """The switches of the calling thread: recording on/off, NaN detection, op listeners.
+
+    Per thread, not per process: threads that build and differentiate graphs at
+    the same time (``sum_of_blocks`` with ``n_jobs``) must not see each other's
+    ``no_grad`` (a sweep switches recording off while another thread's forward
+    pass records) nor each other's donated cotangent. A new thread starts from
+    the defaults below, as in PyTorch: recording on, no anomaly detection, no
+    listeners.
+    """
+
+    def __init__(self):
+        self.grad_enabled = True
+        self.detect_anomaly = False
+        self.listeners = []        # callables(name, flops) told of every op executed
+        self.node_listeners = []   # callables(node) told before each node's VJP runs (cost_report)
+        self.donated = None        # the cotangent the running VJP may overwrite (overwritable)
+
+
+_State = _ThreadState()
 
 
 @contextlib.contextmanager
