@@ -11,12 +11,24 @@ the forward pass again during the reverse sweep, the gradient here is
 accumulated *during* the forward pass, so nothing is recomputed. The price: the
 gradient is computed even if nobody asks for it, and a second derivative (a
 recorded reverse sweep) falls back to recomputing each term.
+
+The terms are independent, so they can also be computed at the same time: on a
+pool of threads (``n_jobs``; NumPy releases the GIL inside its loops), or on
+any :class:`concurrent.futures.Executor` (``executor``: processes, a Dask
+cluster). Each task receives the inputs' arrays and one block, and sends back
+the block's value and the cotangents of the inputs; the caller adds them up in
+block order, so the result does not depend on how many workers there were.
 """
 from __future__ import annotations
 
+import contextlib
+import numbers
+import os
+
 import numpy as np
 
-from .tensor import Tensor, as_tensor, backprop, enable_grad, is_grad_enabled, no_grad
+from .tensor import (Tensor, _State, as_tensor, backprop, detect_anomaly, enable_grad,
+                     is_grad_enabled, no_grad)
 
 __all__ = ["sum_of_blocks"]
 
@@ -57,25 +69,70 @@ class _SumOfBlocks:
         yield from ((node._args[i], total) for i, total in zip(positions, totals))
 
 
-def sum_of_blocks(f, *args, blocks):
-    """Σ_b f(*args, b) over ``blocks``, differentiated block by block.
+def sum_of_blocks(f, *args, blocks, n_jobs=None, executor=None):
+    r"""Σ_b f(*args, b) over ``blocks``, differentiated block by block.
+
+    For a sum f(x) = Σ_b f_b(x), the gradient is ∇f(x) = Σ_b ∇f_b(x): each
+    term is evaluated and differentiated on its own, its graph dropped, and
+    only the running sums of the values and of the gradients are kept.
 
     Parameters
     ----------
     f : callable
         ``f(*args, block)`` returns a scalar Tensor: the term of one block.
-        ``block`` is whatever ``blocks`` holds (a slice of rows, say).
+        ``block`` is whatever ``blocks`` holds (a slice of rows, say). To run
+        on processes or a cluster ``f`` must pickle: a module-level function
+        or a :func:`functools.partial` of one, not a lambda or nested function
+        (Dask's cloudpickle also accepts those).
     *args : Tensor or array_like
         The inputs. Every tensor that needs a gradient must be one of them (a
         tensor that ``f`` closes over would get no gradient).
     blocks : iterable
         The blocks, e.g. ``[slice(0, 500), slice(500, 1000)]``.
+    n_jobs : int, optional
+        Threads computing blocks at the same time. None means 1 (the calling
+        thread does everything); -1 means one per core, -2 all cores but one,
+        and so on (joblib's convention: cores + 1 + n_jobs). Never more threads
+        than blocks. Set the BLAS to one thread (``OMP_NUM_THREADS=1`` or
+        ``threadpoolctl``) when using several, or they compete for the cores.
+    executor : concurrent.futures.Executor, optional
+        Run the blocks there instead: a ``ProcessPoolExecutor``, a Dask
+        ``Client(...).get_executor()``, …. Each task is sent the arrays of
+        ``args`` and one block, and returns that block's value and
+        cotangents, so a remote worker needs only ``args`` (keep them small:
+        pass the projected data, not the raw data). The executor is used, not
+        shut down. Give ``n_jobs`` or ``executor``, not both.
 
     Returns
     -------
     Tensor
         The scalar sum. Its gradient with respect to ``args`` was accumulated
-        while the sum was computed, so peak memory is that of one block's graph.
+        while the sum was computed, so peak memory is that of one block's graph
+        per worker, plus the cotangents of the blocks that have finished but
+        wait for an earlier block (at most two per worker).
+
+    Raises
+    ------
+    ValueError
+        If ``blocks`` is empty, a term is not a scalar, or ``n_jobs`` is not a
+        nonzero integer (or None), or both ``n_jobs`` and ``executor`` are given.
+    TypeError
+        If ``executor`` is not a :class:`concurrent.futures.Executor`, or ``f``
+        cannot be pickled for a ``ProcessPoolExecutor``.
+
+    Notes
+    -----
+    The values and gradients of the blocks are added in block order, whatever
+    order the workers finish in: with the same arrays every ``n_jobs`` gives a
+    bit-identical result (floating-point addition is not associative, so
+    adding in completion order would not). Where the tasks run in other
+    processes the result may differ in the last bits if their BLAS differs.
+
+    The engine's switches (``no_grad``, ``detect_anomaly``, listeners) are per
+    thread: the tasks record and differentiate whatever the calling thread's
+    ``no_grad`` says, and ``detect_anomaly`` is passed on to them. While
+    listeners are counting ops (:func:`~tinygrad_nca.cost_report`), the blocks
+    run in the calling thread so that every op is counted.
 
     Examples
     --------
@@ -84,32 +141,171 @@ def sum_of_blocks(f, *args, blocks):
     >>> halves = [slice(0, 3), slice(3, 6)]
     >>> tg.grad(lambda x: tg.sum_of_blocks(lambda x, b: tg.sum(x[b] ** 2), x, blocks=halves))(x)
     array([ 0.,  2.,  4.,  6.,  8., 10.])
+
+    Two threads, the same bits:
+
+    >>> def term(x, b):
+    ...     return tg.sum(tg.exp(x[b]) * x[b])
+    >>> blocks = [slice(i, i + 2) for i in range(0, 6, 2)]
+    >>> one, two = (tg.grad(lambda x: tg.sum_of_blocks(term, x, blocks=blocks, n_jobs=n))(x)
+    ...             for n in (1, 2))
+    >>> bool(np.array_equal(one, two))
+    True
     """
     blocks = list(blocks)
     if not blocks:
         raise ValueError("sum_of_blocks: no blocks given")
+    workers = resolve_n_jobs(n_jobs)
+    check_executor(executor, n_jobs)
+    if executor is not None:
+        _check_picklable(f, executor)
     positions = _differentiable(args)
-    if not (positions and is_grad_enabled()):
-        with no_grad():
-            total = sum(float(as_tensor(f(*args, b)).value) for b in blocks)
-        return Tensor(np.asarray(total, dtype=_result_dtype(args)))
+    differentiate = bool(positions) and is_grad_enabled()
+    # What a task receives: arrays, never tensors (a tensor would carry its graph
+    # to another process), and which of them to rebuild as tensors / leaves.
+    values = tuple(a.value if isinstance(a, Tensor) else a for a in args)
+    tensors = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
+    wanted = tuple(positions) if differentiate else ()
+    fixed = (f, values, tensors, wanted, bool(_State.detect_anomaly))
+
     total, gradients = 0.0, None
-    for block in blocks:
-        block_args, leaves = _fresh_leaves(args, positions)
-        with enable_grad():
-            term = as_tensor(f(*block_args, block))
-        if term.size != 1:
-            raise ValueError(f"sum_of_blocks: f must return a scalar, got shape {term.shape}")
-        cts = [ct.value for ct in backprop(term, np.ones_like(term.value), leaves)]
-        if gradients is None:       # our own copies: later blocks are added in place
-            gradients = [np.array(ct) for ct in cts]
-        else:
-            for gradient, ct in zip(gradients, cts):
-                gradient += ct
-        total += float(term.value)
-        del term, leaves, block_args      # this block's graph is freed here
+    with contextlib.closing(_results(fixed, blocks, workers, executor)) as results:
+        for term, cts in results:
+            total += term
+            if gradients is None:     # our own copies: later blocks are added in place
+                gradients = [np.array(ct) for ct in cts]
+            else:
+                for gradient, ct in zip(gradients, cts):
+                    gradient += ct
+            del cts                   # this block's cotangents are freed here
+    if not differentiate:
+        return Tensor(np.asarray(total, dtype=_result_dtype(args)))
     value = np.asarray(total, dtype=gradients[0].dtype)
     return Tensor._from_op(value, _SumOfBlocks(f, blocks, gradients), args, {})
+
+
+def block_term(f, values, tensors, wanted, anomaly, block):
+    """One block's term and the cotangents of the wanted inputs: ``(value, [arrays])``.
+
+    The task that :func:`sum_of_blocks` runs, in the calling thread, a worker
+    thread or another process; module-level so that it pickles. ``values`` are
+    the inputs (arrays); those at ``tensors`` become Tensors, leaves requiring
+    a gradient at ``wanted`` (none: the value alone, nothing recorded).
+    ``anomaly`` runs the block under :func:`~tinygrad_nca.detect_anomaly`
+    (the switch is per thread, so the caller's does not reach a worker).
+    """
+    args = list(values)
+    for i in tensors:
+        args[i] = Tensor(values[i], requires_grad=i in wanted)
+    with detect_anomaly() if anomaly else contextlib.nullcontext():
+        with enable_grad() if wanted else no_grad():
+            term = as_tensor(f(*args, block))
+        if term.size != 1:
+            raise ValueError(f"sum_of_blocks: f must return a scalar, got shape {term.shape}")
+        if not wanted:
+            return float(term.value), []
+        leaves = [args[i] for i in wanted]
+        cts = backprop(term, np.ones_like(term.value), leaves)
+        return float(term.value), [ct.value for ct in cts]
+
+
+def resolve_n_jobs(n_jobs):
+    """The number of workers ``n_jobs`` asks for (scikit-learn's / joblib's meaning).
+
+    None → 1; k > 0 → k; k < 0 → cores + 1 + k (−1: every core), at least 1.
+
+    >>> resolve_n_jobs(None), resolve_n_jobs(3)
+    (1, 3)
+    >>> resolve_n_jobs(-1) == available_cores()
+    True
+    """
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a nonzero integer or None (-1: every core), "
+                         f"got {n_jobs!r}")
+    if n_jobs > 0:
+        return int(n_jobs)
+    return max(available_cores() + 1 + int(n_jobs), 1)
+
+
+def available_cores():
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def check_executor(executor, n_jobs=None):
+    """A clear error for an ``executor`` that is not a concurrent.futures.Executor,
+    or that comes with ``n_jobs`` too (None passes)."""
+    if executor is None:
+        return
+    import concurrent.futures     # stdlib, but only needed here
+    if not isinstance(executor, concurrent.futures.Executor):
+        raise TypeError(f"executor must be a concurrent.futures.Executor (a ThreadPoolExecutor, "
+                        f"ProcessPoolExecutor, or a Dask Client(...).get_executor()), got "
+                        f"{type(executor).__name__}")
+    if n_jobs is not None:
+        raise ValueError(f"give n_jobs or executor, not both (got n_jobs={n_jobs!r} and an "
+                         f"executor, which decides the parallelism itself)")
+
+
+def _check_picklable(f, executor):
+    import concurrent.futures
+    if isinstance(executor, concurrent.futures.ProcessPoolExecutor):
+        import pickle
+        try:     # fail here with a message, not later inside the pool with pickle's
+            pickle.dumps(f)
+        except Exception as err:
+            raise TypeError(f"sum_of_blocks: f cannot be sent to another process ({err}); "
+                            "pass a module-level function, or functools.partial of one, "
+                            "not a lambda or a nested function") from None
+
+
+# Blocks submitted and not yet consumed, when the executor does not say how many
+# workers it has (a Dask cluster's): enough to keep a small cluster busy, few
+# enough that their cotangents, waiting for an earlier block, fit in memory.
+_IN_FLIGHT = 32
+
+
+def _results(fixed, blocks, workers, executor):
+    """An iterator of ``block_term(*fixed, block)`` for every block, in block order."""
+    if executor is None and (workers == 1 or len(blocks) == 1
+                             or _State.listeners or _State.node_listeners):
+        return (block_term(*fixed, block) for block in blocks)
+    if executor is not None:
+        known = getattr(executor, "_max_workers", None)   # the standard library's pools
+        return _in_order(executor, fixed, blocks, 2 * known if known else _IN_FLIGHT)
+    return _on_threads(fixed, blocks, min(workers, len(blocks)))
+
+
+def _on_threads(fixed, blocks, workers):
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(workers, "sum_of_blocks") as pool:
+        results = _in_order(pool, fixed, blocks, 2 * workers)
+        try:
+            yield from results
+        finally:
+            results.close()    # cancel what has not started before the pool shuts down
+
+
+def _in_order(executor, fixed, blocks, window):
+    """Submit the blocks, at most ``window`` ahead of the one being consumed, and
+    yield their results in block order (not completion order: see sum_of_blocks)."""
+    pending, remaining = [], iter(blocks)
+    try:
+        while True:
+            for block in remaining:
+                pending.append(executor.submit(block_term, *fixed, block))
+                if len(pending) >= window:
+                    break
+            if not pending:
+                return
+            yield pending.pop(0).result()
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def _result_dtype(args):
