@@ -343,3 +343,21 @@ def test_the_estimator_refuses_bad_n_jobs_and_executor(params, message):
     _, X, y = _data(40, seed=13)
     with pytest.raises(ValueError, match=message):
         NeighborhoodComponentsAnalysis(**params).fit(X, y)
+
+
+# ---------------------------------------------------------------- the benchmark script
+def test_the_scaling_benchmark_runs_and_checks_bit_identity(tmp_path):
+    """benchmarks/scaling.py end to end at a tiny size (its timings are not tested)."""
+    import os
+    import subprocess
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "benchmarks", "scaling.py")
+    out = subprocess.run([sys.executable, script, "--n", "300", "--D", "16", "--d", "4",
+                          "--block-size", "40", "--jobs", "1,2,3", "--repeats", "1",
+                          "--big", "--big-n", "400"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "OMP_NUM_THREADS=1" in out.stdout
+    table = [line for line in out.stdout.splitlines() if line.startswith("| 3 |")]
+    assert table and table[0].endswith("| yes |")
+    assert "full batch, N = 400" in out.stdout and "peak RSS" in out.stdout
