@@ -97,7 +97,7 @@ def scaling_table(args):
         for k in args.jobs:
             ratios[k].append(times[1] / times[k])
     n_blocks = len(_blocks_of(args))
-    print(f"\nN = {args.n}, D = {args.D}, d = {args.d}: {n_blocks} row blocks, "
+    print(f"\nN = {args.n}, D = {args.D}, d = {args.d}: {n_blocks} row block{'s' * (n_blocks != 1)}, "
           f"{args.repeats} rounds\n")
     print("| n_jobs | time (s), median [min – max] | speed-up vs 1 job | CPU s / call "
           "| bit-identical to 1 job |")

@@ -109,7 +109,8 @@ def sum_of_blocks(f, *args, blocks, n_jobs=None, executor=None):
         The scalar sum. Its gradient with respect to ``args`` was accumulated
         while the sum was computed, so peak memory is that of one block's graph
         per worker, plus the cotangents of the blocks that have finished but
-        wait for an earlier block (at most two per worker).
+        wait for an earlier block (at most two per worker; 32 blocks for an
+        executor that does not say how many workers it has, such as Dask's).
 
     Raises
     ------
