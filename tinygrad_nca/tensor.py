@@ -26,7 +26,7 @@ from .errors import AnomalyError, ShapeError
 __all__ = ["Tensor", "Op", "Primitive", "primitive", "no_grad", "enable_grad",
            "is_grad_enabled", "detect_anomaly", "as_tensor", "value_of", "cast",
            "backprop", "topological_order", "closed_over", "Scope", "listening",
-           "observed", "silenced", "count_flops", "overwritable", "make_node"]
+           "observed", "silenced", "is_detecting_anomalies", "count_flops", "overwritable", "make_node"]
 
 
 class _State(threading.local):
@@ -39,7 +39,7 @@ class _State(threading.local):
         self.op_listeners = []     # callables(name, flops) told of every op executed
         self.node_listeners = []   # callables(node) told before each node's VJP runs
         self.donated = None        # the cotangent the running VJP may overwrite (overwritable)
-        self.capture = None        # the innermost _CaptureScope, or None
+        self.capture = None        # the innermost Scope watching for captured tensors, or None
 
 
 _state = _State()
@@ -115,6 +115,18 @@ def detect_anomaly():
             yield
     finally:
         _state.detect_anomaly = previous
+
+
+def is_detecting_anomalies() -> bool:
+    """Whether :func:`detect_anomaly` is on in this thread.
+
+    >>> import tinygrad_nca as tg
+    >>> from tinygrad_nca.tensor import is_detecting_anomalies
+    >>> with tg.detect_anomaly():
+    ...     is_detecting_anomalies()
+    True
+    """
+    return _state.detect_anomaly
 
 
 def _check_finite(value, where: str):
@@ -708,8 +720,9 @@ def listening(on_op=None, on_node=None):
 
 
 def observed() -> bool:
-    """Whether someone is watching the reverse sweep node by node (cost_report is)."""
-    return bool(_state.node_listeners)
+    """Whether someone is listening to the ops executed or to the reverse sweep's nodes
+    (cost_report is), in this thread."""
+    return bool(_state.op_listeners or _state.node_listeners)
 
 
 @contextlib.contextmanager

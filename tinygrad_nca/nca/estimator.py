@@ -11,6 +11,7 @@ instead of full-batch L-BFGS.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import re
 import sys
@@ -138,6 +139,21 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         gradient's scale, so None means 0.02 × the root-mean-square entry of
         the initial transformation (e.g. 0.02/√n_features for "pca"); for
         "sgd", None means 0.1. Ignored by "lbfgs".
+    n_jobs : int, default=None
+        Threads evaluating the row blocks of each loss and gradient at the
+        same time (see :func:`tinygrad_nca.nca_loss`): None means 1, -1 every
+        core, -2 all but one (joblib's convention). The fit is bit-identical
+        for every ``n_jobs``. Only evaluations with several row blocks (more
+        than about 1,450 points, or a ``max_memory`` that forces blocks) are
+        shared out. Limit the BLAS to one thread per job (``OMP_NUM_THREADS=1``
+        or ``threadpoolctl``), or the threads compete for the cores.
+    executor : concurrent.futures.Executor, default=None
+        Evaluate the row blocks there instead of in this process: e.g. a Dask
+        cluster's ``distributed.Client(...).get_executor()`` (install
+        ``tinygrad-nca[dask]``). Each task is sent the projected data
+        (n_samples × n_components), never X. It is used, not shut down, and
+        shared, not copied, by :func:`sklearn.base.clone`. Give ``n_jobs`` or
+        ``executor``, not both.
 
     Attributes
     ----------
@@ -202,12 +218,15 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         "solver": [StrOptions({"lbfgs", "adam", "sgd"})],
         "batch_size": [Interval(Integral, 2, None, closed="left"), None],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
+        "n_jobs": [Interval(Integral, None, -1, closed="right"),
+                   Interval(Integral, 1, None, closed="left"), None],
+        "executor": [concurrent.futures.Executor, None],
     }
 
     def __init__(self, n_components=None, *, init="auto", warm_start=False, max_iter=50,
                  tol=1e-5, callback=None, verbose=0, random_state=None,
                  objective="expected", dtype=np.float64, max_memory=None, solver="lbfgs",
-                 batch_size=None, learning_rate=None):
+                 batch_size=None, learning_rate=None, n_jobs=None, executor=None):
         self.n_components = n_components
         self.init = init
         self.warm_start = warm_start
@@ -222,6 +241,19 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         self.solver = solver
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.n_jobs = n_jobs
+        self.executor = executor
+
+    def __sklearn_clone__(self):
+        """A clone that shares ``executor``: scikit-learn's clone deep-copies every
+        parameter that is not an estimator, and an executor (a handle on running
+        workers, with locks and queues) can be neither copied nor duplicated."""
+        from sklearn.base import clone
+        if self.executor is None:
+            return super().__sklearn_clone__()
+        params = {name: value if name == "executor" else clone(value, safe=False)
+                  for name, value in self.get_params(deep=False).items()}
+        return type(self)(**params)
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -293,10 +325,11 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         name = type(self).__name__
         objective, tol, max_iter = self.objective, self.tol, self.max_iter
         last = {}                       # the latest evaluation: {"A": array, "value": float}
+        jobs = {"n_jobs": self.n_jobs, "executor": self.executor}
         state = {"previous": None, "converged": False, "clock": time.perf_counter()}
 
         def loss(A, X, y):
-            value = nca_loss(A, X, y, objective=objective, block_size=block_size)
+            value = nca_loss(A, X, y, objective=objective, block_size=block_size, **jobs)
             last["A"], last["value"] = np.array(value_of(A)), float(value.value)
             if state["previous"] is None:
                 state["previous"] = last["value"]          # the objective at the start
@@ -305,7 +338,8 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         def objective_at(A):
             if "A" in last and np.array_equal(last["A"], A):
                 return last["value"]
-            return float(nca_loss(A, X, y, objective=objective, block_size=block_size).value)
+            return float(nca_loss(A, X, y, objective=objective, block_size=block_size,
+                                  **jobs).value)
 
         def on_iteration(A, n_iter):
             value = objective_at(A)
@@ -365,7 +399,8 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
             return X[index], y[index]
 
         def loss(A, Xb, yb):
-            value = nca_loss(A, Xb, yb, objective=objective, block_size=block_size)
+            value = nca_loss(A, Xb, yb, objective=objective, block_size=block_size,
+                             n_jobs=self.n_jobs, executor=self.executor)
             return value * (-1.0 / Xb.shape[0])
 
         state = {"clock": time.perf_counter(), "losses": [], "converged": False, "epochs": [],

@@ -20,6 +20,7 @@ its D × D outer products (see :mod:`tinygrad_nca.nca.reference`).
 """
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -27,7 +28,7 @@ import numpy as np
 from .. import ops as tg
 from ..errors import ShapeError
 from ..tensor import as_tensor, value_of
-from ..blockwise import sum_of_blocks
+from ..blockwise import check_executor, resolve_n_jobs, sum_of_blocks
 
 __all__ = ["nca_loss", "encode_labels"]
 
@@ -36,7 +37,8 @@ DISTANCES = ("gram", "broadcast")
 AUTO_BLOCK_PAIRS = 1 << 21      # pairs (i, j) per row block when block_size is None
 
 
-def nca_loss(A, X, y, objective="expected", distance="gram", block_size=None):
+def nca_loss(A, X, y, objective="expected", distance="gram", block_size=None, n_jobs=None,
+             executor=None):
     r"""The NCA objective f(A) = Σ_i p_i (or Σ_i log p_i), to be *maximised*.
 
     Parameters
@@ -72,6 +74,22 @@ def nca_loss(A, X, y, objective="expected", distance="gram", block_size=None):
         that size are as fast as the full matrices or faster (they stay in
         cache, and the allocator reuses their memory) at a small fraction of
         the memory. ``block_size >= N`` asks for the full matrices.
+    n_jobs : int, optional
+        Threads computing row blocks at the same time (see
+        :func:`~tinygrad_nca.sum_of_blocks`): None means 1, -1 every core,
+        -2 all but one. The blocks are the same whatever ``n_jobs`` is, and
+        their sums are added in block order, so the value and gradient are
+        bit-identical for every ``n_jobs``. With one block (fewer than about
+        1,450 points and ``block_size=None``) there is nothing to share out.
+        Set the BLAS to one thread per job (``OMP_NUM_THREADS=1``).
+    executor : concurrent.futures.Executor, optional
+        Compute the row blocks there instead: a ``ProcessPoolExecutor``, or
+        a Dask cluster's ``distributed.Client(...).get_executor()``. Each task
+        is sent the projected data Z (N × d, small) and one block's rows, and
+        returns the block's value and the cotangent of Z; the gradient
+        Ā = Z̄ᵀX is formed here, so X never travels. A remote block should be
+        large enough to be worth sending Z for: pass a larger ``block_size``
+        (a few hundred rows or more). Give ``n_jobs`` or ``executor``, not both.
 
     Returns
     -------
@@ -114,6 +132,8 @@ def nca_loss(A, X, y, objective="expected", distance="gram", block_size=None):
                                    or not isinstance(block_size, numbers.Integral)
                                    or block_size < 1):
         raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}")
+    resolve_n_jobs(n_jobs)                 # bad values fail here, not only with several blocks
+    check_executor(executor, n_jobs)
 
     Z = tg.matmul(X, tg.transpose(A))                        # project first: N × d
     n = Z.shape[0]
@@ -136,10 +156,12 @@ def nca_loss(A, X, y, objective="expected", distance="gram", block_size=None):
         return _block_objective(Z, columns, blocks[0], codes, objective, distance)
     # The loss is a sum over row blocks, so each block is differentiated as soon
     # as it is computed and its graph dropped: memory of one block, no second
-    # forward pass (see sum_of_blocks).
-    def block_objective(Z, columns, index):
-        return _block_objective(Z, columns, index, codes, objective, distance)
-    return sum_of_blocks(block_objective, Z, columns, blocks=blocks)
+    # forward pass (see sum_of_blocks). A partial of a module-level function,
+    # not a closure, so that it pickles for processes and clusters.
+    block_objective = functools.partial(_block_objective, codes=codes, objective=objective,
+                                        distance=distance)
+    return sum_of_blocks(block_objective, Z, columns, blocks=blocks, n_jobs=n_jobs,
+                         executor=executor)
 
 
 def _block_objective(Z, columns, index, codes, objective, distance):
