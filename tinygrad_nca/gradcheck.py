@@ -8,6 +8,11 @@ are: for random directions v (input) and u (output) it compares
     analytic  uᵀ J v = ⟨vjp(u), v⟩
     numeric   ⟨u, (f(x + h v) − f(x − h v)) / 2h⟩
 
+One projection sums the errors of all of J's entries with random weights, which
+can cancel by chance (measured: a derivative off by 1e-4 of a 3-element input
+passed at order 2); each of ``directions`` independent pairs (u, v) must agree,
+so a chance cancellation in all of them is unlikely.
+
 Full mode builds the whole numerical Jacobian, column by column, and compares
 it with the analytic one row by row, so it can name the worst element.
 """
@@ -45,7 +50,7 @@ def _settings(x, eps, rtol, atol):
 
 
 def check_grads(f, *args, order=1, mode="random", eps=None, rtol=None, atol=None, seed=0,
-                argnums=None):
+                argnums=None, directions=3):
     """Check the gradient of ``f`` at ``args`` against central finite differences.
 
     Parameters
@@ -70,6 +75,9 @@ def check_grads(f, *args, order=1, mode="random", eps=None, rtol=None, atol=None
         Seed of the random directions.
     argnums : sequence of int, optional
         Which arguments to check (default: every float argument).
+    directions : int
+        Random mode: how many independent random projections must agree
+        (each costs two evaluations of ``f`` and one VJP).
 
     Raises
     ------
@@ -86,12 +94,15 @@ def check_grads(f, *args, order=1, mode="random", eps=None, rtol=None, atol=None
         raise ValueError(f"mode must be 'random' or 'full', got {mode!r}")
     if order < 1:
         raise ValueError(f"order must be >= 1, got {order}")
+    if isinstance(directions, bool) or not isinstance(directions, int) or directions < 1:
+        raise ValueError(f"directions must be a positive integer, got {directions!r}")
     argnums = [i for i, a in enumerate(args) if _is_differentiable(a)] if argnums is None \
         else list(argnums)
     rng = np.random.default_rng(seed)
     for i in argnums:
         if mode == "random":
-            _check_random(f, args, i, rng, eps, rtol, atol)
+            for _ in range(directions):
+                _check_random(f, args, i, rng, eps, rtol, atol)
         else:
             _check_full(f, args, i, eps, rtol, atol)
     if order > 1:
@@ -99,8 +110,27 @@ def check_grads(f, *args, order=1, mode="random", eps=None, rtol=None, atol=None
         for i in argnums:
             def gradient(*xs, _i=i):
                 return vjp(f, *xs)[1](u)[_i]
+            _check_recorded_value(gradient, args, i, eps, rtol, atol)
             check_grads(gradient, *args, order=order - 1, mode=mode, eps=eps, rtol=rtol,
-                        atol=atol, seed=seed + 1, argnums=argnums)
+                        atol=atol, seed=seed + 1, argnums=argnums, directions=directions)
+
+
+def _check_recorded_value(gradient, args, i, eps, rtol, atol):
+    """The gradient an outer transform differentiates comes from a *recorded* sweep;
+    finite differences see only plain sweeps. The two run different code (overwritten
+    cotangents, stored block gradients), so their values must agree too: otherwise
+    the next order would check the derivative of a gradient nobody computed."""
+    plain = _evaluate(gradient, args)
+    recorded = np.asarray(value_of(vjp(gradient, *args)[0]))
+    _, rtol, atol, _ = _settings(args[i], eps, rtol, atol)
+    excess = np.abs(recorded - plain) - (atol + rtol * np.maximum(np.abs(recorded), np.abs(plain)))
+    if excess.size and np.nanmax(np.where(np.isnan(excess), np.inf, excess)) > 0:
+        worst = np.unravel_index(np.argmax(np.where(np.isnan(excess), np.inf, excess)), excess.shape)
+        raise GradientCheckError(
+            f"check_grads: the gradient with respect to argument {i} differs between a plain "
+            f"and a recorded reverse sweep: element {tuple(int(k) for k in worst)} is "
+            f"{plain[worst]:.6e} plain, {recorded[worst]:.6e} recorded (relative error "
+            f"{_relative(plain[worst], recorded[worst]):.2e}, rtol {rtol:g}, atol {atol:g})")
 
 
 def _evaluate(f, args) -> np.ndarray:
