@@ -450,12 +450,36 @@ def test_load_rejects_foreign_or_damaged_files(tmp_path, iris, corrupt, match):
         NCA.load(path)
 
 
-def test_load_rejects_a_text_file(tmp_path):
-    path = tmp_path / "notes.npz"
-    path.write_text("this is not a model\n")
-    with pytest.raises(ValueError, match="not a tinygrad_nca model file"):
+@pytest.mark.parametrize("content, kind", [
+    (b"this is not a model\n", "it is a text file"),
+    (b"a,b,species\n1.0,2.0,setosa\n", "text file that looks like CSV data"),
+    ("\ufeffa;b\n1;2\n".encode(), "text file that looks like CSV data"),
+    (b"", "the file is empty"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "binary file of another kind"),
+    (b"PK\x03\x04" + b"\x00" * 60, "cannot be read as an .npz"),      # a damaged zip
+    ("npy", "a single NumPy array (.npy)"),
+    ("pickled npz", "cannot be read as an .npz of plain arrays"),
+])
+def test_load_rejects_other_files_in_its_own_words(tmp_path, content, kind):
+    path = tmp_path / "model.npz"
+    if content == "npy":
+        with open(path, "wb") as f:
+            np.save(f, np.ones(3))
+    elif content == "pickled npz":
+        with open(path, "wb") as f:
+            np.savez(f, format=np.array([{"a": 1}], dtype=object))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError) as raised:
         NCA.load(path)
-    with pytest.raises(FileNotFoundError):
+    message = str(raised.value)
+    assert message.startswith(f"{str(path)!r} is not a tinygrad_nca model file")
+    assert kind in message
+    assert "pickle" not in message          # NumPy's advice (allow_pickle) is not the problem
+
+
+def test_load_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model file at"):
         NCA.load(tmp_path / "missing.npz")
 
 
