@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import itertools
 import os
 import sys
 import tempfile
@@ -690,12 +689,9 @@ def _transform_into(args, out):
         Z = model.transform(table.X)
 
     def write(stream):
-        writer = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
-        writer.writerow(kept + projected)
-        kept_rows = zip(*(table.text[name] for name in kept)) if kept else itertools.repeat(())
-        # repr: the shortest text that reads back as the same float
-        for cells, z in zip(kept_rows, Z.tolist()):
-            writer.writerow([*cells, *map(repr, z)])
+        columns = [table.text[name] for name in kept]
+        columns += [list(map(repr, z)) for z in Z.T.tolist()]   # repr: shortest exact text
+        write_csv_columns(stream, kept + projected, columns, delimiter)
 
     if args.output is None:
         write(out)
@@ -706,6 +702,52 @@ def _transform_into(args, out):
             write(stream)
     print(f"wrote {args.output}  ({table.n_rows} rows, {Z.shape[1]} NCA columns)", file=sys.stderr)
     return 0
+
+
+def write_csv_columns(stream, header, columns, delimiter=","):
+    """Write text columns as CSV, a block of rows at a time; as ``csv.writer`` would.
+
+    Quoting is the :mod:`csv` module's minimal one: a cell holding the
+    delimiter, a double quote or a line break is quoted, its quotes doubled.
+    Built column by column and joined a block at a time, because one
+    ``writerow`` per row costs more than reading the file did.
+
+    Parameters
+    ----------
+    stream : text file
+        Opened with ``newline=""`` (lines end in ``"\\n"``).
+    header : list of str
+    columns : list of lists of str
+        ``columns[j]`` holds the cells of ``header[j]``; all of one length.
+    delimiter : str, default ","
+
+    Examples
+    --------
+    >>> import io
+    >>> stream = io.StringIO()
+    >>> write_csv_columns(stream, ["id", "x"], [["a", 'b "c", d'], ["1.5", "-2.0"]])
+    >>> print(stream.getvalue(), end="")
+    id,x
+    a,1.5
+    "b ""c"", d",-2.0
+    """
+    specials = (delimiter, '"', "\n", "\r")
+
+    def quoted(cell):
+        return '"' + cell.replace('"', '""') + '"' if any(c in cell for c in specials) else cell
+
+    def minimal(cells):
+        # One scan of the joined column decides whether any cell needs quotes.
+        joined = "".join(cells)
+        return [quoted(cell) for cell in cells] if any(c in joined for c in specials) else cells
+
+    stream.write(delimiter.join(minimal(list(header))) + "\n")
+    columns = [minimal(column) for column in columns]
+    n_rows = len(columns[0]) if columns else 0
+    block = 1 << 16
+    for start in range(0, n_rows, block):
+        rows = zip(*(column[start:start + block] for column in columns))
+        stream.write("\n".join(map(delimiter.join, rows)) + "\n")
 
 
 # ---------------------------------------------------------------------- entry point
