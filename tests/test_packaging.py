@@ -85,6 +85,22 @@ def test_project_urls_are_public_web_addresses():
         assert url.startswith("https://"), url
 
 
+# ---------------------------------------------------------------------- lowest versions
+def test_ci_tests_exactly_the_lowest_versions_the_dependencies_allow():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    pins = dict(re.findall(r'"([A-Za-z0-9_.-]+)==([0-9.]+)\.\*"', ci))
+    floors = {}
+    for requirement in PYPROJECT["project"]["dependencies"]:
+        name, floor = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([0-9.]+)", requirement).groups()
+        floors[name] = floor
+    assert {name: pins.get(name) for name in floors} == floors
+    pandas_floor = next(r for r in PYPROJECT["project"]["optional-dependencies"]["test"]
+                        if r.startswith("pandas"))
+    assert pandas_floor == f"pandas>={pins['pandas']}"
+    # and it ends with README's test command (tests/test_readme.py checks the words)
+    assert ci.rstrip().splitlines()[-1] == 'pip install -e ".[test]" && python -m pytest'
+
+
 # ---------------------------------------------------------------------- no machine paths
 _MACHINE_PATH = re.compile(r"/work/|/root/|/home/[a-z]|\.\./shared|[A-Z]:\\Users")
 _SKIPPED_DIRS = {".git", "build", "dist", "site", ".hypothesis", ".pytest_cache", "__pycache__",
