@@ -18,6 +18,8 @@ from tinygrad_nca.nca.estimator import NeighborhoodComponentsAnalysis
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The estimator's own output names (ClassNamePrefixFeaturesOutMixin): class name, lower case, + k.
+NCA_COLUMNS = ["neighborhoodcomponentsanalysis0", "neighborhoodcomponentsanalysis1"]
 
 
 def _write_csv(path, header, rows):
@@ -151,7 +153,7 @@ def test_transform_is_x_times_components_and_keeps_other_columns(fitted, tmp_pat
     assert f"wrote {output}" in capsys.readouterr().err
     with open(output, newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["species", "nca_1", "nca_2"]
+    assert rows[0] == ["species", *NCA_COLUMNS]
     iris = load_iris()
     assert [r[0] for r in rows[1:]] == list(iris.target_names[iris.target])
     model = NeighborhoodComponentsAnalysis.load(model_path)
@@ -170,7 +172,7 @@ def test_transform_to_stdout_with_a_model_without_feature_names(tmp_path, capsys
     data = _write_csv(tmp_path / "x.csv", ["u", "v", "w"], X)
     assert main(["transform", str(tmp_path / "plain.npz"), data]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "nca_1,nca_2"
+    assert lines[0] == ",".join(NCA_COLUMNS) == ",".join(model.get_feature_names_out())
     np.testing.assert_allclose(np.array([l.split(",") for l in lines[1:]], dtype=float),
                                X @ model.components_.T, rtol=1e-12, atol=1e-12)
 
@@ -241,7 +243,6 @@ def test_bad_input_is_one_line_and_status_1(capsys, bad_files, tmp_path, argv, f
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    ([], "required: COMMAND"),
     (["fit", "--dataset", "mnist"], "invalid choice: 'mnist'"),
     (["fit", "--n-components", "0"], "expected a number >= 1"),
     (["fit", "--max-iter", "many"], "expected a whole number"),
@@ -270,7 +271,9 @@ def test_help_is_useful(capsys):
     assert main(["--help"]) == 0
     assert "fit" in capsys.readouterr().out
     assert main(["transform", "--help"]) == 0
-    assert "nca_1" in capsys.readouterr().out
+    text = " ".join(capsys.readouterr().out.split())
+    assert "get_feature_names_out() names them: neighborhoodcomponentsanalysis0," in text
+    assert "--delimiter CHAR" in text
 
 
 # ---------------------------------------------------------------------- progress display
@@ -403,3 +406,196 @@ def test_fit_runs_with_the_blas_threads_asked_for(tmp_path, capsys, monkeypatch,
                    "--quiet", "--threads", str(threads), "--output-dir", str(tmp_path)])
     assert status == 0
     assert seen == [{threads}]
+
+
+# ---------------------------------------------------------------------- version and bare command
+def test_version(capsys):
+    import tinygrad_nca
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"tinygrad-nca {tinygrad_nca.__version__}\n"
+
+
+def test_no_command_prints_the_whole_help_and_status_2(capsys):
+    assert main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: tinygrad-nca [-h] [--version] COMMAND ...")
+    for fragment in ("fit", "transform", "--version", "'tinygrad-nca COMMAND --help'"):
+        assert fragment in " ".join(err.split()), fragment
+
+
+# ---------------------------------------------------------------------- output locations
+def test_fit_checks_its_output_dir_before_reading_any_data(capsys, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    # The CSV does not exist either: the output location is reported, so it was checked first.
+    err = _fails_with_one_line(capsys, ["fit", "--csv", str(tmp_path / "absent.csv"),
+                                        "--target", "y", "--output-dir", str(blocker)])
+    assert err == f"tinygrad-nca: error: cannot use --output-dir {str(blocker)!r}: it is a " \
+                  "file, not a folder\n"
+    err = _fails_with_one_line(capsys, ["fit", "--csv", str(tmp_path / "absent.csv"),
+                                        "--target", "y", "--output-dir", str(blocker / "sub")])
+    assert f"cannot create --output-dir {str(blocker / 'sub')!r}: not a directory" in err
+
+
+def test_an_unwritable_output_dir_is_named(capsys, tmp_path, monkeypatch):
+    # (Tests run as root here, so a chmod-ed folder would still be writable: the
+    # refusal is simulated where the check writes its probe file.)
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", os.path.join(kwargs["dir"], ".tmp123"))
+    monkeypatch.setattr(cli.tempfile, "TemporaryFile", refuse)
+    out_dir = tmp_path / "new" / "results"
+    err = _fails_with_one_line(capsys, ["fit", "--dataset", "iris", "--output-dir",
+                                        str(out_dir)])
+    assert err == f"tinygrad-nca: error: cannot write in --output-dir {str(out_dir)!r}: " \
+                  "permission denied\n"
+    assert os.listdir(tmp_path) == []          # the folders it made for the check are gone
+
+
+def test_a_failed_fit_leaves_no_empty_output_dir(capsys, tmp_path):
+    out_dir = tmp_path / "new" / "results"
+    _fails_with_one_line(capsys, ["fit", "--csv", str(tmp_path / "absent.csv"), "--target", "y",
+                                  "--output-dir", str(out_dir)], "no such file")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_failed_model_write_names_the_model_file_not_a_temporary_one(capsys, tmp_path,
+                                                                       monkeypatch):
+    from tinygrad_nca.nca import io as model_io
+
+    def disk_full(file, **arrays):
+        raise OSError(28, "No space left on device", getattr(file, "name", None))
+    monkeypatch.setattr(model_io.np, "savez", disk_full)
+    status = main(["fit", "--dataset", "iris", "--n-components", "1", "--max-iter", "2",
+                   "--quiet", "--output-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in err
+    assert err.splitlines()[-1] == f"tinygrad-nca: error: cannot write " \
+                                   f"{tmp_path / 'iris_nca.npz'}: no space left on device"
+    assert os.listdir(tmp_path) == []          # and the temporary file is gone
+
+
+def test_transform_checks_its_output_before_loading_the_model(capsys, tmp_path, bad_files):
+    folder = tmp_path / "existing"
+    folder.mkdir()
+    err = _fails_with_one_line(capsys, ["transform", str(tmp_path / "absent.npz"),
+                                        bad_files["iris"], "--output", str(folder)])
+    assert err == f"tinygrad-nca: error: --output {str(folder)!r} is a folder; give a file " \
+                  "name\n"
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    err = _fails_with_one_line(capsys, ["transform", str(tmp_path / "absent.npz"),
+                                        bad_files["iris"], "--output", str(blocker / "out.csv")])
+    assert f"the folder of --output {str(blocker / 'out.csv')!r}: it is a file" in err
+
+
+def test_transform_creates_a_missing_output_folder_as_fit_does(capsys, tmp_path, fitted):
+    output = tmp_path / "new" / "deeper" / "projected.csv"
+    assert main(["transform", str(fitted["dir"] / "iris_nca.npz"), fitted["csv"],
+                 "--output", str(output)]) == 0
+    assert output.read_text().startswith("species," + ",".join(NCA_COLUMNS) + "\n")
+    capsys.readouterr()
+    # A failure removes the folders it made (and only those).
+    again = tmp_path / "other" / "projected.csv"
+    _fails_with_one_line(capsys, ["transform", str(tmp_path / "absent.npz"), fitted["csv"],
+                                  "--output", str(again)], "no model file")
+    assert sorted(os.listdir(tmp_path)) == ["new"]
+
+
+# ---------------------------------------------------------------------- a file that is not a model
+def test_a_csv_given_as_the_model_is_refused_in_the_projects_words(capsys, bad_files):
+    err = _fails_with_one_line(capsys, ["transform", bad_files["iris"], bad_files["iris"]])
+    assert f"{bad_files['iris']!r} is not a tinygrad_nca model file" in err
+    assert "looks like CSV data" in err and "pickle" not in err
+
+
+def test_swapped_model_and_data_are_pointed_out(capsys, bad_files):
+    err = _fails_with_one_line(capsys, ["transform", bad_files["iris"], bad_files["model"]])
+    assert "the model file comes first ('tinygrad-nca transform MODEL.npz DATA.csv')" in err
+
+
+# ---------------------------------------------------------------------- delimiters
+def _iris_with(tmp_path, fitted, delimiter, name):
+    with open(fitted["csv"], newline="") as f:
+        rows = list(csv.reader(f))
+    path = tmp_path / name
+    with open(path, "w", newline="") as f:
+        csv.writer(f, delimiter=delimiter, lineterminator="\n").writerows(rows)
+    return str(path), rows
+
+
+@pytest.mark.parametrize("delimiter, name, option", [
+    (";", "iris.csv", []),                        # guessed
+    ("\t", "iris.tsv", []),                       # guessed
+    ("\t", "iris.tsv", ["--delimiter", "tab"]),   # given
+    ("|", "iris.txt", ["--delimiter", "|"]),      # given (never guessed)
+])
+def test_transform_reads_and_writes_the_files_delimiter(capsys, tmp_path, fitted, delimiter,
+                                                        name, option):
+    path, rows = _iris_with(tmp_path, fitted, delimiter, name)
+    model_path = str(fitted["dir"] / "iris_nca.npz")
+    assert main(["transform", model_path, path, *option]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == delimiter.join(["species", *NCA_COLUMNS])
+    model = NeighborhoodComponentsAnalysis.load(model_path)
+    X = np.array([[float(r[i]) for i in (0, 1, 3, 4)] for r in rows[1:]])
+    got = np.array([line.split(delimiter)[1:] for line in lines[1:]], dtype=float)
+    np.testing.assert_allclose(got, X @ model.components_.T, rtol=1e-12, atol=1e-12)
+
+
+def test_fit_reads_a_semicolon_file(capsys, tmp_path, fitted):
+    path, _ = _iris_with(tmp_path, fitted, ";", "iris_semicolons.csv")
+    status = main(["fit", "--csv", path, "--target", "species", "--n-components", "1",
+                   "--max-iter", "2", "--quiet", "--output-dir", str(tmp_path / "out")])
+    assert status == 0
+    assert capsys.readouterr().out.startswith("iris_semicolons: 150 samples, 4 features, 3 classes")
+
+
+@pytest.mark.parametrize("argv, message, status", [
+    (["transform", "m.npz", "d.csv", "--delimiter", ";;"], "expected one character", 2),
+    (["fit", "--dataset", "iris", "--delimiter", ";"], "--delimiter is for a CSV file", 1),
+])
+def test_bad_delimiter_options(capsys, tmp_path, argv, message, status):
+    _fails_with_one_line(capsys, argv + (["--output-dir", str(tmp_path)] if argv[0] == "fit"
+                                         else []), message, status=status)
+
+
+def test_a_data_column_named_like_an_output_column_is_an_error(capsys, tmp_path, fitted):
+    path, rows = _iris_with(tmp_path, fitted, ",", "clash.csv")
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([row + [NCA_COLUMNS[1] if i == 0 else "x"]
+                                 for i, row in enumerate(rows)])
+    _fails_with_one_line(capsys, ["transform", str(fitted["dir"] / "iris_nca.npz"), path],
+                         f"has column(s) '{NCA_COLUMNS[1]}', the name(s) of the projected "
+                         "columns")
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_csv_writing_matches_the_csv_module(delimiter):
+    header = ["id", "note, with comma", "x"]
+    texts = ["plain", 'say "hi"', "a,b", "a;b", "tab\there", "line\nbreak", "", " spaced "]
+    ids = [str(i) for i in range(len(texts))]
+    numbers = [repr(v) for v in np.linspace(-1.5, 2.5, len(texts)).tolist()]
+    ours = io.StringIO()
+    cli.write_csv_columns(ours, header, [ids, texts, numbers], delimiter)
+    theirs = io.StringIO()
+    writer = csv.writer(theirs, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(zip(ids, texts, numbers))
+    assert ours.getvalue() == theirs.getvalue()
+    # A carriage return is quoted too (csv.writer leaves it bare with lineterminator="\n",
+    # and its own reader then splits the row there): every cell reads back as written.
+    texts.append("cr\rhere")
+    ids.append("8")
+    numbers.append("0.5")
+    ours = io.StringIO()
+    cli.write_csv_columns(ours, header, [ids, texts, numbers], delimiter)
+    assert list(csv.reader(io.StringIO(ours.getvalue(), newline=""), delimiter=delimiter)) \
+        == [header, *map(list, zip(ids, texts, numbers))]
+
+
+def test_csv_writing_in_blocks(monkeypatch):
+    column = [str(i) for i in range(150_000)]             # more than one block of rows
+    stream = io.StringIO()
+    cli.write_csv_columns(stream, ["k"], [column])
+    assert stream.getvalue() == "k\n" + "\n".join(column) + "\n"

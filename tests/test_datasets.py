@@ -11,7 +11,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
-from tinygrad_nca.datasets import DATASETS, load_csv, load_dataset, make_rings
+from tinygrad_nca import datasets
+from tinygrad_nca.datasets import (DATASETS, load_csv, load_dataset, make_rings, read_csv_columns,
+                                   sniff_delimiter)
 
 
 # ---------------------------------------------------------------------- bundled sets
@@ -182,7 +184,7 @@ def test_csv_integer_labels_and_byte_order_mark(tmp_path):
     ("a,y\n1,0\n2,\n", "y", ValueError, "missing label .* line 3"),
     ("a,y\n1,same\n2,same\n", "y", ValueError, "one class only"),
     ("a,y\n1,0\n2,1,5\n", "y", ValueError, "line 3 has 3 fields, the header has 2"),
-    ("a,y\n1,0.5\n2,1.5\n", "y", ValueError, "continuous"),
+    ("a,y\n1,0\n2,1.5\n", "y", ValueError, "holds '1.5' on line 3.*continuous"),
     ("a,a,y\n1,2,0\n3,4,1\n", "y", ValueError, "duplicate column names: 'a'"),
     ("y\n0\n1\n", "y", ValueError, "no feature columns"),
     ("a,,y\n1,2,0\n3,4,1\n", "y", ValueError, "column 2 of the header has no name"),
@@ -220,3 +222,95 @@ def test_load_csv_argument_types(tmp_path, path, target, delimiter, error, messa
     csv_path.write_text("a,kind\n1,x\n2,y\n")
     with pytest.raises(error, match=message):
         load_csv(csv_path if path == "PATH" else path, target, delimiter=delimiter)
+
+
+# ---------------------------------------------------------------------- delimiters
+@pytest.mark.parametrize("text, delimiter", [
+    ("a,b,y\n1,2,0\n3,4,1\n", ","),
+    ("a;b;y\n1;2;0\n3;4;1\n", ";"),
+    ("a\tb\ty\n1\t2\t0\n3\t4\t1\n", "\t"),
+    ("a;b\n1,5;2,0\n3,25;4,0\n", ";"),                 # decimal commas in a ";" file
+    ("name\tscore\nSmith, J\t3.5\nLee, K\t4.0\n", "\t"),  # commas inside tab-separated text
+    ('name,score\n"Smith; J",3.5\n"Lee; K",4.0\n', ","),  # a quoted ";" is not a delimiter
+    ("a,b;c\n1,2;3\n4,5;6\n", ","),                    # both fit with 2 fields: "," first
+    ("a;b,c;d\n1;2,3;4\n", ";"),                        # both fit: ";" gives more fields
+    ("value\n1\n2\n", ","),                             # one column: nothing to guess from
+])
+def test_sniff_delimiter(tmp_path, text, delimiter):
+    assert sniff_delimiter(_write(tmp_path, text)) == delimiter
+
+
+def test_sniff_delimiter_reads_only_the_start_of_a_long_file(tmp_path):
+    # 100,000 rows: the guess comes from the first lines (the last one cut off is dropped).
+    path = _write(tmp_path, "a;b\n" + "1.25;2.5\n" * 100_000)
+    assert sniff_delimiter(path) == ";"
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_load_csv_with_other_delimiters(tmp_path, delimiter):
+    rows = [["1.5", "2", "cat"], ["3", "-4e1", "dog"]]
+    text = "\n".join(delimiter.join(r) for r in [["a", "b", "kind"]] + rows) + "\n"
+    path = _write(tmp_path, text)
+    X, y, info = load_csv(path, "kind", delimiter=delimiter)
+    np.testing.assert_array_equal(X, [[1.5, 2.0], [3.0, -40.0]])
+    assert y.tolist() == ["cat", "dog"] and info.feature_names == ("a", "b")
+    if delimiter != "|":                   # "|" is not guessed: it must be given
+        X_guessed, _, _ = load_csv(path, "kind")
+        np.testing.assert_array_equal(X_guessed, X)
+
+
+def test_a_wrong_delimiter_is_named_in_the_error(tmp_path):
+    path = _write(tmp_path, "a;b;y\n1;2;0\n3;4;1\n")
+    with pytest.raises(ValueError, match="no column 'y'; the columns are: 'a;b;y'"):
+        load_csv(path, "y", delimiter=",")
+
+
+# ---------------------------------------------------------------------- the two readers agree
+# Files the fast reader (NumPy's loadtxt) and the careful one (csv, cell by cell) must read alike.
+_TRICKY_FILES = {
+    "plain": "a,b,label\n1,2,x\n3,4,y\n",
+    "spaces": "a , b ,label\n 1 , 2.5 , x \n3,  -4e-3,y\n",
+    "blank lines": "a,b,label\n\n1,2,x\n\n\n3,4,y\n\n",
+    "crlf": "a,b,label\r\n1,2,x\r\n3,4,y\r\n",
+    "byte-order mark": "\ufeffa,b,label\n1,2,x\n3,4,y\n",
+    "no final newline": "a,b,label\n1,2,x\n3,4,y",
+    "quoted": '"a","b","label"\n"1","2","x, the first"\n3,4,"y ""quoted"""\n',
+    "python spelling": "a,b,label\n1_000,2,x\n3,4,y\n",
+    "only numbers": "a,b,label\n1,2,0\n3,4,1\n",
+    "whitespace line": "a,b,label\n1,2,x\n   \n3,4,y\n",
+    "empty-cells line": "a,b,label\n1,2,x\n,,\n3,4,y\n",
+    "quoted header break": '"a\nA",b,label\n1,2,x\n3,4,y\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(_TRICKY_FILES))
+def test_fast_and_careful_readers_agree(tmp_path, name):
+    path = _write(tmp_path, _TRICKY_FILES[name])
+    header, rows, _ = datasets.read_csv_table(path)
+    expected_X = np.array([[float(r[header.index(c)]) for c in header[:2]] for r in rows])
+    expected_labels = [r[2] for r in rows]
+    table = read_csv_columns(path, header[:2])
+    np.testing.assert_array_equal(table.X, expected_X)
+    assert table.text == {header[2]: expected_labels}
+    assert table.header == tuple(header)
+    assert table.line_numbers() == datasets.read_csv_table(path)[2]
+
+
+def test_a_clean_file_is_read_by_numpy_not_cell_by_cell(tmp_path, monkeypatch):
+    path = _write(tmp_path, "a,b,label\n" + "1.5,-2,x\n" * 1000)
+
+    def careful_reader(*args, **kwargs):
+        raise AssertionError("the cell-by-cell reader was used")
+    monkeypatch.setattr(datasets, "read_csv_table", careful_reader)
+    table = read_csv_columns(path, ["b", "a"])
+    assert table.X.shape == (1000, 2) and table.X[0].tolist() == [-2.0, 1.5]
+    X, y, _ = load_csv(_write(tmp_path, "a,label\n" + "1,x\n2,y\n" * 500, "two.csv"), "label")
+    assert X.shape == (1000, 1) and y[:2].tolist() == ["x", "y"]
+
+
+def test_errors_from_a_large_file_still_name_the_line(tmp_path):
+    rows = ["1.5,-2,x"] * 5000
+    rows[3210] = "1.5,oops,x"
+    path = _write(tmp_path, "a,b,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=r"non-numeric feature column\(s\) 'b' \(e.g. 'oops' on line 3212\)"):
+        load_csv(path, "label")

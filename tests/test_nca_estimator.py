@@ -11,7 +11,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score, train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neighbors import NeighborhoodComponentsAnalysis as SklearnNCA
 from sklearn.pipeline import make_pipeline
@@ -219,7 +219,8 @@ def test_init_array_and_identity(iris):
      ValueError, "NaN"),
     (lambda X, y: (np.where(np.eye(150, 4, dtype=bool), np.inf, X), y), NCA(),
      ValueError, "infinity"),
-    (lambda X, y: (X, np.zeros(len(y))), NCA(), ValueError, "at least 2 classes.*single class"),
+    (lambda X, y: (X, np.zeros(len(y))), NCA(init="lda"), ValueError,
+     "init='lda' needs samples of at least 2 classes.*single class"),
     (lambda X, y: (X[:1], y[:1]), NCA(), ValueError, "1 sample"),
     (lambda X, y: (X, y + 0.5), NCA(), ValueError, "Unknown label type"),
     (lambda X, y: (X, y), NCA(n_components=5), ValueError,
@@ -240,6 +241,86 @@ def test_bad_input_gets_a_clear_error(iris, make_data, estimator, error, match):
     X, y = make_data(*iris)
     with pytest.raises(error, match=match):
         estimator.fit(X, y)
+
+
+# ---------------------------------------------------------------- a single class
+@pytest.mark.parametrize("settings", [
+    dict(n_components=2),                          # "auto" → pca (lda needs 2 classes)
+    dict(),                                        # "auto" → identity
+    dict(n_components=3, init="pca", random_state=0),
+    dict(n_components=2, init="random", random_state=0),
+])
+def test_a_single_class_keeps_the_initial_transformation_as_sklearn_does(iris, settings):
+    # A cross-validation fold can hold one class. scikit-learn's NCA then
+    # succeeds quietly with its initial transformation (the objective is
+    # constant: p_i = 1 for every point).
+    X, y = iris
+    X, y = X[y == 1], y[y == 1]
+    calls = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")             # no warning of any kind
+        ours = NCA(callback=lambda t, n: calls.append(n), **settings).fit(X, y)
+        theirs = SklearnNCA(**settings).fit(X, y)
+    np.testing.assert_allclose(ours.components_, theirs.components_, rtol=1e-12, atol=1e-12)
+    assert ours.n_iter_ == theirs.n_iter_ - 1 == 0  # scikit-learn counts one extra
+    assert calls == []
+    assert ours.loss_curve_.tolist() == [float(len(y))]     # Σ p_i with every p_i = 1
+    assert ours.transform(X).shape == (len(y), ours.components_.shape[0])
+
+
+@pytest.mark.parametrize("objective, solver, start", [
+    ("expected", "lbfgs", lambda X, y: float(len(y))),
+    ("log", "lbfgs", lambda X, y: 0.0),
+    ("expected", "adam", lambda X, y: 1.0),           # the stochastic solvers: per point
+    ("log", "sgd", lambda X, y: 0.0),
+])
+def test_a_single_class_with_every_objective_and_solver(iris, objective, solver, start):
+    X, y = iris
+    X, y = X[y == 2], np.full(int(np.sum(y == 2)), "virginica")
+    init = np.random.default_rng(0).standard_normal((2, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nca = NCA(init=init, objective=objective, solver=solver).fit(X, y)
+    np.testing.assert_array_equal(nca.components_, init)
+    assert nca.n_iter_ == 0
+    # The constant objective, as the loss computes it at that transformation.
+    per_point = len(y) if solver != "lbfgs" else 1
+    assert float(tg.nca_loss(init, X, np.zeros(len(y), dtype=int), objective=objective).value) \
+        / per_point == pytest.approx(start(X, y), abs=1e-12)
+    assert nca.loss_curve_.tolist() == pytest.approx([start(X, y)], abs=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_cross_validation_with_a_one_class_fold():
+    # Unshuffled folds of class-sorted data: the first split trains on the last
+    # 30 points, all of class 1, and tests on 10 of class 0 and 20 of class 1.
+    X, y = standardised(load_iris)
+    X, y = X[y < 2][40:], y[y < 2][40:]
+    pipeline = make_pipeline(NCA(n_components=2, max_iter=5), KNeighborsClassifier(1))
+    scores = cross_val_score(pipeline, X, y, cv=KFold(2), error_score="raise")
+    assert scores[0] == pytest.approx(20 / 30)     # a one-class model predicts class 1
+
+
+# ---------------------------------------------------------------- the Mahalanobis matrix
+def test_mahalanobis_matrix_gives_the_learned_squared_distances(iris):
+    from scipy.spatial.distance import mahalanobis
+    X, y = iris
+    nca = quiet_fit(NCA(n_components=2, max_iter=10), X, y)
+    M = nca.get_mahalanobis_matrix()
+    assert M.shape == (4, 4)
+    np.testing.assert_allclose(M, M.T, rtol=0, atol=1e-12)
+    assert np.linalg.matrix_rank(M) == 2
+    # ‖L(x − y)‖², from the projected points, against (x − y)ᵀ M (x − y) as SciPy computes it.
+    Z = nca.transform(X)
+    for i, j in [(0, 1), (0, 149), (17, 88), (60, 120)]:
+        projected = float(np.sum((Z[i] - Z[j]) ** 2))
+        assert mahalanobis(X[i], X[j], M) ** 2 == pytest.approx(projected, rel=1e-10)
+
+
+def test_mahalanobis_matrix_before_fit_is_an_error():
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        NCA().get_mahalanobis_matrix()
 
 
 def test_warm_start_with_other_features_is_an_error(iris):
@@ -369,12 +450,36 @@ def test_load_rejects_foreign_or_damaged_files(tmp_path, iris, corrupt, match):
         NCA.load(path)
 
 
-def test_load_rejects_a_text_file(tmp_path):
-    path = tmp_path / "notes.npz"
-    path.write_text("this is not a model\n")
-    with pytest.raises(ValueError, match="not a tinygrad_nca model file"):
+@pytest.mark.parametrize("content, kind", [
+    (b"this is not a model\n", "it is a text file"),
+    (b"a,b,species\n1.0,2.0,setosa\n", "text file that looks like CSV data"),
+    ("\ufeffa;b\n1;2\n".encode(), "text file that looks like CSV data"),
+    (b"", "the file is empty"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "binary file of another kind"),
+    (b"PK\x03\x04" + b"\x00" * 60, "cannot be read as an .npz"),      # a damaged zip
+    ("npy", "a single NumPy array (.npy)"),
+    ("pickled npz", "cannot be read as an .npz of plain arrays"),
+])
+def test_load_rejects_other_files_in_its_own_words(tmp_path, content, kind):
+    path = tmp_path / "model.npz"
+    if content == "npy":
+        with open(path, "wb") as f:
+            np.save(f, np.ones(3))
+    elif content == "pickled npz":
+        with open(path, "wb") as f:
+            np.savez(f, format=np.array([{"a": 1}], dtype=object))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError) as raised:
         NCA.load(path)
-    with pytest.raises(FileNotFoundError):
+    message = str(raised.value)
+    assert message.startswith(f"{str(path)!r} is not a tinygrad_nca model file")
+    assert kind in message
+    assert "pickle" not in message          # NumPy's advice (allow_pickle) is not the problem
+
+
+def test_load_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model file at"):
         NCA.load(tmp_path / "missing.npz")
 
 

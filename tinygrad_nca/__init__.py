@@ -24,7 +24,7 @@ from .graph import cost_report, to_dot
 from .blockwise import sum_of_blocks
 from .nca import nca_loss
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"   # the one place it is written: pyproject.toml reads it from here
 
 # Names served lazily: module attribute -> (submodule, attribute). Their modules
 # import SciPy / scikit-learn / matplotlib, which `import tinygrad_nca` must not.

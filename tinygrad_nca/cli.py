@@ -7,9 +7,10 @@ write a picture of the embedding and the fitted model. ``transform`` applies a
 saved model to a CSV file.
 
 Bad input (a missing file, an unknown column, non-numeric features, a single
-class, a damaged model file) ends the program with one line on stderr,
-``tinygrad-nca: error: ...``, and exit status 1 (2 for a malformed command
-line); a traceback means a bug.
+class, a damaged model file, an output location that cannot be written) ends
+the program with one line on stderr, ``tinygrad-nca: error: ...``, and exit
+status 1 (2 for a malformed command line); a traceback means a bug. Where the
+output goes is checked first, before any data is read or any model fitted.
 
 Everything the program reports goes to stdout (the data summary, the
 accuracy table, the files written, or the projected CSV of ``transform``);
@@ -24,12 +25,15 @@ import contextlib
 import csv
 import os
 import sys
+import tempfile
 import time
 import warnings
+import zipfile
 
 import numpy as np
 
-from .datasets import DATASETS, load_csv, load_dataset, parse_numeric_columns, read_csv_table
+from . import __version__
+from .datasets import DATASETS, load_csv, load_dataset, read_csv_columns, read_csv_header
 
 PROG = "tinygrad-nca"
 """The program's name, as installed by ``pip`` (``[project.scripts]``) and shown in messages."""
@@ -94,6 +98,16 @@ def _positive_int(text):
     return value
 
 
+_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "space": " "}
+
+
+def _delimiter(text):
+    value = _DELIMITER_NAMES.get(text.lower(), text)
+    if len(value) != 1:
+        raise argparse.ArgumentTypeError(f"expected one character (or 'tab'), got {text!r}")
+    return value
+
+
 def _fraction(text):
     try:
         value = float(text)
@@ -122,12 +136,16 @@ the raw features, PCA and NCA at the same dimension. The model file maps raw
 _TRANSFORM_EXAMPLES = f"""\
 examples:
   {PROG} transform {DEFAULT_OUTPUT_DIR}/measurements_nca.npz new.csv --output new_nca.csv
-  {PROG} transform model.npz data.csv | head
+  {PROG} transform model.npz data.tsv --delimiter tab | head
 
-DATA.csv needs a header row. If the model knows its feature names (models
-written by '{PROG} fit' do), those columns are projected and every other
-column (a label, say) is copied through unchanged; otherwise every column is a
-feature. The projected columns are named nca_1, nca_2, ...
+DATA.csv needs a header row; its delimiter (comma, semicolon or tab) is
+guessed from the first lines unless --delimiter gives it, and the output uses
+the same one. If the model knows its feature names (models written by
+'{PROG} fit' do), those columns are projected and every other column (a
+label, say) is copied through unchanged; otherwise every column is a feature.
+The projected columns are named as the estimator's get_feature_names_out()
+names them: neighborhoodcomponentsanalysis0, neighborhoodcomponentsanalysis1,
+... A missing folder in --output is created, as fit creates --output-dir.
 """
 
 
@@ -135,8 +153,9 @@ def build_parser():
     """The argument parser of ``tinygrad-nca`` (subcommands ``fit`` and ``transform``).
 
     ``tinygrad-nca --help`` and ``tinygrad-nca COMMAND --help`` print what it
-    knows. Numbers are checked while parsing (``--n-components 0`` is refused
-    with a one-line message and exit status 2), before any data is loaded.
+    knows; ``tinygrad-nca --version`` the version. Numbers are checked while
+    parsing (``--n-components 0`` is refused with a one-line message and exit
+    status 2), before any data is loaded.
 
     Returns
     -------
@@ -147,6 +166,8 @@ def build_parser():
     >>> args = build_parser().parse_args(["fit", "--dataset", "wine", "--n-components", "3"])
     >>> args.command, args.dataset, args.n_components, args.max_iter, args.test_size
     ('fit', 'wine', 3, 100, 0.25)
+    >>> build_parser().parse_args(["transform", "m.npz", "d.tsv", "--delimiter", "tab"]).delimiter
+    '\\t'
     """
     parser = _Parser(
         prog=PROG,
@@ -155,7 +176,10 @@ def build_parser():
                     "nearest neighbours share a class.",
         epilog=f"Run '{PROG} fit' for the main job: NCA on the digits data, an accuracy "
                f"table and a picture. '{PROG} COMMAND --help' shows the options.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    # Not required: with no command main() prints the whole help (not argparse's
+    # one-line complaint) and returns 2.
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     fit = commands.add_parser(
         "fit", help="fit NCA, compare k-NN accuracy with PCA, write the plot and the model",
@@ -171,6 +195,9 @@ def build_parser():
                         help="your own data: a CSV file with a header row (needs --target)")
     source.add_argument("--target", metavar="COLUMN",
                         help="the CSV column holding the class labels")
+    source.add_argument("--delimiter", type=_delimiter, metavar="CHAR",
+                        help="the CSV file's field separator, one character or 'tab' "
+                             "(default: guessed among comma, semicolon and tab)")
     model = fit.add_argument_group("model")
     model.add_argument("--n-components", type=_positive_int, default=DEFAULT_N_COMPONENTS,
                        metavar="D", help="dimension of the embedding (default: %(default)s, "
@@ -196,7 +223,8 @@ def build_parser():
     evaluation.add_argument("--n-neighbors", type=_positive_int, default=DEFAULT_N_NEIGHBORS,
                             metavar="K", help="k of the k-NN classifier (default: %(default)s)")
     evaluation.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, metavar="DIR",
-                            help="where the plot and the model go (default: ./%(default)s)")
+                            help="where the plot and the model go; created if missing, "
+                                 "checked before anything else (default: ./%(default)s)")
     evaluation.add_argument("--lda", action="store_true",
                             help="also compare with LDA (table row and plot panel)")
     evaluation.add_argument("--quiet", action="store_true",
@@ -210,7 +238,13 @@ def build_parser():
     transform.add_argument("model", metavar="MODEL.npz", help="the model file")
     transform.add_argument("data", metavar="DATA.csv", help="the data to project")
     transform.add_argument("--output", metavar="OUT.csv",
-                           help="where to write the projected data (default: stdout)")
+                           help="where to write the projected data; a missing folder is "
+                                "created, and the location is checked before anything else "
+                                "(default: stdout)")
+    transform.add_argument("--delimiter", type=_delimiter, metavar="CHAR",
+                           help="DATA.csv's field separator, one character or 'tab'; the "
+                                "output uses it too (default: guessed among comma, semicolon "
+                                "and tab)")
     return parser
 
 
@@ -346,6 +380,59 @@ def _objective_function(X, y, n_components, objective):
     return objective_at
 
 
+# ---------------------------------------------------------------------- output locations
+def _missing_folders(directory):
+    """The folders ``os.makedirs(directory)`` would create, outermost first."""
+    missing = []
+    path = os.path.abspath(directory)
+    while not os.path.lexists(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing[::-1]
+
+
+def _prepare_output_folder(directory, what):
+    """Create ``directory`` if needed and check that a file can be written in it.
+
+    Called before any work, so that a fit of minutes does not end in "cannot
+    write". Returns the folders it created (outermost first), for
+    :func:`_remove_folders` if the command then fails before writing anything.
+    ``what`` names the user's option in messages (``--output-dir 'results'``).
+    """
+    created = _missing_folders(directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except FileExistsError:
+        raise CommandError(f"cannot use {what}: it is a file, not a folder") from None
+    except OSError as err:
+        raise CommandError(f"cannot create {what}: {_reason(err)}") from None
+    try:
+        # A real file, as the command will write: os.access does not see
+        # read-only file systems or ACLs, and says yes to root for everything.
+        with tempfile.TemporaryFile(dir=directory, prefix=f".{PROG}-check-"):
+            pass
+    except OSError as err:
+        _remove_folders(created)
+        raise CommandError(f"cannot write in {what}: {_reason(err)}") from None
+    return created
+
+
+def _remove_folders(created):
+    """Remove folders made by :func:`_prepare_output_folder`, if still empty."""
+    for folder in reversed(created):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+
+
+def _reason(err):
+    """An OSError's reason without the (possibly temporary) file name: 'permission denied'."""
+    reason = err.strerror or str(err)
+    return reason[:1].lower() + reason[1:]
+
+
 # ---------------------------------------------------------------------- fit
 def _load_data(args):
     if args.csv is not None or args.target is not None:
@@ -355,7 +442,9 @@ def _load_data(args):
             raise CommandError("--target names a column of a CSV file: give the file with --csv")
         if args.target is None:
             raise CommandError("--csv needs --target COLUMN, the column holding the class labels")
-        return load_csv(args.csv, args.target)
+        return load_csv(args.csv, args.target, delimiter=args.delimiter)
+    if args.delimiter is not None:
+        raise CommandError("--delimiter is for a CSV file given with --csv")
     return load_dataset(args.dataset or "digits", seed=args.seed)
 
 
@@ -448,7 +537,16 @@ def _baselines(args, X_train, y_train):
 
 
 def _fit(args, out):
-    X, y, info = _load_data(args)         # first: bad input fails before the heavy imports
+    created = _prepare_output_folder(args.output_dir, f"--output-dir {args.output_dir!r}")
+    try:
+        return _fit_into(args, out)
+    except BaseException:
+        _remove_folders(created)          # only if nothing was written in them
+        raise
+
+
+def _fit_into(args, out):
+    X, y, info = _load_data(args)         # bad input fails before the heavy imports
     from sklearn.preprocessing import StandardScaler
 
     from .plotting import plot_embeddings
@@ -461,11 +559,6 @@ def _fit(args, out):
     X_train, X_test, y_train, y_test = _split(X, y, args.test_size, args.seed)
     if d > len(y_train):
         raise CommandError(f"--n-components {d} is more than the {len(y_train)} training samples")
-    try:            # before the fit, not after it: fail fast
-        os.makedirs(args.output_dir, exist_ok=True)
-    except OSError as err:
-        raise CommandError(f"cannot create --output-dir {args.output_dir!r}: "
-                           f"{err.strerror or err}") from None
     scaler = StandardScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
     print(f"{info.name}: {n_samples} samples, {n_features} features, "
@@ -493,17 +586,19 @@ def _fit(args, out):
         views = {name: _view_2d(*pair) for name, pair in embeddings.items()}
         shown = "" if d == 2 else f" (the two principal axes of each {d}-D embedding)"
         figure_path = os.path.join(args.output_dir, f"{info.name}_embedding.png")
-        plot_embeddings(views, y_test, accuracies=accuracy, n_neighbors=k,
-                        class_names=info.target_names, legend_title=info.target,
-                        path=figure_path,
-                        title=f"{info.name}: {len(y_test)} held-out samples, "
-                              f"{n_features} features \u2192 {d} dimensions{shown}")
+        with _writing(figure_path):
+            plot_embeddings(views, y_test, accuracies=accuracy, n_neighbors=k,
+                            class_names=info.target_names, legend_title=info.target,
+                            path=figure_path,
+                            title=f"{info.name}: {len(y_test)} held-out samples, "
+                                  f"{n_features} features \u2192 {d} dimensions{shown}")
         print(f"wrote {figure_path}  ({', '.join(views)}: held-out samples)", file=out)
     else:
         print("no plot: the embedding is 1-D (use --n-components 2 for a picture)", file=out)
 
     model_path = os.path.join(args.output_dir, f"{info.name}_nca.npz")
-    _raw_feature_model(nca, scaler, info.feature_names).save(model_path)
+    with _writing(model_path):
+        _raw_feature_model(nca, scaler, info.feature_names).save(model_path)
     print(f"wrote {model_path}  (the fitted model; apply it with "
           f"'{PROG} transform {model_path} DATA.csv')", file=out)
     return 0
@@ -522,6 +617,15 @@ def _raw_feature_model(nca, scaler, feature_names):
     return nca
 
 
+@contextlib.contextmanager
+def _writing(path):
+    """Report a failed write under the user's file name, not the temporary one written first."""
+    try:
+        yield
+    except OSError as err:
+        raise CommandError(f"cannot write {path}: {_reason(err)}") from None
+
+
 # ---------------------------------------------------------------------- transform
 def _short_list(names, limit=6):
     shown = ", ".join(repr(str(n)) for n in names[:limit])
@@ -529,8 +633,34 @@ def _short_list(names, limit=6):
 
 
 def _transform(args, out):
-    model = _estimator_class().load(args.model)
-    header, rows, lines = read_csv_table(args.data)
+    created = []
+    if args.output is not None:
+        if os.path.isdir(args.output):
+            raise CommandError(f"--output {args.output!r} is a folder; give a file name")
+        folder = os.path.dirname(args.output) or os.curdir
+        created = _prepare_output_folder(folder, f"the folder of --output {args.output!r}")
+    try:
+        return _transform_into(args, out)
+    except BaseException:
+        _remove_folders(created)
+        raise
+
+
+def _load_model(args):
+    """The model, or an error that says so if MODEL.npz and DATA.csv look swapped."""
+    try:
+        return _estimator_class().load(args.model)
+    except ValueError as err:
+        data_is_zip = os.path.isfile(args.data) and zipfile.is_zipfile(args.data)
+        if data_is_zip:
+            raise CommandError(f"{err}; {args.data!r} looks like the model: the model file "
+                               f"comes first ('{PROG} transform MODEL.npz DATA.csv')") from None
+        raise
+
+
+def _transform_into(args, out):
+    model = _load_model(args)
+    header, delimiter = read_csv_header(args.data, delimiter=args.delimiter)
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         names = [str(n) for n in names]
@@ -539,39 +669,85 @@ def _transform(args, out):
             raise CommandError(f"{args.data} lacks the model's feature column(s) "
                                f"{_short_list(missing)}; the model was fitted on "
                                f"{_short_list(names)}")
-        feature_index = [header.index(n) for n in names]
     else:
         if len(header) != model.n_features_in_:
             raise CommandError(f"the model expects {model.n_features_in_} features, but "
                                f"{args.data} has {len(header)} columns (the model stores no "
                                "column names, so every column must be a feature)")
-        names, feature_index = header, list(range(len(header)))
-    kept_index = [i for i in range(len(header)) if i not in set(feature_index)]
-    columns = list(zip(*rows))
-    X = parse_numeric_columns(args.data, names, [columns[i] for i in feature_index], lines)
+        names = header
+    kept = [name for name in header if name not in set(names)]
+    projected = [str(name) for name in model.get_feature_names_out()]
+    clashes = [name for name in kept if name in projected]
+    if clashes:
+        raise CommandError(f"{args.data} has column(s) {_short_list(clashes)}, the name(s) of "
+                           "the projected columns; rename them")
+    table = read_csv_columns(args.data, names, delimiter=delimiter)
     with warnings.catch_warnings():
         # The model knows its column names but X is a plain array (already
-        # put in the model's column order above).
+        # put in the model's column order by read_csv_columns).
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        Z = model.transform(X)
-
-    out_header = [header[i] for i in kept_index] + [f"nca_{k + 1}" for k in range(Z.shape[1])]
+        Z = model.transform(table.X)
 
     def write(stream):
-        writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow(out_header)
-        for row, z in zip(rows, Z):
-            writer.writerow([row[i] for i in kept_index] + [repr(float(v)) for v in z])
+        columns = [table.text[name] for name in kept]
+        columns += [list(map(repr, z)) for z in Z.T.tolist()]   # repr: shortest exact text
+        write_csv_columns(stream, kept + projected, columns, delimiter)
 
     if args.output is None:
         write(out)
         return 0
     from ._atomic import atomic_path
-    with atomic_path(args.output) as tmp:
+    with _writing(args.output), atomic_path(args.output) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as stream:
             write(stream)
-    print(f"wrote {args.output}  ({len(rows)} rows, {Z.shape[1]} NCA columns)", file=sys.stderr)
+    print(f"wrote {args.output}  ({table.n_rows} rows, {Z.shape[1]} NCA columns)", file=sys.stderr)
     return 0
+
+
+def write_csv_columns(stream, header, columns, delimiter=","):
+    """Write text columns as CSV, a block of rows at a time; as ``csv.writer`` would.
+
+    Quoting is the :mod:`csv` module's minimal one: a cell holding the
+    delimiter, a double quote or a line break is quoted, its quotes doubled.
+    Built column by column and joined a block at a time, because one
+    ``writerow`` per row costs more than reading the file did.
+
+    Parameters
+    ----------
+    stream : text file
+        Opened with ``newline=""`` (lines end in ``"\\n"``).
+    header : list of str
+    columns : list of lists of str
+        ``columns[j]`` holds the cells of ``header[j]``; all of one length.
+    delimiter : str, default ","
+
+    Examples
+    --------
+    >>> import io
+    >>> stream = io.StringIO()
+    >>> write_csv_columns(stream, ["id", "x"], [["a", 'b "c", d'], ["1.5", "-2.0"]])
+    >>> print(stream.getvalue(), end="")
+    id,x
+    a,1.5
+    "b ""c"", d",-2.0
+    """
+    specials = (delimiter, '"', "\n", "\r")
+
+    def quoted(cell):
+        return '"' + cell.replace('"', '""') + '"' if any(c in cell for c in specials) else cell
+
+    def minimal(cells):
+        # One scan of the joined column decides whether any cell needs quotes.
+        joined = "".join(cells)
+        return [quoted(cell) for cell in cells] if any(c in joined for c in specials) else cells
+
+    stream.write(delimiter.join(minimal(list(header))) + "\n")
+    columns = [minimal(column) for column in columns]
+    n_rows = len(columns[0]) if columns else 0
+    block = 1 << 16
+    for start in range(0, n_rows, block):
+        rows = zip(*(column[start:start + block] for column in columns))
+        stream.write("\n".join(map(delimiter.join, rows)) + "\n")
 
 
 # ---------------------------------------------------------------------- entry point
@@ -603,9 +779,12 @@ def main(argv=None):
     Returns
     -------
     int
-        0 on success, 1 for bad input (one line ``tinygrad-nca: error: ...``
-        on stderr), 2 for a malformed command line, 130 if interrupted with
-        Ctrl-C, 141 if the reader of stdout went away (``... | head``).
+        0 on success (and for ``--help``, ``--version``), 1 for bad input
+        (one line ``tinygrad-nca: error: ...`` on stderr), 2 for a malformed
+        command line or no command at all (the whole help then goes to
+        stderr, as argparse sends its usage message there with status 2), 130
+        if interrupted with Ctrl-C, 141 if the reader of stdout went away
+        (``... | head``).
 
     Examples
     --------
@@ -638,7 +817,7 @@ def main(argv=None):
     ...                 "a,5.1,3.5,1.4,0.2\\n"
     ...                 "b,6.7,3.0,5.2,2.3\\n")
     >>> main(["transform", os.path.join(out, "iris_nca.npz"), data])
-    id,nca_1
+    id,neighborhoodcomponentsanalysis0
     a,...
     b,...
     0
@@ -655,8 +834,11 @@ def main(argv=None):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as stop:          # --help, or a malformed command line
+    except SystemExit as stop:          # --help, --version, or a malformed command line
         return stop.code if isinstance(stop.code, int) else 2
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
     try:
         if args.command == "fit":
             return _fit(args, sys.stdout)

@@ -40,8 +40,15 @@ these once, in a Hypothesis profile.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+except ModuleNotFoundError as missing:          # Hypothesis is an extra, not a dependency
+    if not (missing.name or "").startswith("hypothesis"):
+        raise
+    raise ImportError('tinygrad_nca.testing needs Hypothesis, which a plain install does not '
+                      'bring: pip install "tinygrad-nca[testing]"') from missing
 
 __all__ = ["FLOAT_DTYPES", "dtypes", "elements", "shapes", "arrays", "positive_arrays",
            "arrays_in", "DOMAINS",

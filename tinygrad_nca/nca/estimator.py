@@ -265,30 +265,48 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         X : array-like of shape (n_samples, n_features)
             Training samples.
         y : array-like of shape (n_samples,)
-            Their class labels (at least two classes).
+            Their class labels. A single class is allowed (a fold of a
+            cross-validation can hold one): see Notes.
 
         Returns
         -------
         self : object
             The fitted estimator.
+
+        Notes
+        -----
+        With a single class in ``y`` every neighbour is of the right class,
+        so p_i = 1 for every point and the objective (N for "expected", 0 for
+        "log") does not depend on the transformation: there is nothing to
+        learn. As scikit-learn does, the fit then succeeds without a warning
+        and keeps the initial transformation ("auto" picks "pca" or
+        "identity", since "lda" needs two classes); no iteration runs, so
+        ``n_iter_`` is 0, ``loss_curve_`` holds the one starting value and the
+        callback is not called. ``init="lda"`` with one class is a ValueError,
+        as in scikit-learn.
         """
         dtype = self._float_dtype()
         X, y = validate_data(self, X, y, ensure_min_samples=2, dtype=dtype)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
-        if len(encoder.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes, but y has a single "
-                f"class ({encoder.classes_[0]!r}): with one class every neighbour is of the "
-                "right class and there is nothing to learn.")
         y = encoder.transform(y)
         self._check_dimensions(X)
         init = self._validated_init(X)
+        single_class = len(encoder.classes_) == 1
+        if single_class and isinstance(init, str) and init == "lda" \
+                and not (self.warm_start and hasattr(self, "components_")):
+            # (scikit-learn lets LDA fail on it, with a message about n_components)
+            raise ValueError(
+                f"init='lda' needs samples of at least 2 classes, but y has a single class "
+                f"({encoder.classes_[0]!r}); use init='auto', 'pca' or 'identity'.")
         self.random_state_ = check_random_state(self.random_state)
 
         started = time.perf_counter()
         self._stopped_by_callback = False
         transformation = np.asarray(self._initialize(X, y, init), dtype=dtype)
+        if single_class:
+            self._keep_initial(transformation, X.shape[0], encoder.classes_[0])
+            return self
         if self.solver == "lbfgs":
             block_size = self._block_size(X.shape[0], transformation.shape[0], dtype.itemsize)
             result, converged = self._minimize(transformation, X, y, block_size)
@@ -308,6 +326,27 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
             print(f"[{type(self).__name__}] Training took "
                   f"{time.perf_counter() - started:8.2f}s.")
         return self
+
+    def _keep_initial(self, transformation, n_samples, label):
+        """The fit on a single class: the initial transformation, no iteration.
+
+        With one class p_i = 1 for every point, so the objective is a constant:
+        Σ_i p_i = N ("expected") or Σ_i log p_i = 0 ("log"); the stochastic
+        solvers record it per point (1 or 0). No optimiser is run: L-BFGS-B
+        would stop at once on the zero gradient, Adam and SGD would idle
+        through 20 epochs before their stopping rule noticed.
+        """
+        per_point = self.solver != "lbfgs"
+        if self.objective == "expected":
+            value = 1.0 if per_point else float(n_samples)
+        else:
+            value = 0.0
+        self.components_ = transformation
+        self.n_iter_ = 0
+        self.loss_curve_ = np.array([value])
+        if self.verbose:
+            print(f"[{type(self).__name__}] y holds a single class ({label!r}): the objective "
+                  f"is {value:g} whatever the transformation; keeping the initial one.")
 
     def _user_callback(self, A, n_iter):
         """Call the user's callback; True if it asked to stop (raised StopIteration)."""
@@ -572,6 +611,38 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=self.components_.dtype)
         return X @ self.components_.T
+
+    def get_mahalanobis_matrix(self):
+        r"""The Mahalanobis matrix M = LᵀL of the learned metric (L = ``components_``).
+
+        NCA learns a linear map L (n_components × n_features); the squared
+        distance it puts between two points is the Euclidean one after the
+        map, which is a Mahalanobis distance in the original space:
+
+            ‖Lx − Ly‖² = (x − y)ᵀ LᵀL (x − y) = (x − y)ᵀ M (x − y).
+
+        M is symmetric and positive semi-definite, of rank at most
+        n_components. The name and definition are metric-learn's
+        (``get_mahalanobis_matrix``), so code written for its estimators works
+        with this one.
+
+        Returns
+        -------
+        M : ndarray of shape (n_features, n_features)
+            ``components_.T @ components_``, in the dtype of the fit.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> nca = NeighborhoodComponentsAnalysis(init="identity", max_iter=1)
+        >>> nca.components_ = np.array([[1.0, 2.0], [0.0, 3.0]])    # set by hand, as if fitted
+        >>> nca.get_mahalanobis_matrix()
+        array([[ 1.,  2.],
+               [ 2., 13.]])
+        """
+        check_is_fitted(self)
+        L = self.components_
+        return L.T @ L
 
     @property
     def _n_features_out(self):

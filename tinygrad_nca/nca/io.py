@@ -27,6 +27,30 @@ import numpy as np
 
 from .._atomic import atomic_path
 
+# An .npz is a zip archive: its first bytes are a zip local-file header.
+_ZIP_MAGIC = b"PK\x03\x04"
+_NPY_MAGIC = b"\x93NUMPY"
+_SNIFF_BYTES = 4096
+
+
+def _what_it_is(start):
+    """A few words on what a file that is not a zip archive is, from its first bytes."""
+    if not start:
+        return "the file is empty"
+    if start.startswith(_NPY_MAGIC):
+        return "it is a single NumPy array (.npy)"
+    try:
+        text = start.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(start) - 3:     # not just a character cut off at the end
+            return "it is a binary file of another kind"
+        text = start[:err.start].decode("utf-8")
+    first_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+    if any(mark in first_line for mark in (",", ";", "\t")):
+        return "it is a text file that looks like CSV data"
+    return "it is a text file"
+
+
 FORMAT = "tinygrad_nca.NeighborhoodComponentsAnalysis"
 FORMAT_VERSION = 1
 _PLAIN_PARAMS = ("n_components", "warm_start", "max_iter", "tol", "verbose", "random_state",
@@ -75,11 +99,22 @@ def load_model(cls, path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no model file at {path!r}")
+    # Look at the first bytes before NumPy does: np.load reads a text file as
+    # a pickle and answers with advice about allow_pickle, which is not the
+    # problem (a CSV file given where the model belongs is).
+    with open(path, "rb") as file:
+        start = file.read(_SNIFF_BYTES)
+    if not start.startswith(_ZIP_MAGIC):
+        raise ValueError(f"{path!r} is not a tinygrad_nca model file (an .npz archive written "
+                         f"by NeighborhoodComponentsAnalysis.save or 'tinygrad-nca fit'): "
+                         f"{_what_it_is(start)}")
     try:
         with np.load(path, allow_pickle=False) as data:
             contents = {key: data[key] for key in data.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{path!r} is not a tinygrad_nca model file (.npz): {err}") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+        raise ValueError(f"{path!r} is not a tinygrad_nca model file: it starts like a zip "
+                         "archive but cannot be read as an .npz of plain arrays (damaged, "
+                         "or a zip of something else)") from None
     if not isinstance(contents, dict) or contents.get("format") is None \
             or str(contents["format"]) != FORMAT:
         raise ValueError(f"{path!r} is not a tinygrad_nca model file: it has no "
