@@ -53,6 +53,19 @@ def test_a_cotangent_only_the_sweep_holds_is_overwritten(overwrites):
     np.testing.assert_allclose(gradient, softmax_vjp_by_formula(x, c, axis=1), rtol=1e-12)
 
 
+def test_no_overwrite_where_the_interpreter_has_no_reference_counts(overwrites, monkeypatch):
+    """Without sys.getrefcount (PyPy, GraalPy) nobody can prove that only the sweep holds a
+    cotangent: the guard must refuse, not compare None with None and let it through."""
+    monkeypatch.delattr("sys.getrefcount")
+    monkeypatch.setattr(tensor, "_EXCLUSIVE", tensor._exclusive_holders())
+    assert tensor._EXCLUSIVE is None
+    local = np.random.default_rng(11)          # the module's rng stream stays as the others expect
+    x, c = local.normal(size=(4, 5)), local.normal(size=(4, 5))
+    gradient = tg.grad(lambda x: tg.sum(tg.softmax(x, axis=1) * c))(x)
+    assert overwrites == [False]
+    np.testing.assert_allclose(gradient, softmax_vjp_by_formula(x, c, axis=1), rtol=1e-12)
+
+
 def test_masked_softmax_overwritten_with_exact_zeros(overwrites):
     x, c = rng.normal(size=(5, 5)), rng.normal(size=(5, 5))
     mask = ~np.eye(5, dtype=bool)

@@ -293,6 +293,28 @@ def test_forward_equals_numpy_and_gradient_matches_finite_differences(row, shape
     TIMES[row.id] = TIMES.get(row.id, 0.0) + time.perf_counter() - start
 
 
+@pytest.mark.parametrize("row, shapes", CASES)
+def test_forward_mode_agrees_with_reverse_mode(row, shapes):
+    """jvp and jacobian(mode="forward") against reverse mode, every row and shape (float64):
+    J v from jvp equals the reverse-mode Jacobian applied to v, and the two Jacobians agree."""
+    xs = inputs(row, shapes, np.float64)
+    argnums = tuple(range(len(xs)))
+    f = lambda *xs: row.fn(tg, *xs)                                 # noqa: E731
+    reverse = tg.jacobian(f, argnums=argnums)(*xs)
+    forward = tg.jacobian(f, argnums=argnums, mode="forward")(*xs)
+    rng = np.random.default_rng(1)
+    vs = tuple(rng.standard_normal(np.shape(x)) for x in xs)
+    jv = tg.jvp(f, argnums=argnums)(*xs, vs)
+    out_shape = np.shape(row.fn(np, *xs)) if row.reference is None else np.shape(row.reference(*xs))
+    expected = np.zeros(out_shape)
+    tolerance = dict(rtol=1e-12, atol=1e-13) if np.asarray(jv).dtype == np.float64 else \
+        dict(rtol=1e-6, atol=1e-7)                   # a float32 result (astype)
+    for rev, fwd, x, v in zip(reverse, forward, xs, vs):
+        np.testing.assert_allclose(fwd, rev, **tolerance)
+        expected = expected + rev.reshape(out_shape + (x.size,)) @ v.reshape(-1)
+    np.testing.assert_allclose(jv, expected, **tolerance)
+
+
 def test_every_differentiable_function_has_a_row():
     exported = {name for name, value in vars(tg).items() if not name.startswith("_")    # (no lazy
                 and getattr(value, "__module__", None) == "tinygrad_nca.ops"}       # imports)
