@@ -18,7 +18,7 @@ TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
 
 
 def load_hook():
-    spec = importlib.util.spec_from_file_location("tutorials_hook", ROOT / "docs/hooks/tutorials.py")
+    spec = importlib.util.spec_from_file_location("tutorials_hook", ROOT / "docs_hooks/tutorials.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

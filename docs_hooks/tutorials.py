@@ -8,7 +8,7 @@ A tutorial is a plain Python script split into cells by ``# %%`` lines:
 - a ``# %%`` cell is code: it becomes a Python block, followed by what the cell printed and the
   figures it saved (files that appeared in its output folder while it ran).
 
-The script runs in a subprocess (``python docs/hooks/tutorials.py run SCRIPT FOLDER``), which executes
+The script runs in a subprocess (``python docs_hooks/tutorials.py run SCRIPT FOLDER``), which executes
 its code cells in order in one namespace, exactly as ``python SCRIPT`` would, and records each cell's
 output; no Jupyter kernel is involved. A tutorial that raises fails the build with its traceback.
 
@@ -31,7 +31,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"
 CELL_MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 
@@ -174,5 +174,5 @@ def on_files(files, config):
 
 if __name__ == "__main__":
     if len(sys.argv) != 4 or sys.argv[1] != "run":
-        sys.exit("usage: python docs/hooks/tutorials.py run SCRIPT FOLDER")
+        sys.exit("usage: python docs_hooks/tutorials.py run SCRIPT FOLDER")
     run_cells(Path(sys.argv[2]).resolve(), Path(sys.argv[3]).resolve())
