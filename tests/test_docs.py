@@ -301,22 +301,35 @@ class Browser:
     Offline: every host name but 127.0.0.1 fails to resolve."""
 
     def __init__(self, executable: str, width: int = 1280, height: int = 1000):
-        commands, self._to_browser = os.pipe()
-        self._from_browser, replies = os.pipe()
+        import fcntl
+
+        def above_4(fd):         # so that moving them to 3 and 4 cannot overwrite one another
+            high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+            os.close(fd)
+            return high
+        commands, self._to_browser = map(above_4, os.pipe())
+        self._from_browser, replies = map(above_4, os.pipe())
         arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                      "--disable-extensions", "--hide-scrollbars", f"--window-size={width},{height}",
                      "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                      "--remote-debugging-pipe", "about:blank"]
-        # the shell puts the two pipe ends where Chromium looks for them, fds 3 and 4
+        # a Python trampoline puts the two pipe ends where Chromium looks for them, fds 3 and 4
+        trampoline = ("import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
+                      "os.execv(sys.argv[3], sys.argv[3:])")
         self.process = subprocess.Popen(
-            ["sh", "-c", f'exec "$0" "$@" 3<&{commands} 4>&{replies}', executable, *arguments],
+            [sys.executable, "-c", trampoline, str(commands), str(replies), executable, *arguments],
             pass_fds=(commands, replies), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(commands)
         os.close(replies)
         self._buffer, self._events, self._id = b"", [], 0
-        target = self.send("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        self.send("Page.enable", session=True)
+        try:
+            target = self.send("Target.createTarget", url="about:blank")["targetId"]
+            self.session = self.send("Target.attachToTarget", targetId=target,
+                                     flatten=True)["sessionId"]
+            self.send("Page.enable", session=True)
+        except BaseException:
+            self.close()
+            raise
 
     def _read(self, deadline: float) -> dict:
         import json
@@ -372,10 +385,11 @@ class Browser:
         path.write_bytes(base64.b64decode(data))
 
     def close(self) -> None:
-        try:
-            self.send("Browser.close", timeout=10)
-        except (RuntimeError, TimeoutError, OSError):
-            pass
+        if self.process.poll() is None:
+            try:
+                self.send("Browser.close", timeout=10)
+            except (RuntimeError, TimeoutError, OSError):
+                pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
