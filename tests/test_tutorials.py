@@ -2,7 +2,7 @@
 
 The tutorials assert their own claims (a gradient equals its formula, an embedding separates the
 classes, ...), so a tutorial whose claim stops being true fails here. Each runs in a subprocess
-through the docs' tutorial runner (docs/hooks/tutorials.py), which executes the script's cells in
+through the docs' tutorial runner (docs_hooks/tutorials.py), which executes the script's cells in
 order exactly as ``python tutorials/NAME.py`` would and records what each cell printed; the runs
 are shared with tests/test_docs.py through a session-wide cache, so the suite runs each tutorial
 once. One test also runs a tutorial the way a reader does, as a plain script.
@@ -24,7 +24,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def load_hook():
-    spec = importlib.util.spec_from_file_location("tutorials_hook", ROOT / "docs/hooks/tutorials.py")
+    spec = importlib.util.spec_from_file_location("tutorials_hook", ROOT / "docs_hooks/tutorials.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -217,7 +217,7 @@ def load_csv(path, target, *, delimiter=None):
 
     Parameters
     ----------
-    path : str or path-like
+    path : str or os.PathLike
         The file. The first row names the columns; blank lines are skipped.
     target : str
         Name of the column holding the class labels (numbers or text).
@@ -574,7 +574,7 @@ def read_csv_table(path, *, delimiter=","):
 
     Parameters
     ----------
-    path : str or path-like
+    path : str or os.PathLike
     delimiter : str, default ","
 
     Returns
@@ -634,7 +634,7 @@ def parse_numeric_columns(path, names, columns, lines):
 
     Parameters
     ----------
-    path : str or path-like
+    path : str or os.PathLike
         The file the cells came from (only used in error messages).
     names : sequence of str
         Column names, one per column.

@@ -361,13 +361,6 @@ def parameter_tying_exercise(n=30, n_features=5, n_components=2, seed=0):
     reaching U, so Ū = W̄⁽¹⁾ᵀ + W̄⁽²⁾ without any code for it. Here the
     untied gradients are computed separately at (Uᵀ, U) and compared.
 
-    Returns
-    -------
-    dict with ``tied_gradient`` (Ū), ``encoder_gradient`` (W̄⁽¹⁾),
-    ``decoder_gradient`` (W̄⁽²⁾), ``max_abs_difference`` (‖Ū − (W̄⁽¹⁾ᵀ + W̄⁽²⁾)‖_max,
-    rounding error) and ``decoder_only_difference`` (‖Ū − W̄⁽²⁾‖_max, not small:
-    either use alone is not the tied gradient).
-
     Parameters
     ----------
     n : int, default 30
@@ -378,6 +371,14 @@ def parameter_tying_exercise(n=30, n_features=5, n_components=2, seed=0):
         K, the code size: U is D × K.
     seed : int, default 0
         Seed of X and U.
+
+    Returns
+    -------
+    dict
+        With keys ``tied_gradient`` (Ū), ``encoder_gradient`` (W̄⁽¹⁾),
+        ``decoder_gradient`` (W̄⁽²⁾), ``max_abs_difference`` (‖Ū − (W̄⁽¹⁾ᵀ + W̄⁽²⁾)‖_max,
+        rounding error) and ``decoder_only_difference`` (‖Ū − W̄⁽²⁾‖_max, not small:
+        either use alone is not the tied gradient).
 
     Examples
     --------

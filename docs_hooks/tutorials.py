@@ -8,9 +8,12 @@ A tutorial is a plain Python script split into cells by ``# %%`` lines:
 - a ``# %%`` cell is code: it becomes a Python block, followed by what the cell printed and the
   figures it saved (files that appeared in its output folder while it ran).
 
-The script runs in a subprocess (``python docs/hooks/tutorials.py run SCRIPT FOLDER``), which executes
+The script runs in a subprocess (``python docs_hooks/tutorials.py run SCRIPT FOLDER``), which executes
 its code cells in order in one namespace, exactly as ``python SCRIPT`` would, and records each cell's
 output; no Jupyter kernel is involved. A tutorial that raises fails the build with its traceback.
+
+Each page offers its script, the same cells as a Jupyter notebook (``to_notebook``, written from the
+cells read here, without outputs) and the helper module ``_tutorial.py`` for download.
 
 Results are cached (in ``tutorials/_output/_docs_cache``, or ``$TINYGRAD_NCA_DOCS_CACHE``) under a hash
 of the tutorial, its helper module, the package sources and the size mode, so an unchanged tutorial is
@@ -31,8 +34,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"
+HELPER = "_tutorial.py"          # the set-up module the tutorials import
 CELL_MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 
 
@@ -87,7 +91,7 @@ def run_cells(script: Path, folder: Path) -> None:
 
 def _fingerprint(script: Path, small: bool) -> str:
     digest = hashlib.sha256(f"small={small}".encode())
-    sources = [script, TUTORIALS / "_tutorial.py", Path(__file__)]
+    sources = [script, TUTORIALS / HELPER, Path(__file__)]
     sources += sorted((ROOT / "tinygrad_nca").rglob("*.py"))
     for path in sources:
         digest.update(path.read_bytes())
@@ -125,7 +129,11 @@ def to_markdown(script: Path, folder: Path) -> str:
                 title, _, text = text.partition("\n")
                 parts += [title, f"!!! note \"Run it yourself\"\n    This page is generated from "
                                  f"`tutorials/{script.name}`; run it with `{command}` "
-                                 f"(add `--small` for a quick run)."]
+                                 f"(add `--small` for a quick run).\n\n"
+                                 f"    Download [{script.name}]({script.name}){{: download }} "
+                                 f"or the notebook [{script.stem}.ipynb]({script.stem}.ipynb)"
+                                 f"{{: download }}, with [{HELPER}]({HELPER}){{: download }} "
+                                 f"beside it (the set-up every tutorial imports)."]
             parts.append(text)
             continue
         record = next(records)
@@ -137,6 +145,27 @@ def to_markdown(script: Path, folder: Path) -> str:
         for name in record["figures"]:
             parts.append(f"![{name}]({script.stem}/{name})")
     return "\n\n".join(parts) + "\n"
+
+
+def to_notebook(script: Path) -> str:
+    """The tutorial as a Jupyter notebook (nbformat 4): one cell per cell of the script, no outputs.
+
+    Written from the cells this hook already reads, so the notebook and the page cannot disagree.
+    """
+    cells = []
+    for number, cell in enumerate(split_cells(script.read_text(encoding="utf-8"))):
+        markdown = cell["kind"] == "markdown"
+        text = prose(cell["source"]) if markdown else cell["source"].strip("\n")
+        entry = {"cell_type": cell["kind"], "id": f"cell-{number}", "metadata": {},
+                 "source": text.splitlines(keepends=True)}
+        if not markdown:
+            entry.update(execution_count=None, outputs=[])
+        cells.append(entry)
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "cells": cells,
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                            "language": "python"},
+                             "language_info": {"name": "python"}}}
+    return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
 
 
 def render_all(small: bool, cache: Path) -> dict[str, tuple[str, list[Path]]]:
@@ -164,8 +193,13 @@ def on_files(files, config):
         pages = render_all(small, cache)
     except RuntimeError as err:
         raise PluginError(str(err)) from None
+    # the helper module every tutorial imports, offered for download with them
+    files.append(File.generated(config, f"tutorials/{HELPER}", abs_src_path=str(TUTORIALS / HELPER)))
     for stem, (markdown, figures) in pages.items():
+        script = TUTORIALS / f"{stem}.py"
         files.append(File.generated(config, f"tutorials/{stem}.md", content=markdown))
+        files.append(File.generated(config, f"tutorials/{stem}.py", abs_src_path=str(script)))
+        files.append(File.generated(config, f"tutorials/{stem}.ipynb", content=to_notebook(script)))
         for figure in figures:
             files.append(File.generated(config, f"tutorials/{stem}/{figure.name}",
                                         abs_src_path=str(figure)))
@@ -174,5 +208,5 @@ def on_files(files, config):
 
 if __name__ == "__main__":
     if len(sys.argv) != 4 or sys.argv[1] != "run":
-        sys.exit("usage: python docs/hooks/tutorials.py run SCRIPT FOLDER")
+        sys.exit("usage: python docs_hooks/tutorials.py run SCRIPT FOLDER")
     run_cells(Path(sys.argv[2]).resolve(), Path(sys.argv[3]).resolve())
