@@ -953,7 +953,20 @@ def primitive(fun=None, *, name=None, flops=None):
 
 # The one operation the sweep itself needs (_cast_like), so it lives with the sweep;
 # ops.astype is its public wrapper.
-cast = primitive(lambda x, dtype: x.astype(dtype), name="astype", flops=lambda *a, **k: 0)
+@primitive(name="astype", flops=lambda *a, **k: 0)
+def cast(x, dtype):
+    """``x`` as ``dtype`` (a primitive); the cotangent is cast back to the input's dtype.
+
+    ``tg.astype`` is the public function; this is its rule.
+
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> from tinygrad_nca.tensor import cast
+    >>> cast(tg.Tensor([1.5], requires_grad=True), np.float32)
+    Tensor([1.5], dtype=float32, requires_grad=True, op=astype)
+    """
+    return x.astype(dtype)
+
+
 cast.defvjp(lambda g, ans, x, dtype: cast(g, x.dtype))
 
 # The stand-in a transform puts in place of an argument that an outer transform is
