@@ -525,6 +525,62 @@ def test_blocked_nca_loss_hessian_vector_product_matches_finite_differences():
     close(tg.hvp(blocked)(A0, V), tg.hvp(full)(A0, V), rtol=1e-9, atol=1e-11)
 
 
+# ============================================================================ cotangents that depend on x
+# A second derivative differentiates each VJP with respect to its cotangent too, when that
+# cotangent depends on x (a nonlinear function after the op): the VJPs' own VJPs.
+SOFT_X = np.array([0.3, -0.8, 1.1, 0.2])
+MASK = np.array([True, False, True, True])
+
+
+def _softmax_np(x):
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def _second_order_cases():
+    x, n, m = SOFT_X, len(SOFT_X), MASK.astype(float)
+    p = _softmax_np(x)
+    s = np.sum(p * p)
+    J = np.diag(p) - np.outer(p, p)
+    lse = np.log(np.sum(np.exp(x)))
+    log_p = np.log(p)
+    S = np.sum(log_p)
+    masked_s = np.sum(m * x * x)
+    return {
+        # f = Σ p², ∇f = 2 J p; H_ik = 2 (2p_i − s) J_ik − 4 p_i (J p)_k, s = Σ p²
+        "sum(softmax**2)": (lambda x: tg.sum(tg.softmax(x) ** 2),
+                            2 * (2 * p - s)[:, None] * J - 4 * np.outer(p, J @ p)),
+        # f = lse², ∇f = 2 lse p; H = 2 p pᵀ + 2 lse (diag p − p pᵀ)
+        "logsumexp**2": (lambda x: tg.logsumexp(x) ** 2, 2 * np.outer(p, p) + 2 * lse * J),
+        # f = Σ (log p)², ∇_i = 2 (log p_i − p_i S), S = Σ log p;
+        # H_ik = 2 (δ_ik − p_k − S J_ik − p_i (1 − n p_k))
+        "sum(log_softmax**2)": (lambda x: tg.sum(tg.log_softmax(x) ** 2),
+                                2 * (np.eye(n) - p[None, :] - S * J
+                                     - p[:, None] * (1 - n * p[None, :]))),
+        # f = (Σ_mask x²)², ∇ = 4 s (m∘x); H = 4 s diag(m) + 8 (m∘x)(m∘x)ᵀ
+        "masked-sum-squared": (lambda x: tg.sum(x * x, where=MASK) ** 2,
+                               4 * masked_s * np.diag(m) + 8 * np.outer(m * x, m * x)),
+        # f = (mean over the mask of x³)², c = 3 selected: ∇ = 2 μ 3x² m / c;
+        # H = 2 (3x² m / c)(3x² m / c)ᵀ + 2 μ diag(6x m / c)
+        "masked-mean-squared": (lambda x: tg.mean(x ** 3, where=MASK) ** 2,
+                                2 * np.outer(3 * x * x * m / 3, 3 * x * x * m / 3)
+                                + 2 * (np.sum(m * x ** 3) / 3) * np.diag(6 * x * m / 3)),
+    }
+
+
+@pytest.mark.parametrize("how", ["jacobian-of-grad", "jacobian_fwd-of-grad", "hvp-columns"])
+@pytest.mark.parametrize("name", list(_second_order_cases()))
+def test_hessian_through_a_cotangent_that_depends_on_x(name, how):
+    f, H = _second_order_cases()[name]
+    if how == "jacobian-of-grad":
+        result = tg.jacobian(tg.grad(f))(SOFT_X)
+    elif how == "jacobian_fwd-of-grad":
+        result = tg.jacobian(tg.grad(f), mode="forward")(SOFT_X)
+    else:
+        result = np.stack([values(tg.hvp(f)(SOFT_X, e)) for e in np.eye(len(SOFT_X))], axis=1)
+    close(result, H)
+
+
 # ============================================================================ perturbation confusion
 PERTURBATION_CASES = {
     # Siskind & Pearlmutter: d/dx [x · d/dy (x + y)|_{y=1}] at x = 1 is d/dx x = 1.

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FACTOR = 1.0001
 DEFAULT_TESTS = ["tests/test_ops.py", "tests/test_nesting.py", "tests/test_transforms.py",
                  "tests/test_blockwise.py"]
-DEFAULT_TEST_GLOBS = ["tests/test_*order*.py"]     # a systematic order-2 test, if present
+DEFAULT_TEST_GLOBS = ["tests/test_*order*.py", "tests/test_*systematic*.py"]   # order-2 tables
 SKIPPED_MODULES = {"tinygrad_nca.__main__"}          # importing it would run the program
 
 
@@ -175,12 +175,13 @@ def _run_worker(target, tests, deselect_file, timeout, first_failure):
     with tempfile.NamedTemporaryFile("r", suffix=".json", delete=False) as record:
         path = record.name
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", target,
-               "--record", path, "--tests", *tests]
+               "--root", str(ROOT), "--record", path, "--tests", *tests]
     if deselect_file:
         command += ["--deselect-file", deselect_file]
     if first_failure:
         command.append("--first-failure")
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONDONTWRITEBYTECODE="1")
     start = time.perf_counter()
     try:
         completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
@@ -204,17 +205,22 @@ def main(argv=None):
                                              "module:attribute); default: every primitive")
     parser.add_argument("--tests", nargs="+", help="test files or node ids to run "
                                                    f"(default: {' '.join(DEFAULT_TESTS)} and "
-                                                   "any tests/test_*order*.py)")
+                                                   "any tests/test_*order*.py, tests/test_*systematic*.py)")
     parser.add_argument("--list", action="store_true", help="list the discovered primitives")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
     parser.add_argument("--json", help="also write the table to this JSON file")
+    parser.add_argument("--root", help="the checkout whose package and tests to use (default: "
+                                       "the one this script is in); nothing is written there")
     # the subprocess's own options
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--record", help=argparse.SUPPRESS)
     parser.add_argument("--deselect-file", help=argparse.SUPPRESS)
     parser.add_argument("--first-failure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))            # the package of this checkout
+    global ROOT
+    if args.root:
+        ROOT = Path(args.root).resolve()
+    sys.path.insert(0, str(ROOT))            # the package of that checkout
 
     if args.worker:
         args.target = args.worker
