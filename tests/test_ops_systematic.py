@@ -62,6 +62,10 @@ def low(rng, shape):              # lower bounds for clip: below 1, 0.1 from gri
     return rng.integers(-4, 1, shape) * 0.5 + 0.2
 
 
+def high(rng, shape):             # upper bounds for clip: above 0, 0.1 from grid_b's values
+    return rng.integers(0, 4, shape) * 0.5 + 0.4
+
+
 def distinct(rng, shape):         # pairwise at least 0.2 apart: sort, max, min have no ties
     n = int(np.prod(shape))
     return (rng.permutation(n) * 0.2 + rng.uniform(-1, 1)).reshape(shape)
@@ -142,6 +146,7 @@ ROWS = [
     unary("round", off_integers),
     Row("clip", lambda ns, x: ns.clip(x, -1.0, 1.0), (grid_b,), UNARY),
     Row("clip", lambda ns, x, lo: ns.clip(x, lo, 1.0), (grid_b, low), BINARY[:5], id="clip-lo"),
+    Row("clip", lambda ns, x, hi: ns.clip(x, -1.0, hi), (grid_b, high), BINARY[:5], id="clip-hi"),
     unary("nan_to_num", peers=False),
     Row("where", lambda ns, x, y: ns.where(x > 0, x, y), (real, real), BINARY),
     Row("astype", lambda ns, x: ns.astype(x * 2, np.float32) if ns is not np
