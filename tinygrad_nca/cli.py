@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import os
 import sys
 import tempfile
@@ -746,7 +745,7 @@ def write_csv_columns(stream, header, columns, delimiter=","):
     n_rows = len(columns[0]) if columns else 0
     block = 1 << 16
     for start in range(0, n_rows, block):
-        rows = zip(*(column[start:start + block] for column in columns))
+        rows = zip(*(column[start:start + block] for column in columns), strict=False)
         stream.write("\n".join(map(delimiter.join, rows)) + "\n")
 
 

@@ -1227,7 +1227,7 @@ def moveaxis(x: ArrayLike, source: int | Sequence[int],
     if len(sources) != len(destinations):
         raise ShapeError(f"moveaxis: {len(sources)} source axes but {len(destinations)} destinations")
     order = [a for a in range(ndim) if a not in sources]
-    for dest, src in sorted(zip(destinations, sources)):
+    for dest, src in sorted(zip(destinations, sources, strict=False)):
         order.insert(dest, src)
     return _transpose(x, tuple(order))
 
@@ -1483,7 +1483,7 @@ def roll(a: ArrayLike, shift: int | Sequence[int], axis: Axis = None) -> Tensor:
         return reshape(roll(ravel(a), shift, 0), shape)
     shifts, axes = np.broadcast_arrays(np.atleast_1d(shift), np.atleast_1d(axis))
     total: dict[int, int] = {}
-    for s, ax in zip(shifts.tolist(), axes.tolist()):
+    for s, ax in zip(shifts.tolist(), axes.tolist(), strict=False):
         ax = _check_axis("roll", ax, shape)
         total[ax] = total.get(ax, 0) + s
     for ax, s in total.items():
@@ -1567,9 +1567,9 @@ def tile(a: ArrayLike, reps: Shape) -> Tensor:
     ndim = builtins.max(len(shape), len(reps))
     shape, reps = (1,) * (ndim - len(shape)) + shape, (1,) * (ndim - len(reps)) + reps
     spread_out = builtins.sum(((1, n) for n in shape), ())            # (1, d0, 1, d1, …)
-    copies = builtins.sum(((r, n) for r, n in zip(reps, shape)), ())  # (r0, d0, r1, d1, …)
+    copies = builtins.sum(((r, n) for r, n in zip(reps, shape, strict=False)), ())  # (r0, d0, r1, d1, …)
     tiled = broadcast_to(reshape(a, spread_out), copies)
-    return reshape(tiled, tuple(r * n for r, n in zip(reps, shape)))
+    return reshape(tiled, tuple(r * n for r, n in zip(reps, shape, strict=False)))
 
 
 @primitive(name="pad", flops=lambda *a, **k: 0)
@@ -1578,7 +1578,7 @@ def _pad(x, widths, constant_values=0):
 
 
 _pad.defvjp(lambda g, ans, x, widths, constant_values=0: _getitem(
-    g, tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape))))
+    g, tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape, strict=False))))
 
 
 def pad(array: ArrayLike, pad_width: int | Sequence[int] | Sequence[Sequence[int]],
@@ -1746,7 +1746,7 @@ def array_split(ary: ArrayLike, indices_or_sections: int | Sequence[int], axis: 
     else:
         bounds = [0] + list(indices_or_sections) + [n]
     return [_getitem(ary, _slices_along(axis, len(shape), start, stop))
-            for start, stop in zip(bounds[:-1], bounds[1:])]
+            for start, stop in zip(bounds[:-1], bounds[1:], strict=False)]
 
 
 def split(ary: ArrayLike, indices_or_sections: int | Sequence[int],
@@ -1858,7 +1858,7 @@ def matmul(a: ArrayLike, b: ArrayLike) -> Tensor:
 def _contraction_vjp(k, g, ans, *operands, subscripts, **_):
     inputs, output = subscripts.split("->")
     inputs = inputs.split(",")
-    sizes = {c: n for s, x in zip(inputs, operands) for c, n in zip(s, _shape(value_of(x)))}
+    sizes = {c: n for s, x in zip(inputs, operands, strict=False) for c, n in zip(s, _shape(value_of(x)), strict=False)}
     unused = iter(c for c in kernels.LETTERS if c not in subscripts)
     dtype = value_of(ans).dtype
     target, extra_terms, extra_arrays, seen = "", [], [], set()
@@ -1906,13 +1906,13 @@ def _explicit_subscripts(subscripts, shapes):
         raise ValueError(f"einsum: subscripts {subscripts!r} use characters other than letters")
     unused = [c for c in kernels.LETTERS if c not in subscripts]
     ranks = []
-    for s, shape in zip(inputs, shapes):
+    for s, shape in zip(inputs, shapes, strict=False):
         letters = len(s.replace("...", ""))
         if ("..." in s and letters > len(shape)) or ("..." not in s and letters != len(shape)):
             raise ShapeError(f"einsum: subscripts {s!r} do not fit an operand of shape {shape}")
         ranks.append(len(shape) - letters if "..." in s else 0)
     ellipsis = "".join(unused[:builtins.max(ranks, default=0)])
-    inputs = [s.replace("...", ellipsis[len(ellipsis) - r:] if r else "") for s, r in zip(inputs, ranks)]
+    inputs = [s.replace("...", ellipsis[len(ellipsis) - r:] if r else "") for s, r in zip(inputs, ranks, strict=False)]
     if arrow:
         output = output.replace("...", ellipsis)
     else:
@@ -1946,8 +1946,8 @@ def einsum(subscripts: str, *operands: ArrayLike) -> Tensor:
     shapes = [_shape(value_of(x)) for x in arrays]
     inputs, output = _explicit_subscripts(subscripts, shapes)
     sizes: dict[str, int] = {}
-    for s, shape in zip(inputs, shapes):
-        for c, n in zip(s, shape):
+    for s, shape in zip(inputs, shapes, strict=False):
+        for c, n in zip(s, shape, strict=False):
             if sizes.get(c, 1) not in (1, n) and n != 1:
                 raise ShapeError(f"einsum: letter {c!r} has sizes {sizes[c]} and {n} "
                                  f"(operand shapes {shapes})")
@@ -1958,7 +1958,7 @@ def einsum(subscripts: str, *operands: ArrayLike) -> Tensor:
     # a size-1 axis that broadcasts against a longer one is broadcast explicitly (its VJP sums)
     arrays = [broadcast_to(x, tuple(sizes[c] for c in s)) if isinstance(x, Tensor)
               and len(set(s)) == len(s) and x.shape != tuple(sizes[c] for c in s) else x
-              for x, s in zip(arrays, inputs)]
+              for x, s in zip(arrays, inputs, strict=False)]
     return _einsum(*arrays, subscripts=",".join(inputs) + "->" + output)
 
 
@@ -1988,13 +1988,13 @@ def tensordot(a: ArrayLike, b: ArrayLike,
         axes_a, axes_b = (list(np.atleast_1d(ax)) for ax in axes)
     axes_a = [_check_axis("tensordot", int(i), sa) for i in axes_a]
     axes_b = [_check_axis("tensordot", int(i), sb) for i in axes_b]
-    if len(axes_a) != len(axes_b) or any(sa[i] != sb[j] for i, j in zip(axes_a, axes_b)):
+    if len(axes_a) != len(axes_b) or any(sa[i] != sb[j] for i, j in zip(axes_a, axes_b, strict=False)):
         raise ShapeError(f"tensordot: axes {axes_a} of shape {sa} do not match axes {axes_b} "
                          f"of shape {sb}")
     letters = iter(kernels.LETTERS)
     sub_a = [next(letters) for _ in sa]
     sub_b = [next(letters) for _ in sb]
-    for i, j in zip(axes_a, axes_b):
+    for i, j in zip(axes_a, axes_b, strict=False):
         sub_b[j] = sub_a[i]
     output = ([c for i, c in enumerate(sub_a) if i not in axes_a]
               + [c for j, c in enumerate(sub_b) if j not in axes_b])
@@ -2215,7 +2215,7 @@ def kron(a: ArrayLike, b: ArrayLike) -> Tensor:
     sa, sb = (1,) * (nd - len(sa)) + sa, (1,) * (nd - len(sb)) + sb
     a_spread = reshape(a, builtins.sum(((n, 1) for n in sa), ()))     # (a0, 1, a1, 1, …)
     b_spread = reshape(b, builtins.sum(((1, n) for n in sb), ()))     # (1, b0, 1, b1, …)
-    return reshape(multiply(a_spread, b_spread), tuple(m * n for m, n in zip(sa, sb)))
+    return reshape(multiply(a_spread, b_spread), tuple(m * n for m, n in zip(sa, sb, strict=False)))
 
 
 def cross(a: ArrayLike, b: ArrayLike, axis: int = -1) -> Tensor:

@@ -40,11 +40,12 @@ else:
 # NumPy scalar, a Python number, or a (nested) list or tuple of these. (Sequence[Any] also
 # admits a str, which the engine rejects at run time: nested sequences cannot be spelled
 # more tightly without recursive aliases that checkers treat differently.)
-ArrayLike: TypeAlias = Union["Tensor", np.ndarray, np.generic, float, Sequence[Any]]
+# (Union, not |: "Tensor" is a forward reference, a string, which | cannot join at run time.)
+ArrayLike: TypeAlias = Union["Tensor", np.ndarray, np.generic, float, Sequence[Any]]  # noqa: UP007
 # An axis argument: one axis, several, or None (all of them).
-Axis: TypeAlias = Union[int, Sequence[int], None]
+Axis: TypeAlias = int | Sequence[int] | None
 # A shape argument: a length, or one length per axis.
-Shape: TypeAlias = Union[int, Sequence[int]]
+Shape: TypeAlias = int | Sequence[int]
 
 
 class _State(threading.local):
@@ -276,53 +277,65 @@ class Tensor:
         return out
 
     # -- array-like properties ------------------------------------------------
-    shape = property(lambda self: self.value.shape, doc="""The shape of :attr:`value`.
+    if TYPE_CHECKING:     # their types, which checkers cannot read from property(lambda ...)
+        @property
+        def shape(self) -> tuple[int, ...]: ...
+        @property
+        def dtype(self) -> np.dtype[Any]: ...
+        @property
+        def ndim(self) -> int: ...
+        @property
+        def size(self) -> int: ...
+        @property
+        def is_leaf(self) -> bool: ...
+    else:
+        shape = property(lambda self: self.value.shape, doc="""The shape of :attr:`value`.
 
-        Examples
-        --------
-        >>> import tinygrad_nca as tg
-        >>> tg.Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).shape
-        (2, 3)
-        """)
-    dtype = property(lambda self: self.value.dtype, doc="""The dtype of :attr:`value`.
+            Examples
+            --------
+            >>> import tinygrad_nca as tg
+            >>> tg.Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).shape
+            (2, 3)
+            """)
+        dtype = property(lambda self: self.value.dtype, doc="""The dtype of :attr:`value`.
 
-        float32 data stay float32; integer and boolean data become float64.
+            float32 data stay float32; integer and boolean data become float64.
 
-        Examples
-        --------
-        >>> import numpy as np, tinygrad_nca as tg
-        >>> tg.Tensor(np.ones(2, dtype=np.float32)).dtype, tg.Tensor([1, 2]).dtype
-        (dtype('float32'), dtype('float64'))
-        """)
-    ndim = property(lambda self: self.value.ndim, doc="""The number of dimensions (axes).
+            Examples
+            --------
+            >>> import numpy as np, tinygrad_nca as tg
+            >>> tg.Tensor(np.ones(2, dtype=np.float32)).dtype, tg.Tensor([1, 2]).dtype
+            (dtype('float32'), dtype('float64'))
+            """)
+        ndim = property(lambda self: self.value.ndim, doc="""The number of dimensions (axes).
 
-        Examples
-        --------
-        >>> import tinygrad_nca as tg
-        >>> tg.Tensor(2.0).ndim, tg.Tensor([[1.0, 2.0]]).ndim
-        (0, 2)
-        """)
-    size = property(lambda self: self.value.size, doc="""The number of elements.
+            Examples
+            --------
+            >>> import tinygrad_nca as tg
+            >>> tg.Tensor(2.0).ndim, tg.Tensor([[1.0, 2.0]]).ndim
+            (0, 2)
+            """)
+        size = property(lambda self: self.value.size, doc="""The number of elements.
 
-        Examples
-        --------
-        >>> import tinygrad_nca as tg
-        >>> tg.Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).size
-        6
-        """)
-    is_leaf = property(lambda self: self._op is None, doc="""Whether no recorded operation made it.
+            Examples
+            --------
+            >>> import tinygrad_nca as tg
+            >>> tg.Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).size
+            6
+            """)
+        is_leaf = property(lambda self: self._op is None, doc="""Whether no recorded operation made it.
 
-        Leaves are where :meth:`backward` stops and stores ``.grad``: tensors
-        made by the user, constants, and results computed under
-        :func:`no_grad`.
+            Leaves are where :meth:`backward` stops and stores ``.grad``: tensors
+            made by the user, constants, and results computed under
+            :func:`no_grad`.
 
-        Examples
-        --------
-        >>> import tinygrad_nca as tg
-        >>> x = tg.Tensor([1.0], requires_grad=True)
-        >>> x.is_leaf, (x * 2).is_leaf
-        (True, False)
-        """)
+            Examples
+            --------
+            >>> import tinygrad_nca as tg
+            >>> x = tg.Tensor([1.0], requires_grad=True)
+            >>> x.is_leaf, (x * 2).is_leaf
+            (True, False)
+            """)
 
     def __len__(self) -> int:
         return len(self.value)
@@ -333,8 +346,13 @@ class Tensor:
         body = np.array2string(self.value, prefix="Tensor(")
         return f"Tensor({body}{grad}{op})"
 
-    def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
-        return self.value if dtype is None else self.value.astype(dtype)
+    if not TYPE_CHECKING:
+        # Hidden from type checkers: with it, NumPy's stubs take a Tensor for an array, and
+        # type ``ndarray + Tensor`` as ndarray's ``__add__`` (an ndarray), while NumPy defers
+        # to the Tensor (``__array_ufunc__ = None``) and the result is a Tensor.
+        def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None
+                      ) -> np.ndarray:
+            return self.value if dtype is None else self.value.astype(dtype)
 
     def __float__(self) -> float:
         return float(self.value)
@@ -440,7 +458,7 @@ class Tensor:
         leaves = [t for t in order if t._op is None and t.requires_grad]
         grads = backprop(self, g, leaves, create_graph=create_graph, order=order)
         del order                             # holds every node of the graph
-        for leaf, grad in zip(leaves, grads):
+        for leaf, grad in zip(leaves, grads, strict=True):
             value = grad if create_graph else grad.value
             leaf.grad = leaf.grad + value if (accumulate and leaf.grad is not None) else value
 
@@ -940,7 +958,7 @@ class Primitive(Op):
         ...                                                        np.array([5.0]))
         (array([5.]), array([2.]))
         """
-        for i, vjp in zip(argnums or range(len(vjps)), vjps):
+        for i, vjp in zip(argnums or range(len(vjps)), vjps, strict=False):
             if vjp is not None:
                 self.vjps[i] = vjp
         return self
