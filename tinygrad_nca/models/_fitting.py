@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+__all__ = ["check_common_params", "fitted_params"]
+
 
 def check_common_params(estimator):
     """Check ``max_iter``, ``tol`` and ``optimizer``, naming the estimator and the parameter.

@@ -28,6 +28,8 @@ import numpy as np
 
 from .._atomic import atomic_path
 
+__all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION"]
+
 _Estimator = TypeVar("_Estimator", bound="NeighborhoodComponentsAnalysis")
 
 if TYPE_CHECKING:
