@@ -89,8 +89,11 @@ pipeline.fit(X0, np.array([0, 0, 1, 1, 1]))
 fitted: NeighborhoodComponentsAnalysis = nca.fit(X0, [0, 0, 1, 1, 1])
 embedded: np.ndarray = fitted.transform(X0)
 metric: np.ndarray = fitted.get_mahalanobis_matrix()
-fitted.save("model.npz")
-loaded: NeighborhoodComponentsAnalysis = NeighborhoodComponentsAnalysis.load("model.npz")
+
+
+def save_and_load(path: str) -> NeighborhoodComponentsAnalysis:
+    fitted.save(path)
+    return NeighborhoodComponentsAnalysis.load(path)
 
 
 # Hypothesis strategies of tinygrad_nca.testing inside @given
