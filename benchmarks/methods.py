@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 
@@ -26,9 +26,9 @@ class Method:
     dtype: type = np.float64  # the dtype A and X are given in
     forward_only: bool = False
     ours: bool = False
-    block_size: Optional[int] = None
-    cost_model: Optional[str] = None   # "dDN2": slow enough to be projected, not run, at large sizes
-    forward: Optional[str] = None      # our forward pass that the ratio "/ our forward" uses
+    block_size: int | None = None
+    cost_model: str | None = None   # "dDN2": slow enough to be projected, not run, at large sizes
+    forward: str | None = None      # our forward pass that the ratio "/ our forward" uses
 
 
 def _ours(block_size, forward_only=False):

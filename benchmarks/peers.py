@@ -152,7 +152,7 @@ def numpy_handtuned_loss_grad(A, X, y):
     ys, Xs = y[order], X[order]
     n = len(ys)
     cuts = np.flatnonzero(ys[1:] != ys[:-1]) + 1
-    blocks = list(zip(np.r_[0, cuts], np.r_[cuts, n]))
+    blocks = list(zip(np.r_[0, cuts], np.r_[cuts, n], strict=False))
 
     Z = Xs @ A.T
     sq = np.einsum("nd,nd->n", Z, Z)

@@ -236,7 +236,7 @@ def targets_table(rows, memory, scale, head, n_from):
         cells = ["—" if v is None else v for v in values]
         verdict = [("—" if v is None else ("met" if ok(v) else "**NOT met**")) for v in values]
         body.append([target] + [f"{c} ({v})" if c != "—" else c for c, v in zip(
-            [(f"{x:.2f}" if isinstance(x, float) else x) for x in cells], verdict)])
+            [(f"{x:.2f}" if isinstance(x, float) else x) for x in cells], verdict, strict=False)])
 
     add("loss + gradient ≤ 0.85 × scikit-learn", [at("tg", "ratio_sklearn"),
         at("tg_full", "ratio_sklearn")], lambda v: v <= 0.85)
@@ -351,10 +351,10 @@ def plot(path, rows, methods, title):
             measured = [(x, t) for x, t, s, _ in pts if s == "measured"]
             projected = [(x, t) for x, t, s, _ in pts if s == "projected"]
             if measured:
-                ax.plot(*zip(*measured), label=label, markersize=5, **style)
+                ax.plot(*zip(*measured, strict=False), label=label, markersize=5, **style)
             if projected:
                 joined = measured[-1:] + projected
-                ax.plot(*zip(*joined), color=style["color"], lw=1.2, ls=(0, (4, 3)),
+                ax.plot(*zip(*joined, strict=False), color=style["color"], lw=1.2, ls=(0, (4, 3)),
                         marker="o", mfc="none", markersize=5,
                         label=None if measured else f"{label} (projected, c·dDN²)")
         ax.set_xscale("log")
@@ -369,7 +369,7 @@ def plot(path, rows, methods, title):
         ax.grid(True, which="both", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     more_h, more_l = axes[1].get_legend_handles_labels()
-    for h, lab in zip(more_h, more_l):
+    for h, lab in zip(more_h, more_l, strict=False):
         if lab not in labels:
             handles.append(h)
             labels.append(lab)

@@ -236,7 +236,7 @@ def measure_size(section, methods, size, args, history, tolerance):
     # predecessor fixed, and the method after a heavy peer (one that leaves the caches cold
     # and returns its memory to the OS) would always pay for it.
     shuffle = np.random.default_rng(N * 7919 + D)
-    for r in range(args.repeats):
+    for _ in range(args.repeats):
         for name in shuffle.permutation(list(run)):
             if name in slow and len(times[name]) >= max(1, min(2, args.repeats)):
                 continue

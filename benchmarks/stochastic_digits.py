@@ -93,7 +93,7 @@ def main(argv=None):
         print(f"| {label} | {column['seconds'].mean():.1f} | {column['n_iter'].mean():.0f} | "
               f"{column['objective'].mean():.4f} ± {column['objective'].std(ddof=1):.4f} | "
               f"{column['accuracy'].mean():.2f} ± {column['accuracy'].std(ddof=1):.2f}% |")
-    gaps = [a["accuracy"] - b["accuracy"] for a, b in zip(results["adam"], results["lbfgs"])]
+    gaps = [a["accuracy"] - b["accuracy"] for a, b in zip(results["adam"], results["lbfgs"], strict=False)]
     print(f"\nAdam − L-BFGS per split: {', '.join(f'{g:+.2f}' for g in gaps)} points "
           f"(mean {np.mean(gaps):+.2f}); within 1 point on {sum(abs(g) <= 1 for g in gaps)} of "
           f"{len(gaps)} splits, mean {'within' if abs(np.mean(gaps)) <= 1 else 'NOT within'} 1 point")

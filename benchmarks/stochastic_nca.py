@@ -249,7 +249,7 @@ def compare_on_subsets(args, common, X_train, y_train, X_test, y_test):
                   f"  along the way (iteration: objective/point / held-out 3-NN): {along}")
     rows = []
     for name, results in table.items():
-        seconds, n_iter, objective, accuracy = (np.array(r, dtype=float) for r in zip(*results))
+        seconds, n_iter, objective, accuracy = (np.array(r, dtype=float) for r in zip(*results, strict=False))
         rows.append((f"(b) {name}, N={n_subset} ×{k}", np.mean(seconds), np.mean(n_iter),
                      objective, accuracy))
     return rows

@@ -176,7 +176,7 @@ def render_all(small: bool, cache: Path) -> dict[str, tuple[str, list[Path]]]:
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         folders = list(pool.map(lambda s: execute(s, cache, small), scripts))
     pages = {}
-    for script, folder in zip(scripts, folders):
+    for script, folder in zip(scripts, folders, strict=False):
         figures = sorted((folder / "figures").iterdir())
         pages[script.stem] = (to_markdown(script, folder), figures)
     return pages

@@ -27,7 +27,7 @@ def test_value_and_gradient_match_the_unblocked_sum(problem):
     blocked = tg.value_and_grad(
         lambda Z, W: tg.sum_of_blocks(_term, Z, W, blocks=_blocks(40, 7)), (0, 1))(Z, W)
     assert float(blocked[0]) == pytest.approx(float(full[0]), rel=1e-12)
-    for g_full, g_blocked in zip(full[1], blocked[1]):
+    for g_full, g_blocked in zip(full[1], blocked[1], strict=False):
         np.testing.assert_allclose(g_blocked, g_full, rtol=1e-10, atol=1e-12)
 
 

@@ -35,7 +35,7 @@ def iris_csv(tmp_path_factory):
     """iris as a user's CSV file: text labels in the middle column."""
     iris = load_iris()
     names = ["sepal_length", "sepal_width", "species", "petal_length", "petal_width"]
-    rows = [[*x[:2], iris.target_names[t], *x[2:]] for x, t in zip(iris.data, iris.target)]
+    rows = [[*x[:2], iris.target_names[t], *x[2:]] for x, t in zip(iris.data, iris.target, strict=False)]
     return _write_csv(tmp_path_factory.mktemp("data") / "iris.csv", names, rows)
 
 
@@ -173,7 +173,7 @@ def test_transform_to_stdout_with_a_model_without_feature_names(tmp_path, capsys
     assert main(["transform", str(tmp_path / "plain.npz"), data]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == ",".join(NCA_COLUMNS) == ",".join(model.get_feature_names_out())
-    np.testing.assert_allclose(np.array([l.split(",") for l in lines[1:]], dtype=float),
+    np.testing.assert_allclose(np.array([line.split(",") for line in lines[1:]], dtype=float),
                                X @ model.components_.T, rtol=1e-12, atol=1e-12)
 
 
@@ -581,7 +581,7 @@ def test_csv_writing_matches_the_csv_module(delimiter):
     theirs = io.StringIO()
     writer = csv.writer(theirs, delimiter=delimiter, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(zip(ids, texts, numbers))
+    writer.writerows(zip(ids, texts, numbers, strict=False))
     assert ours.getvalue() == theirs.getvalue()
     # A carriage return is quoted too (csv.writer leaves it bare with lineterminator="\n",
     # and its own reader then splits the row there): every cell reads back as written.
@@ -591,7 +591,7 @@ def test_csv_writing_matches_the_csv_module(delimiter):
     ours = io.StringIO()
     cli.write_csv_columns(ours, header, [ids, texts, numbers], delimiter)
     assert list(csv.reader(io.StringIO(ours.getvalue(), newline=""), delimiter=delimiter)) \
-        == [header, *map(list, zip(ids, texts, numbers))]
+        == [header, *map(list, zip(ids, texts, numbers, strict=False))]
 
 
 def test_csv_writing_in_blocks(monkeypatch):

@@ -77,7 +77,7 @@ def has_example(docstring):
 def section_problems(docstring):
     lines = [line.strip() for line in docstring.splitlines()]
     problems = []
-    for above, line in zip(lines, lines[1:]):
+    for above, line in zip(lines, lines[1:], strict=False):
         # a title is words over a rule of dashes (the tables in doctest output are not titles)
         if line and set(line) == {"-"} and re.fullmatch(r"[A-Z][A-Za-z ]*", above):
             if above not in SECTIONS:

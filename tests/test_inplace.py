@@ -153,7 +153,7 @@ def test_no_overwrite_in_a_recorded_sweep(overwrites):
     f = lambda x: tg.sum(tg.softmax(x) * c) * tg.sum(x * x)   # noqa: E731
     tg.hvp(f)(x, v)
     assert any(overwrites.recorded)
-    assert not any(o and rec for o, rec in zip(overwrites, overwrites.recorded))
+    assert not any(o and rec for o, rec in zip(overwrites, overwrites.recorded, strict=False))
     tg.check_grads(f, x, order=2)
 
 

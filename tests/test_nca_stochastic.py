@@ -96,8 +96,8 @@ def test_stratified_batches_reproducible_and_random():
     first = stratified_batches(y, 30, random_state=1)
     again = stratified_batches(y, 30, random_state=1)
     other = stratified_batches(y, 30, random_state=2)
-    assert all(np.array_equal(a, b) for a, b in zip(first, again))
-    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=False))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=False))
     with pytest.raises(ValueError, match="batch_size must be at least 2"):
         stratified_batches(y, 1)
 

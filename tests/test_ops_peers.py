@@ -38,7 +38,7 @@ def _compare(row, theirs, xs, u):
         # HIPS autograd's prod rule is ḡ·ans/x: NaN at a zero, where ours is exact
         pytest.skip(f"the peer's gradient of {row.id} is not finite here")
     ours = _ours(row, xs, u)
-    for mine, other in zip(ours, theirs):
+    for mine, other in zip(ours, theirs, strict=False):
         np.testing.assert_allclose(mine, np.asarray(other), rtol=1e-9, atol=1e-12,
                                    err_msg=f"{row.id}: gradient differs from the peer's")
 

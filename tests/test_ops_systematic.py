@@ -273,7 +273,7 @@ NOT_DIFFERENTIABLE = {"argmax", "argmin", "argsort"}
 def inputs(row, shapes, dtype, seed=0):
     rng = np.random.default_rng(seed)
     shapes = [shapes] if len(row.domains) == 1 else list(shapes)
-    return [np.asarray(domain(rng, shape)).astype(dtype) for domain, shape in zip(row.domains, shapes)]
+    return [np.asarray(domain(rng, shape)).astype(dtype) for domain, shape in zip(row.domains, shapes, strict=False)]
 
 
 CASES = [pytest.param(row, shapes, id=f"{row.id}-{shapes}") for row in ROWS for shapes in row.shapes]
@@ -377,7 +377,7 @@ def test_prod_gradient_with_zeros_is_the_product_of_the_others():
 
 def test_where_with_the_condition_alone_returns_indices():
     x = tg.Tensor([[0.0, 2.0], [3.0, -1.0]])
-    for got, expected in zip(tg.where(x > 1), np.nonzero(x.value > 1)):
+    for got, expected in zip(tg.where(x > 1), np.nonzero(x.value > 1), strict=False):
         np.testing.assert_array_equal(got, expected)
     with pytest.raises(ValueError, match="both x and y"):
         tg.where(x > 1, x)

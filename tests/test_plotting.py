@@ -32,12 +32,12 @@ def test_one_panel_per_embedding_titled_with_accuracy(embeddings):
 def test_each_class_one_colour_and_the_points_are_the_data(embeddings):
     panels, y = embeddings
     fig = plot_embeddings(panels, y, class_names=["ant", "bee", "cat"], legend_title="insect")
-    for ax, Z in zip(fig.axes, panels.values()):
+    for ax, Z in zip(fig.axes, panels.values(), strict=False):
         collections = ax.collections
         assert len(collections) == 3                       # one scatter per class
         colours = [to_hex(c.get_facecolor()[0]) for c in collections]
         assert len(set(colours)) == 3
-        for label, collection in zip(["a", "b", "c"], collections):
+        for label, collection in zip(["a", "b", "c"], collections, strict=False):
             np.testing.assert_array_equal(collection.get_offsets(), Z[y == label])
         assert ax.get_aspect() == 1.0                      # equal units on both axes
     # The same class has the same colour in every panel.

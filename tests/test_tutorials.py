@@ -48,7 +48,7 @@ def runs(tmp_path_factory):
         except RuntimeError as err:
             return err
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(TUTORIALS, pool.map(run, TUTORIALS)))
+        return dict(zip(TUTORIALS, pool.map(run, TUTORIALS), strict=False))
 
 
 def test_the_tutorials_are_numbered_in_order_and_listed_everywhere():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 
 __all__ = ["atomic_path"]
 
@@ -23,7 +24,7 @@ def _default_mode() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
     """Yield a temporary path to write to; on success it replaces ``path``.
 
     The temporary name keeps ``path``'s suffix, so writers that look at the

@@ -24,12 +24,15 @@ from __future__ import annotations
 import contextlib
 import numbers
 import os
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Executor
+from typing import Any
 
 import numpy as np
 
-from .tensor import (Op, Scope, Tensor, as_tensor, backprop, count_flops, detect_anomaly,
-                     enable_grad, is_detecting_anomalies, is_grad_enabled, make_node, no_grad,
-                     observed, silenced)
+from .tensor import (Op, Scope, Tensor, as_tensor, backprop, count_flops,
+                     detect_anomaly, enable_grad, is_detecting_anomalies, is_grad_enabled,
+                     make_node, no_grad, observed, silenced)
 
 __all__ = ["sum_of_blocks"]
 
@@ -41,33 +44,39 @@ class _SumOfBlocks(Op):
     tensors f closed over; ``gradients`` holds one array per differentiable input.
     """
 
-    def __init__(self, f, blocks, n_args, gradients):
+    def __init__(self, f: Callable[..., Any], blocks: list[Any], n_args: int,
+                 gradients: list[np.ndarray]) -> None:
         self.f, self.blocks, self.n_args, self.gradients = f, blocks, n_args, gradients
         self.name = f"sum_of_blocks({getattr(f, '__name__', type(f).__name__)}, {len(blocks)} blocks)"
 
-    def backward(self, g, node, needed):
+    def backward(self, g: Tensor, node: Tensor, needed: set[int]
+                 ) -> Iterator[tuple[Tensor, Tensor]]:
         inputs = [a for a in node._args if isinstance(a, Tensor) and a.requires_grad]
         if not is_grad_enabled() and not observed():
             # A plain reverse sweep: the gradient is already known.
-            for arg, gradient in zip(inputs, self.gradients):
+            for arg, gradient in zip(inputs, self.gradients, strict=False):
                 if id(arg) in needed:
                     yield arg, g * gradient
             return
         # A recorded sweep (second derivatives), or one whose cost is being measured
         # (cost_report): differentiate each term again, on the node's own inputs.
-        recording, totals = is_grad_enabled(), [None] * len(inputs)
+        recording = is_grad_enabled()
+        totals: list[Tensor | None] = [None] * len(inputs)
         for block in self.blocks:
             with silenced(), enable_grad():    # rebuilding the term is not the VJP's work
                 term = as_tensor(self.f(*node._args[:self.n_args], block))
             for k, ct in enumerate(backprop(term, g, inputs, create_graph=recording)):
-                totals[k] = ct if totals[k] is None else totals[k] + ct
-        yield from ((arg, total) for arg, total in zip(inputs, totals) if id(arg) in needed)
+                previous = totals[k]
+                totals[k] = ct if previous is None else previous + ct
+        yield from ((arg, total) for arg, total in zip(inputs, totals, strict=False)
+                    if id(arg) in needed and total is not None)
 
-    def forward_flops(self, node) -> int:
+    def forward_flops(self, node: Tensor) -> int:
         return sum(count_flops(self.f, *node._args[:self.n_args], block) for block in self.blocks)
 
 
-def sum_of_blocks(f, *args, blocks, n_jobs=None, executor=None):
+def sum_of_blocks(f: Callable[..., Any], *args: Any, blocks: Iterable[Any],
+                  n_jobs: int | None = None, executor: Executor | None = None) -> Tensor:
     r"""Σ_b f(*args, b) over ``blocks``, differentiated block by block.
 
     For a sum f(x) = Σ_b f_b(x), the gradient is ∇f(x) = Σ_b ∇f_b(x): each
@@ -171,14 +180,16 @@ def sum_of_blocks(f, *args, blocks, n_jobs=None, executor=None):
     fixed = (f, values, tensors, wanted, record, executor is None, is_detecting_anomalies())
 
     # gradients: ("arg", position) or ("captured", id of the tensor) -> summed array
-    total, gradients, captured = 0.0, {}, {}
+    total = 0.0
+    gradients: dict[tuple[str, int], np.ndarray] = {}
+    captured: dict[int, Tensor] = {}
     with contextlib.closing(_results(fixed, blocks, workers, executor)) as results:
         for term, cts, outside in results:
             total += term
             for t, _ in outside:
                 captured.setdefault(id(t), t)
             keys = [("arg", i) for i in wanted] + [("captured", id(t)) for t, _ in outside]
-            for key, ct in zip(keys, cts + [ct for _, ct in outside]):
+            for key, ct in zip(keys, cts + [ct for _, ct in outside], strict=False):
                 if key in gradients:          # our own copies: later blocks add in place
                     gradients[key] += ct
                 else:
@@ -226,10 +237,10 @@ def block_term(f, values, tensors, wanted, record, local, anomaly, block):
             return float(term.value), [], []
         cts = [ct.value for ct in backprop(term, np.ones_like(term.value), leaves + outside,
                                            order=order)]
-        return float(term.value), cts[:len(leaves)], list(zip(outside, cts[len(leaves):]))
+        return float(term.value), cts[:len(leaves)], list(zip(outside, cts[len(leaves):], strict=False))
 
 
-def resolve_n_jobs(n_jobs):
+def resolve_n_jobs(n_jobs: int | None) -> int:
     """The number of workers ``n_jobs`` asks for (scikit-learn's / joblib's meaning).
 
     None → 1; k > 0 → k; k < 0 → cores + 1 + k (−1: every core), at least 1.
@@ -249,14 +260,14 @@ def resolve_n_jobs(n_jobs):
     return max(available_cores() + 1 + int(n_jobs), 1)
 
 
-def available_cores():
+def available_cores() -> int:
     """The cores this process may run on (its CPU affinity where the OS tells it)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
 
 
-def check_executor(executor, n_jobs=None):
+def check_executor(executor: Any, n_jobs: int | None = None) -> None:
     """A clear error for an ``executor`` that is not a concurrent.futures.Executor,
     or that comes with ``n_jobs`` too (None passes)."""
     if executor is None:
@@ -289,7 +300,12 @@ def _check_picklable(f, executor):
 _IN_FLIGHT = 32
 
 
-def _results(fixed, blocks, workers, executor):
+# block_term's arguments but the last: (f, values, tensors, wanted, record, local, anomaly)
+_Fixed = tuple[Any, Any, Any, Any, Any, Any, Any]
+
+
+def _results(fixed: _Fixed, blocks: list[Any], workers: int,
+             executor: Any) -> Generator[Any, None, None]:
     """An iterator of ``block_term(*fixed, block)`` for every block, in block order."""
     if executor is None and (workers == 1 or len(blocks) == 1 or observed()):
         return (block_term(*fixed, block) for block in blocks)

@@ -22,18 +22,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import os
 import sys
 import tempfile
 import time
 import warnings
 import zipfile
+from collections.abc import Sequence
+from typing import TextIO
 
 import numpy as np
 
 from . import __version__
 from .datasets import DATASETS, load_csv, load_dataset, read_csv_columns, read_csv_header
+
+__all__ = ["main", "build_parser", "write_csv_columns", "PROG", "DEFAULT_OUTPUT_DIR"]
 
 PROG = "tinygrad-nca"
 """The program's name, as installed by ``pip`` (``[project.scripts]``) and shown in messages."""
@@ -149,7 +152,7 @@ names them: neighborhoodcomponentsanalysis0, neighborhoodcomponentsanalysis1,
 """
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tinygrad-nca`` (subcommands ``fit`` and ``transform``).
 
     ``tinygrad-nca --help`` and ``tinygrad-nca COMMAND --help`` print what it
@@ -704,7 +707,8 @@ def _transform_into(args, out):
     return 0
 
 
-def write_csv_columns(stream, header, columns, delimiter=","):
+def write_csv_columns(stream: TextIO, header: Sequence[str], columns: Sequence[Sequence[str]],
+                      delimiter: str = ",") -> None:
     """Write text columns as CSV, a block of rows at a time; as ``csv.writer`` would.
 
     Quoting is the :mod:`csv` module's minimal one: a cell holding the
@@ -746,7 +750,7 @@ def write_csv_columns(stream, header, columns, delimiter=","):
     n_rows = len(columns[0]) if columns else 0
     block = 1 << 16
     for start in range(0, n_rows, block):
-        rows = zip(*(column[start:start + block] for column in columns))
+        rows = zip(*(column[start:start + block] for column in columns), strict=False)
         stream.write("\n".join(map(delimiter.join, rows)) + "\n")
 
 
@@ -755,7 +759,7 @@ def _note(message):
     print(f"{PROG}: note: {message}", file=sys.stderr)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run ``tinygrad-nca`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
 
     The installed ``tinygrad-nca`` script and ``python -m tinygrad_nca`` call

@@ -16,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import numbers
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-
-import numbers
+from typing import Any
 
 import numpy as np
 
@@ -70,7 +71,8 @@ class DatasetInfo:
     """One line about the data (for a CSV file, its path)."""
 
 
-def load_dataset(name, *, seed=0, **rings_options):
+def load_dataset(name: str, *, seed: int | None = 0, **rings_options: Any
+                 ) -> tuple[np.ndarray, np.ndarray, DatasetInfo]:
     """Load one of :data:`DATASETS` as ``(X, y, info)``.
 
     Parameters
@@ -124,8 +126,9 @@ def load_dataset(name, *, seed=0, **rings_options):
     return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target), info
 
 
-def make_rings(n_samples=300, *, n_rings=3, n_noise_dims=2, noise=0.1, noise_dims_std=3.0,
-               seed=0):
+def make_rings(n_samples: int = 300, *, n_rings: int = 3, n_noise_dims: int = 2,
+               noise: float = 0.1, noise_dims_std: float = 3.0, seed: int | None = 0
+               ) -> tuple[np.ndarray, np.ndarray]:
     r"""Concentric rings hidden among high-variance noise dimensions.
 
     The synthetic set of the NCA paper (Goldberger et al. 2004, "concentric
@@ -192,7 +195,7 @@ def make_rings(n_samples=300, *, n_rings=3, n_noise_dims=2, noise=0.1, noise_dim
     for label, value in (("noise", noise), ("noise_dims_std", noise_dims_std)):
         # (a bool is a number to NumPy; noise=True is a mistake, not σ = 1)
         if not (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-                and np.isfinite(value) and value >= 0):
+                and np.isfinite(float(value)) and value >= 0):
             raise ValueError(f"{label} must be a finite number >= 0, got {value!r}")
     if not (seed is None or (_is_integer(seed) and seed >= 0)):
         raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
@@ -212,7 +215,8 @@ def _is_integer(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
-def load_csv(path, target, *, delimiter=None):
+def load_csv(path: str | os.PathLike[str], target: str, *, delimiter: str | None = None
+             ) -> tuple[np.ndarray, np.ndarray, DatasetInfo]:
     """Read a CSV file with a header row: one column of class labels, the rest numeric features.
 
     Parameters
@@ -289,7 +293,7 @@ _SNIFF_BYTES = 1 << 16
 
 
 @contextlib.contextmanager
-def _reading(path):
+def _reading(path: str | os.PathLike[str]) -> Iterator[None]:
     """Turn the errors of opening and decoding ``path`` into messages naming it."""
     # open() also takes an integer, as an already open file descriptor: path=3 would
     # read (and close) whatever file descriptor 3 happens to be.
@@ -313,7 +317,7 @@ def _check_delimiter(delimiter):
         raise ValueError(f"delimiter must be a single character, got {delimiter!r}")
 
 
-def sniff_delimiter(path):
+def sniff_delimiter(path: str | os.PathLike[str]) -> str:
     """Guess a CSV file's delimiter among ``,`` ``;`` and tab from its first lines.
 
     A delimiter fits if it splits the header and each of the first non-blank
@@ -434,7 +438,7 @@ class CsvColumns:
     """float64 matrix of the numeric columns, in the order they were asked for."""
     text: dict
     """Column name -> list of its stripped cells, for every other column."""
-    _lines: list = None
+    _lines: list | None = None
 
     @property
     def n_rows(self):
@@ -506,10 +510,10 @@ def read_csv_columns(path, numeric, *, delimiter=None):
         lines = None
     else:
         _, rows, lines = read_csv_table(path, delimiter=delimiter)
-        columns = list(zip(*rows))
+        columns = list(zip(*rows, strict=False))
         X = parse_numeric_columns(path, numeric, [columns[i] for i in numeric_index], lines)
         text_cells = [list(columns[i]) for i in text_index]
-    text = {header[i]: cells for i, cells in zip(text_index, text_cells)}
+    text = {header[i]: cells for i, cells in zip(text_index, text_cells, strict=False)}
     return CsvColumns(path=path, header=tuple(header), delimiter=delimiter, X=X, text=text,
                       _lines=lines)
 
@@ -538,9 +542,10 @@ def _read_with_loadtxt(path, n_columns, numeric_index, text_index, delimiter):
     # Every column is named in the dtype (no usecols), so NumPy checks that
     # each row has exactly n_columns fields.
     if text_index:
-        dtype = [(f"c{i}", object if i in text_index else np.float64) for i in range(n_columns)]
+        dtype: np.dtype[Any] = np.dtype([(f"c{i}", object if i in text_index else np.float64)
+                                          for i in range(n_columns)])
     else:
-        dtype = np.float64
+        dtype = np.dtype(np.float64)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")     # e.g. NumPy's note about blank lines
@@ -622,7 +627,7 @@ def read_csv_table(path, *, delimiter=","):
     header = _checked_header(path, header)
     if not rows:
         raise ValueError(f"{path}: no data rows below the header")
-    for row, line in zip(rows, lines):
+    for row, line in zip(rows, lines, strict=False):
         if len(row) != len(header):
             raise ValueError(f"{path}: line {line} has {len(row)} fields, the header has "
                              f"{len(header)}")
@@ -668,7 +673,7 @@ def parse_numeric_columns(path, names, columns, lines):
     """
     X = np.empty((len(lines), len(names)))
     non_numeric = []
-    for j, (name, cells) in enumerate(zip(names, columns)):
+    for j, (name, cells) in enumerate(zip(names, columns, strict=False)):
         for i, cell in enumerate(cells):
             if not cell:
                 raise ValueError(f"{path}: missing value in column {name!r} on line {lines[i]}")

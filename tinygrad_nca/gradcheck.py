@@ -18,10 +18,13 @@ it with the analytic one row by row, so it can name the worst element.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
 import numpy as np
 
 from .errors import GradientCheckError
-from .tensor import value_of
+from .tensor import ArrayLike, value_of
 from .transforms import vjp
 
 __all__ = ["check_grads", "GradientCheckError"]
@@ -38,7 +41,7 @@ _DEFAULTS = {
 _FULL_CHECK_LIMIT = 50_000   # |input| × |output| up to which a failure is re-run in full
 
 
-def _is_differentiable(x) -> bool:
+def _is_differentiable(x: Any) -> bool:
     return np.asarray(value_of(x)).dtype.kind == "f"
 
 
@@ -49,8 +52,10 @@ def _settings(x, eps, rtol, atol):
             base["atol"] if atol is None else atol, np.finfo(dtype).eps)
 
 
-def check_grads(f, *args, order=1, mode="random", eps=None, rtol=None, atol=None, seed=0,
-                argnums=None, directions=3):
+def check_grads(f: Callable[..., Any], *args: ArrayLike, order: int = 1,
+                mode: Literal["random", "full"] = "random", eps: float | None = None,
+                rtol: float | None = None, atol: float | None = None, seed: int = 0,
+                argnums: Sequence[int] | None = None, directions: int = 3) -> None:
     """Check the gradient of ``f`` at ``args`` against central finite differences.
 
     Parameters
@@ -133,7 +138,7 @@ def _check_recorded_value(gradient, args, i, eps, rtol, atol):
             f"{_relative(plain[worst], recorded[worst]):.2e}, rtol {rtol:g}, atol {atol:g})")
 
 
-def _evaluate(f, args) -> np.ndarray:
+def _evaluate(f: Callable[..., Any], args: Any) -> np.ndarray:
     return np.asarray(value_of(f(*args)))
 
 

@@ -11,11 +11,13 @@ an elementwise op its output size, a reshape nothing).
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from .tensor import Scope, Tensor, backprop, listening, topological_order, value_of
+from .tensor import ArrayLike, Scope, Tensor, backprop, listening, topological_order, value_of
 
 __all__ = ["to_dot", "cost_report", "CostReport", "NodeCost"]
 
@@ -38,7 +40,7 @@ def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def to_dot(y) -> str:
+def to_dot(y: Tensor) -> str:
     """The expression graph behind ``y`` as Graphviz DOT text.
 
     One node per tensor, labelled with its op (``input`` for a leaf that
@@ -185,7 +187,7 @@ class CostReport:
 
         def line(row):
             return "  ".join(cell.rjust(w) if c in right else cell.ljust(w)
-                             for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
+                             for c, (cell, w) in enumerate(zip(row, widths, strict=False))).rstrip()
         rule = "-" * len(line(header))
         body = [line(header), rule] + [line(r) for r in rows[:-1]] + [rule, line(rows[-1])]
         body.append(f"backward / forward = {self.ratio:.2f}")
@@ -197,7 +199,8 @@ def _forward_flops(node: Tensor) -> int:
     return 0 if node._op is None else node._op.forward_flops(node)
 
 
-def cost_report(f, *args, argnums=None) -> CostReport:
+def cost_report(f: Callable[..., Any], *args: ArrayLike,
+                argnums: int | Sequence[int] | None = None) -> CostReport:
     """Count the flops of every node of ``f(*args)``, forward and backward.
 
     The forward cost of a node is its primitive's estimate. The VJP cost is
@@ -243,19 +246,21 @@ def cost_report(f, *args, argnums=None) -> CostReport:
     >>> report.forward_flops, report.backward_flops
     (80, 90)
     """
-    args = list(args)
+    inputs: list[Any] = list(args)
     if argnums is None:
-        argnums = [i for i, a in enumerate(args) if np.asarray(value_of(a)).dtype.kind == "f"]
+        nums = [i for i, a in enumerate(inputs) if np.asarray(value_of(a)).dtype.kind == "f"]
+    else:
+        nums = [argnums] if isinstance(argnums, int) else list(argnums)
     scope = Scope()
-    leaves = [scope.leaf(args[i]) for i in argnums]
-    for i, leaf in zip(argnums, leaves):
-        args[i] = leaf
-    out = f(*args)
+    leaves = [scope.leaf(inputs[i]) for i in nums]
+    for i, leaf in zip(nums, leaves, strict=True):
+        inputs[i] = leaf
+    out = f(*inputs)
     if not isinstance(out, Tensor) or out._op is None:
         raise ValueError("cost_report: f's output does not depend on any differentiated argument")
     nodes = [n for n in topological_order(out) if n.requires_grad]   # what the reverse sweep visits
     vjp_flops = {id(node): 0 for node in nodes}
-    current = [None]
+    current: list[int | None] = [None]
 
     def enter_node(node):
         # A checkpoint's VJP runs a sweep of its own: its inner nodes are not

@@ -21,12 +21,40 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from . import kernels
 from .errors import ShapeError
-from .tensor import Tensor, cast, overwritable, primitive, value_of
+from .tensor import (ArrayLike, Axis, DTypeLike, Primitive, Shape, Tensor, as_tensor, cast,
+                     overwritable, primitive, value_of)
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs     # (mypy's own copy: never imported at run time)
+
+__all__ = [
+    "abs", "add", "append", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2",
+    "arctanh", "argmax", "argmin", "argsort", "array_split", "astype", "atleast_1d",
+    "atleast_2d", "atleast_3d", "average", "broadcast_to", "ceil", "clip", "column_stack",
+    "concatenate", "cos", "cosh", "cross", "cumprod", "cumsum", "deg2rad", "diag", "diagonal",
+    "diff", "divide", "dot", "einsum", "exp", "exp2", "expand_dims", "expm1", "flatten", "flip",
+    "fliplr", "flipud", "floor", "fmax", "fmin", "hsplit", "hstack", "hypot", "inner", "kron",
+    "log", "log10", "log1p", "log2", "log_softmax", "logaddexp", "logaddexp2", "logsumexp",
+    "matmul", "max", "maximum", "mean", "min", "minimum", "mod", "moveaxis", "multiply",
+    "nan_to_num", "negative", "outer", "pad", "power", "prod", "rad2deg", "ravel", "reciprocal",
+    "remainder", "repeat", "reshape", "roll", "rollaxis", "rot90", "round", "sign", "sin",
+    "sinc", "sinh", "softmax", "sort", "split", "sqrt", "square", "squeeze", "stack", "std",
+    "subtract", "sum", "swapaxes", "take_along_axis", "tan", "tanh", "tensordot", "tile", "trace",
+    "transpose", "tril", "triu", "var", "vsplit", "vstack", "where",
+]
+
+
+def _one_number(v: Any) -> TypeIs[int]:
+    """Whether an argument typed ``int | Sequence[...]`` is the number (NumPy's test, so
+    that a NumPy integer or a 0-d array counts as one too)."""
+    return np.ndim(v) == 0
 
 
 def _shape(x):
@@ -50,7 +78,7 @@ def _holds_tensor(items):
                         for i in items)
 
 
-def _array(x):
+def _array(x: ArrayLike) -> Tensor | np.ndarray:
     """``_arg(x)``, and a Python number as a float array (reductions read its dtype)."""
     x = _arg(x)
     return x if isinstance(x, (Tensor, np.ndarray)) else Tensor(x).value
@@ -97,7 +125,7 @@ def _sum_to(g, shape):
 _broadcast_to.defvjp(lambda g, ans, x, shape: _sum_to(g, x.shape))
 
 
-def broadcast_to(x, shape):
+def broadcast_to(x: ArrayLike, shape: Shape) -> Tensor:
     """Broadcast ``x`` to ``shape`` (NumPy rules).
 
     y = broadcast_to(x, shape) copies x along new leading axes and along axes
@@ -111,31 +139,31 @@ def broadcast_to(x, shape):
     array([6., 9.])
     """
     x = _arg(x)
-    shape = tuple(shape) if np.ndim(shape) else (int(shape),)
-    if _shape(value_of(x)) == shape:
-        return x
+    dims = (int(shape),) if _one_number(shape) else tuple(shape)
+    if _shape(value_of(x)) == dims:
+        return as_tensor(x)
     try:
-        np.broadcast_shapes(_shape(value_of(x)), shape)
+        np.broadcast_shapes(_shape(value_of(x)), dims)
     except ValueError:
         raise ShapeError(f"broadcast_to: cannot broadcast shape {_shape(value_of(x))} "
-                         f"to {shape}") from None
-    return _broadcast_to(x, shape)
+                         f"to {dims}") from None
+    return _broadcast_to(x, dims)
 
 
 def _broadcast_operands(name, *operands):
     """Broadcast the tensor operands of an elementwise op to their common shape
     (lists and tuples among them first read as arrays)."""
-    operands = [_arg(a) for a in operands]
-    shapes = [_shape(value_of(a)) for a in operands]
+    arrays = [_arg(a) for a in operands]
+    shapes = [_shape(value_of(a)) for a in arrays]
     if all(shape == shapes[0] for shape in shapes):
-        return operands                 # nothing to broadcast (the common case)
+        return arrays                   # nothing to broadcast (the common case)
     try:
         out = np.broadcast_shapes(*shapes)
     except ValueError:
         listed = " and ".join(str(s) for s in shapes)
         raise ShapeError(f"{name}: shapes {listed} cannot be broadcast together") from None
     return [broadcast_to(a, out) if isinstance(a, Tensor) and a.shape != out else a
-            for a in operands]
+            for a in arrays]
 
 
 # ------------------------------------------------------------------ arithmetic
@@ -144,7 +172,7 @@ _add.defvjp(lambda g, ans, x, y: g,
             lambda g, ans, x, y: g)
 
 
-def add(x, y):
+def add(x: ArrayLike, y: ArrayLike) -> Tensor:
     """x + y, elementwise, with NumPy broadcasting.
 
     VJP: x̄ = ḡ, ȳ = ḡ (summed back to each operand's shape where it was broadcast).
@@ -163,7 +191,7 @@ _subtract.defvjp(lambda g, ans, x, y: g,
                  lambda g, ans, x, y: -g)
 
 
-def subtract(x, y):
+def subtract(x: ArrayLike, y: ArrayLike) -> Tensor:
     """x − y, elementwise, with NumPy broadcasting.
 
     VJP: x̄ = ḡ, ȳ = −ḡ.
@@ -182,7 +210,7 @@ _multiply.defvjp(lambda g, ans, x, y: g * y,
                  lambda g, ans, x, y: g * x)
 
 
-def multiply(x, y):
+def multiply(x: ArrayLike, y: ArrayLike) -> Tensor:
     """x · y, elementwise, with NumPy broadcasting.
 
     VJP: x̄ = ḡ · y, ȳ = ḡ · x.
@@ -201,7 +229,7 @@ _divide.defvjp(lambda g, ans, x, y: g / y,
                lambda g, ans, x, y: -g * ans / y)
 
 
-def divide(x, y):
+def divide(x: ArrayLike, y: ArrayLike) -> Tensor:
     """x / y, elementwise, with NumPy broadcasting.
 
     VJP: x̄ = ḡ / y, ȳ = −ḡ · x / y² (written −ḡ · ans / y, reusing the output).
@@ -232,7 +260,7 @@ _power.defvjp(lambda g, ans, x, y: g * y * x ** _lowered(x, y),
               lambda g, ans, x, y: g * ans * log(where(value_of(x) > 0, x, 1.0)))
 
 
-def power(x, y):
+def power(x: ArrayLike, y: ArrayLike) -> Tensor:
     """x ** y, elementwise, with NumPy broadcasting (scalar or tensor exponent).
 
     VJP: x̄ = ḡ · y · x^(y−1), taken as 0 where y = 0 (so x ** 0 has derivative 0
@@ -255,7 +283,7 @@ _negative = primitive(np.negative, name="negative")
 _negative.defvjp(lambda g, ans, x: -g)
 
 
-def negative(x):
+def negative(x: ArrayLike) -> Tensor:
     """−x, elementwise.
 
     VJP: x̄ = −ḡ.
@@ -286,7 +314,7 @@ def _chooser(fn):
 _maximum = _chooser(np.maximum)
 
 
-def maximum(x, y):
+def maximum(x: ArrayLike, y: ArrayLike) -> Tensor:
     """Elementwise maximum of x and y, with NumPy broadcasting.
 
     VJP: the cotangent goes to the larger operand; on a tie each gets half.
@@ -303,7 +331,7 @@ def maximum(x, y):
 _minimum = _chooser(np.minimum)
 
 
-def minimum(x, y):
+def minimum(x: ArrayLike, y: ArrayLike) -> Tensor:
     """Elementwise minimum of x and y, with NumPy broadcasting.
 
     VJP: the cotangent goes to the smaller operand; on a tie each gets half.
@@ -320,7 +348,7 @@ def minimum(x, y):
 _fmax = _chooser(np.fmax)
 
 
-def fmax(x, y):
+def fmax(x: ArrayLike, y: ArrayLike) -> Tensor:
     """Elementwise maximum ignoring NaN (``np.fmax``): a NaN loses to a number.
 
     VJP: as :func:`maximum`; the chosen (non-NaN) operand gets ḡ, a NaN operand 0.
@@ -337,7 +365,7 @@ def fmax(x, y):
 _fmin = _chooser(np.fmin)
 
 
-def fmin(x, y):
+def fmin(x: ArrayLike, y: ArrayLike) -> Tensor:
     """Elementwise minimum ignoring NaN (``np.fmin``): a NaN loses to a number.
 
     VJP: as :func:`minimum`; the chosen (non-NaN) operand gets ḡ, a NaN operand 0.
@@ -356,7 +384,7 @@ _mod.defvjp(lambda g, ans, x, y: g,     # x mod y = x − ⌊x/y⌋·y, ⌊x/y�
             lambda g, ans, x, y: -g * np.floor_divide(value_of(x), value_of(y)))
 
 
-def mod(x, y):
+def mod(x: ArrayLike, y: ArrayLike) -> Tensor:
     """x mod y with the sign of y (``np.mod``, Python's ``%``), with NumPy broadcasting.
 
     x mod y = x − ⌊x/y⌋ · y. VJP: x̄ = ḡ, ȳ = −ḡ · ⌊x/y⌋ (the floor is piecewise
@@ -377,7 +405,7 @@ def mod(x, y):
 remainder = mod
 
 
-def square(x):
+def square(x: ArrayLike) -> Tensor:
     """x², elementwise: ``x * x`` (a composition, as exact as ``np.square``).
 
     VJP (of the product): x̄ = 2 ḡ x.
@@ -392,7 +420,7 @@ def square(x):
     return multiply(x, x)
 
 
-def reciprocal(x):
+def reciprocal(x: ArrayLike) -> Tensor:
     """1 / x, elementwise: ``1 / x`` (a composition, as exact as ``np.reciprocal``).
 
     VJP (of the division): x̄ = −ḡ / x².
@@ -418,7 +446,7 @@ _LN2, _LN10, _PI = math.log(2.0), math.log(10.0), math.pi     # Python floats ke
 _exp = _unary(np.exp, lambda g, ans, x: g * ans)            # (e^x)' = e^x: reuse the output
 
 
-def exp(x):
+def exp(x: ArrayLike) -> Tensor:
     """e^x, elementwise.
 
     VJP: x̄ = ḡ · e^x (the output, reused).
@@ -435,7 +463,7 @@ def exp(x):
 _exp2 = _unary(np.exp2, lambda g, ans, x: g * ans * _LN2)
 
 
-def exp2(x):
+def exp2(x: ArrayLike) -> Tensor:
     """2^x, elementwise.
 
     VJP: x̄ = ḡ · 2^x · ln 2.
@@ -452,7 +480,7 @@ def exp2(x):
 _expm1 = _unary(np.expm1, lambda g, ans, x: g * (ans + 1))
 
 
-def expm1(x):
+def expm1(x: ArrayLike) -> Tensor:
     """e^x − 1, elementwise, accurate for small x.
 
     VJP: x̄ = ḡ · e^x (the output plus 1).
@@ -469,7 +497,7 @@ def expm1(x):
 _log = _unary(np.log, lambda g, ans, x: g / x)
 
 
-def log(x):
+def log(x: ArrayLike) -> Tensor:
     """Natural logarithm, elementwise.
 
     VJP: x̄ = ḡ / x.
@@ -486,7 +514,7 @@ def log(x):
 _log1p = _unary(np.log1p, lambda g, ans, x: g / (1 + x))
 
 
-def log1p(x):
+def log1p(x: ArrayLike) -> Tensor:
     """log(1 + x), elementwise, accurate for small x.
 
     VJP: x̄ = ḡ / (1 + x).
@@ -503,7 +531,7 @@ def log1p(x):
 _log2 = _unary(np.log2, lambda g, ans, x: g / (x * _LN2))
 
 
-def log2(x):
+def log2(x: ArrayLike) -> Tensor:
     """Base-2 logarithm, elementwise.
 
     VJP: x̄ = ḡ / (x ln 2).
@@ -520,7 +548,7 @@ def log2(x):
 _log10 = _unary(np.log10, lambda g, ans, x: g / (x * _LN10))
 
 
-def log10(x):
+def log10(x: ArrayLike) -> Tensor:
     """Base-10 logarithm, elementwise.
 
     VJP: x̄ = ḡ / (x ln 10).
@@ -539,7 +567,7 @@ _logaddexp = primitive(np.logaddexp, name="logaddexp").defvjp(
     lambda g, ans, x, y: g * exp(y - ans))
 
 
-def logaddexp(x, y):
+def logaddexp(x: ArrayLike, y: ArrayLike) -> Tensor:
     """log(e^x + e^y), elementwise and without overflow, with NumPy broadcasting.
 
     VJP: x̄ = ḡ · e^(x − ans), ȳ = ḡ · e^(y − ans) (the two weights of a softmax).
@@ -558,7 +586,7 @@ _logaddexp2 = primitive(np.logaddexp2, name="logaddexp2").defvjp(
     lambda g, ans, x, y: g * exp2(y - ans))
 
 
-def logaddexp2(x, y):
+def logaddexp2(x: ArrayLike, y: ArrayLike) -> Tensor:
     """log₂(2^x + 2^y), elementwise, with NumPy broadcasting.
 
     VJP: x̄ = ḡ · 2^(x − ans), ȳ = ḡ · 2^(y − ans).
@@ -575,7 +603,7 @@ def logaddexp2(x, y):
 _sqrt = _unary(np.sqrt, lambda g, ans, x: g * 0.5 / ans)
 
 
-def sqrt(x):
+def sqrt(x: ArrayLike) -> Tensor:
     """√x, elementwise.
 
     VJP: x̄ = ḡ / (2√x) (the output, reused).
@@ -592,7 +620,7 @@ def sqrt(x):
 _abs = _unary(np.abs, lambda g, ans, x: g * np.sign(value_of(x)), name="abs")   # 0 at the kink
 
 
-def abs(x):
+def abs(x: ArrayLike) -> Tensor:
     """|x|, elementwise.
 
     VJP: x̄ = ḡ · sign(x), 0 at x = 0 (the kink; the central difference agrees).
@@ -610,7 +638,7 @@ def abs(x):
 _sin = _unary(np.sin, lambda g, ans, x: g * cos(x))
 
 
-def sin(x):
+def sin(x: ArrayLike) -> Tensor:
     """sin x, elementwise.
 
     VJP: x̄ = ḡ · cos x.
@@ -627,7 +655,7 @@ def sin(x):
 _cos = _unary(np.cos, lambda g, ans, x: -g * sin(x))
 
 
-def cos(x):
+def cos(x: ArrayLike) -> Tensor:
     """cos x, elementwise.
 
     VJP: x̄ = −ḡ · sin x.
@@ -644,7 +672,7 @@ def cos(x):
 _tan = _unary(np.tan, lambda g, ans, x: g * (1 + ans * ans))
 
 
-def tan(x):
+def tan(x: ArrayLike) -> Tensor:
     """tan x, elementwise.
 
     VJP: x̄ = ḡ · (1 + tan² x) (the output, reused).
@@ -661,7 +689,7 @@ def tan(x):
 _arcsin = _unary(np.arcsin, lambda g, ans, x: g / sqrt(1 - x * x))
 
 
-def arcsin(x):
+def arcsin(x: ArrayLike) -> Tensor:
     """arcsin x, elementwise, for |x| ≤ 1.
 
     VJP: x̄ = ḡ / √(1 − x²) (infinite at |x| = 1).
@@ -678,7 +706,7 @@ def arcsin(x):
 _arccos = _unary(np.arccos, lambda g, ans, x: -g / sqrt(1 - x * x))
 
 
-def arccos(x):
+def arccos(x: ArrayLike) -> Tensor:
     """arccos x, elementwise, for |x| ≤ 1.
 
     VJP: x̄ = −ḡ / √(1 − x²).
@@ -695,7 +723,7 @@ def arccos(x):
 _arctan = _unary(np.arctan, lambda g, ans, x: g / (1 + x * x))
 
 
-def arctan(x):
+def arctan(x: ArrayLike) -> Tensor:
     """arctan x, elementwise.
 
     VJP: x̄ = ḡ / (1 + x²).
@@ -714,7 +742,7 @@ _arctan2 = primitive(np.arctan2, name="arctan2").defvjp(
     lambda g, ans, y, x: -g * y / (x * x + y * y))
 
 
-def arctan2(y, x):
+def arctan2(y: ArrayLike, x: ArrayLike) -> Tensor:
     """The angle of the point (x, y), elementwise (``np.arctan2``), with NumPy broadcasting.
 
     VJP: ȳ = ḡ · x / (x² + y²), x̄ = −ḡ · y / (x² + y²) (undefined at the origin).
@@ -733,7 +761,7 @@ _hypot = primitive(np.hypot, name="hypot").defvjp(
     lambda g, ans, x, y: g * y / ans)
 
 
-def hypot(x, y):
+def hypot(x: ArrayLike, y: ArrayLike) -> Tensor:
     """√(x² + y²), elementwise and without overflow, with NumPy broadcasting.
 
     VJP: x̄ = ḡ · x / ans, ȳ = ḡ · y / ans (undefined at the origin).
@@ -750,7 +778,7 @@ def hypot(x, y):
 _sinh = _unary(np.sinh, lambda g, ans, x: g * cosh(x))
 
 
-def sinh(x):
+def sinh(x: ArrayLike) -> Tensor:
     """sinh x, elementwise (``np.sinh`` itself, not (e^x − e^−x)/2, so that the
     values are NumPy's to the last bit).
 
@@ -768,7 +796,7 @@ def sinh(x):
 _cosh = _unary(np.cosh, lambda g, ans, x: g * sinh(x))
 
 
-def cosh(x):
+def cosh(x: ArrayLike) -> Tensor:
     """cosh x, elementwise.
 
     VJP: x̄ = ḡ · sinh x.
@@ -785,7 +813,7 @@ def cosh(x):
 _tanh = _unary(np.tanh, lambda g, ans, x: g * (1 - ans * ans))
 
 
-def tanh(x):
+def tanh(x: ArrayLike) -> Tensor:
     """tanh x, elementwise.
 
     VJP: x̄ = ḡ · (1 − tanh² x) (the output, reused).
@@ -802,7 +830,7 @@ def tanh(x):
 _arcsinh = _unary(np.arcsinh, lambda g, ans, x: g / sqrt(x * x + 1))
 
 
-def arcsinh(x):
+def arcsinh(x: ArrayLike) -> Tensor:
     """arsinh x, elementwise.
 
     VJP: x̄ = ḡ / √(x² + 1).
@@ -819,7 +847,7 @@ def arcsinh(x):
 _arccosh = _unary(np.arccosh, lambda g, ans, x: g / (sqrt(x - 1) * sqrt(x + 1)))
 
 
-def arccosh(x):
+def arccosh(x: ArrayLike) -> Tensor:
     """arcosh x, elementwise, for x ≥ 1.
 
     VJP: x̄ = ḡ / √(x² − 1), written ḡ / (√(x − 1) √(x + 1)) (no cancellation near 1).
@@ -836,7 +864,7 @@ def arccosh(x):
 _arctanh = _unary(np.arctanh, lambda g, ans, x: g / (1 - x * x))
 
 
-def arctanh(x):
+def arctanh(x: ArrayLike) -> Tensor:
     """artanh x, elementwise, for |x| < 1.
 
     VJP: x̄ = ḡ / (1 − x²).
@@ -861,7 +889,7 @@ def _sinc_derivative(x):
 _sinc = _unary(np.sinc, lambda g, ans, x: g * _sinc_derivative(x))
 
 
-def sinc(x):
+def sinc(x: ArrayLike) -> Tensor:
     """The normalised sinc, sin(πx) / (πx), 1 at x = 0 (``np.sinc``).
 
     VJP: x̄ = ḡ · (cos πx − sinc x) / x, and 0 at x = 0 (where sinc has its maximum).
@@ -878,7 +906,7 @@ def sinc(x):
 _deg2rad = _unary(np.deg2rad, lambda g, ans, x: g * (_PI / 180))
 
 
-def deg2rad(x):
+def deg2rad(x: ArrayLike) -> Tensor:
     """Degrees to radians, x · π/180, elementwise.
 
     VJP: x̄ = ḡ · π/180.
@@ -895,7 +923,7 @@ def deg2rad(x):
 _rad2deg = _unary(np.rad2deg, lambda g, ans, x: g * (180 / _PI))
 
 
-def rad2deg(x):
+def rad2deg(x: ArrayLike) -> Tensor:
     """Radians to degrees, x · 180/π, elementwise.
 
     VJP: x̄ = ḡ · 180/π.
@@ -913,7 +941,7 @@ def rad2deg(x):
 _sign = _unary(np.sign, _zero)
 
 
-def sign(x):
+def sign(x: ArrayLike) -> Tensor:
     """−1, 0 or 1 by the sign of x, elementwise.
 
     VJP: x̄ = 0 (piecewise constant; at 0, where it jumps, also 0).
@@ -930,7 +958,7 @@ def sign(x):
 _floor = _unary(np.floor, _zero)
 
 
-def floor(x):
+def floor(x: ArrayLike) -> Tensor:
     """⌊x⌋, elementwise.
 
     VJP: x̄ = 0 (piecewise constant; at the integers, where it jumps, also 0).
@@ -947,7 +975,7 @@ def floor(x):
 _ceil = _unary(np.ceil, _zero)
 
 
-def ceil(x):
+def ceil(x: ArrayLike) -> Tensor:
     """⌈x⌉, elementwise.
 
     VJP: x̄ = 0 (piecewise constant; at the integers, where it jumps, also 0).
@@ -964,7 +992,7 @@ def ceil(x):
 _round = primitive(np.round, name="round").defvjp(_zero)
 
 
-def round(x, decimals=0):
+def round(x: ArrayLike, decimals: int = 0) -> Tensor:
     """x rounded to ``decimals`` decimals, half to even (``np.round``).
 
     VJP: x̄ = 0 (piecewise constant; at the half-way points, where it jumps, also 0).
@@ -992,7 +1020,7 @@ _clip = primitive(np.clip, name="clip").defvjp(
     lambda g, ans, x, low, high: _where(value_of(x) > value_of(high), g, 0.0))
 
 
-def clip(a, a_min=None, a_max=None):
+def clip(a: ArrayLike, a_min: ArrayLike | None = None, a_max: ArrayLike | None = None) -> Tensor:
     """``a`` limited to [a_min, a_max], elementwise (``np.clip``; None: no bound).
 
     VJP: ā = ḡ where a_min ≤ a ≤ a_max (boundaries included: there the value
@@ -1016,7 +1044,8 @@ _nan_to_num = primitive(np.nan_to_num, name="nan_to_num").defvjp(
     lambda g, ans, x, **k: _where(np.isfinite(value_of(x)), g, 0.0))
 
 
-def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+def nan_to_num(x: ArrayLike, copy: bool = True, nan: float = 0.0, posinf: float | None = None,
+               neginf: float | None = None) -> Tensor:
     """NaN replaced by ``nan`` and ±inf by ``posinf``/``neginf`` (by default the
     largest finite numbers), like ``np.nan_to_num`` (always a new array: ``copy``
     is accepted for NumPy's signature).
@@ -1032,13 +1061,18 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     return _nan_to_num(_arg(x), nan=nan, posinf=posinf, neginf=neginf)
 
 
-_where = primitive(np.where, name="where")
+_where: Primitive = primitive(np.where, name="where")
 _where.defvjp(None,
               lambda g, ans, cond, x, y: _where(cond, g, 0.0),
               lambda g, ans, cond, x, y: _where(cond, 0.0, g))
 
 
-def where(condition, x=None, y=None):
+@overload
+def where(condition: ArrayLike, x: None = None, y: None = None) -> tuple[np.ndarray, ...]: ...
+@overload
+def where(condition: ArrayLike, x: ArrayLike, y: ArrayLike) -> Tensor: ...
+def where(condition: ArrayLike, x: ArrayLike | None = None, y: ArrayLike | None = None
+          ) -> Tensor | tuple[np.ndarray, ...]:
     """``x`` where ``condition`` holds, else ``y``; ``condition`` is a constant boolean array.
 
     VJP: x̄ = ḡ where the condition holds (0 elsewhere), ȳ = ḡ elsewhere. The
@@ -1066,7 +1100,7 @@ _select = where      # (for functions with a where= argument)
 _astype = cast      # defined with the reverse sweep, which casts cotangents with it
 
 
-def astype(x, dtype):
+def astype(x: ArrayLike, dtype: DTypeLike) -> Tensor:
     """Cast to ``dtype``; the cotangent is cast back to the input's dtype.
 
     Examples
@@ -1095,7 +1129,7 @@ def _reshape(x, shape):
 _reshape.defvjp(lambda g, ans, x, shape: _reshape(g, x.shape))
 
 
-def reshape(x, shape):
+def reshape(x: ArrayLike, shape: Shape) -> Tensor:
     """The entries of ``x`` in a new shape (C order), like ``np.reshape``.
 
     VJP: x̄ = ḡ reshaped back to x's shape.
@@ -1109,7 +1143,7 @@ def reshape(x, shape):
     return _reshape(_arg(x), shape)
 
 
-def ravel(x):
+def ravel(x: ArrayLike) -> Tensor:
     """The entries of ``x`` as a 1-D array: ``reshape(x, -1)`` (a composition).
 
     Examples
@@ -1128,7 +1162,7 @@ _transpose = primitive(lambda x, axes: np.transpose(x, axes), name="transpose",
 _transpose.defvjp(lambda g, ans, x, axes: _transpose(g, tuple(np.argsort(axes))))
 
 
-def transpose(x, axes=None):
+def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Tensor:
     """Permute the axes of ``x`` (reverse them by default), like ``np.transpose``.
 
     VJP: x̄ = ḡ with the inverse permutation applied.
@@ -1150,7 +1184,7 @@ def transpose(x, axes=None):
     return _transpose(x, axes)
 
 
-def swapaxes(x, axis1, axis2):
+def swapaxes(x: ArrayLike, axis1: int, axis2: int) -> Tensor:
     """Exchange two axes of ``x``, like ``np.swapaxes`` (a transpose).
 
     Examples
@@ -1176,7 +1210,8 @@ def _axes(name, axis, ndim):
     return axes
 
 
-def moveaxis(x, source, destination):
+def moveaxis(x: ArrayLike, source: int | Sequence[int],
+             destination: int | Sequence[int]) -> Tensor:
     """Move axes of ``x`` to new positions, the others keeping their order, like
     ``np.moveaxis`` (a transpose).
 
@@ -1188,16 +1223,16 @@ def moveaxis(x, source, destination):
     """
     x = _arg(x)
     ndim = len(_shape(value_of(x)))
-    source, destination = _axes("moveaxis", source, ndim), _axes("moveaxis", destination, ndim)
-    if len(source) != len(destination):
-        raise ShapeError(f"moveaxis: {len(source)} source axes but {len(destination)} destinations")
-    order = [a for a in range(ndim) if a not in source]
-    for dest, src in sorted(zip(destination, source)):
+    sources, destinations = _axes("moveaxis", source, ndim), _axes("moveaxis", destination, ndim)
+    if len(sources) != len(destinations):
+        raise ShapeError(f"moveaxis: {len(sources)} source axes but {len(destinations)} destinations")
+    order = [a for a in range(ndim) if a not in sources]
+    for dest, src in sorted(zip(destinations, sources, strict=False)):
         order.insert(dest, src)
     return _transpose(x, tuple(order))
 
 
-def rollaxis(x, axis, start=0):
+def rollaxis(x: ArrayLike, axis: int, start: int = 0) -> Tensor:
     """Move ``axis`` to before position ``start``, like ``np.rollaxis`` (a transpose).
 
     Examples
@@ -1219,7 +1254,7 @@ def rollaxis(x, axis, start=0):
     return _transpose(x, tuple(order))
 
 
-def expand_dims(x, axis):
+def expand_dims(x: ArrayLike, axis: int | Sequence[int]) -> Tensor:
     """Insert a size-1 axis at ``axis``, like ``np.expand_dims`` (a reshape).
 
     Examples
@@ -1236,7 +1271,7 @@ def expand_dims(x, axis):
         raise ShapeError(f"expand_dims: axis {axis} does not fit shape {shape} ({err})") from None
 
 
-def squeeze(x, axis=None):
+def squeeze(x: ArrayLike, axis: Axis = None) -> Tensor:
     """Remove size-1 axes (all, or those in ``axis``), like ``np.squeeze`` (a reshape).
 
     Examples
@@ -1253,8 +1288,9 @@ def squeeze(x, axis=None):
         raise ShapeError(f"squeeze: cannot remove axis {axis} of shape {shape} ({err})") from None
 
 
-def _at_least(ndim_fn, arys):
-    out = []
+def _at_least(ndim_fn: Callable[[np.ndarray], np.ndarray], arys: tuple[ArrayLike, ...]
+               ) -> Tensor | list[Tensor]:
+    out: list[Tensor] = []
     for a in arys:
         a = _arg(a)
         shape = ndim_fn(np.empty(_shape(value_of(a)), np.int8)).shape
@@ -1262,7 +1298,11 @@ def _at_least(ndim_fn, arys):
     return out[0] if len(out) == 1 else out
 
 
-def atleast_1d(*arys):
+@overload
+def atleast_1d(ary: ArrayLike, /) -> Tensor: ...
+@overload
+def atleast_1d(ary: ArrayLike, other: ArrayLike, /, *arys: ArrayLike) -> list[Tensor]: ...
+def atleast_1d(*arys: ArrayLike) -> Tensor | list[Tensor]:
     """Each input with at least 1 axis, like ``np.atleast_1d`` (a reshape; a list
     for several inputs).
 
@@ -1275,7 +1315,11 @@ def atleast_1d(*arys):
     return _at_least(np.atleast_1d, arys)
 
 
-def atleast_2d(*arys):
+@overload
+def atleast_2d(ary: ArrayLike, /) -> Tensor: ...
+@overload
+def atleast_2d(ary: ArrayLike, other: ArrayLike, /, *arys: ArrayLike) -> list[Tensor]: ...
+def atleast_2d(*arys: ArrayLike) -> Tensor | list[Tensor]:
     """Each input with at least 2 axes, like ``np.atleast_2d``: a vector becomes a row.
 
     Examples
@@ -1287,7 +1331,11 @@ def atleast_2d(*arys):
     return _at_least(np.atleast_2d, arys)
 
 
-def atleast_3d(*arys):
+@overload
+def atleast_3d(ary: ArrayLike, /) -> Tensor: ...
+@overload
+def atleast_3d(ary: ArrayLike, other: ArrayLike, /, *arys: ArrayLike) -> list[Tensor]: ...
+def atleast_3d(*arys: ArrayLike) -> Tensor | list[Tensor]:
     """Each input with at least 3 axes, like ``np.atleast_3d``: (n,) → (1, n, 1),
     (m, n) → (m, n, 1).
 
@@ -1302,7 +1350,6 @@ def atleast_3d(*arys):
 
 # -- picking entries: indexing gathers, and its VJP scatters (adding up repeated picks)
 _getitem = primitive(lambda x, index: x[index], name="getitem", flops=lambda *a, **k: 0)
-_getitem.defvjp(lambda g, ans, x, index: _scatter_add(g, index, x.shape))
 
 
 @primitive(name="scatter_add")
@@ -1313,6 +1360,9 @@ def _scatter_add(g, index, shape):
     else:
         np.add.at(out, index, g)   # repeated integer indices must add up
     return out
+
+
+_getitem.defvjp(lambda g, ans, x, index: _scatter_add(g, index, x.shape))
 
 
 def _basic(index):
@@ -1337,7 +1387,7 @@ def _along(axis, ndim, index):
     return (slice(None),) * axis + (index,) + (slice(None),) * (ndim - axis - 1)
 
 
-def take_along_axis(arr, indices, axis):
+def take_along_axis(arr: ArrayLike, indices: ArrayLike, axis: int | None) -> Tensor:
     """Entries of ``arr`` picked by the integer array ``indices`` along ``axis``, like
     ``np.take_along_axis`` (indexing: the VJP adds ḡ into the picked places).
 
@@ -1367,7 +1417,7 @@ def _slices_along(axis, ndim, start, stop, step=None):
     return _along(axis, ndim, slice(start, stop, step))
 
 
-def flip(m, axis=None):
+def flip(m: ArrayLike, axis: Axis = None) -> Tensor:
     """The entries of ``m`` in reverse order along ``axis`` (all axes by default),
     like ``np.flip`` (indexing with reversed slices).
 
@@ -1386,7 +1436,7 @@ def flip(m, axis=None):
     return _getitem(m, tuple(index))
 
 
-def fliplr(m):
+def fliplr(m: ArrayLike) -> Tensor:
     """``m`` with its columns in reverse order (axis 1), like ``np.fliplr``.
 
     Examples
@@ -1401,7 +1451,7 @@ def fliplr(m):
     return flip(m, 1)
 
 
-def flipud(m):
+def flipud(m: ArrayLike) -> Tensor:
     """``m`` with its rows in reverse order (axis 0), like ``np.flipud``.
 
     Examples
@@ -1417,7 +1467,7 @@ def flipud(m):
     return flip(m, 0)
 
 
-def roll(a, shift, axis=None):
+def roll(a: ArrayLike, shift: int | Sequence[int], axis: Axis = None) -> Tensor:
     """The entries of ``a`` shifted cyclically by ``shift`` along ``axis`` (flattened
     if None), like ``np.roll`` (two slices joined: the VJP rolls ḡ back).
 
@@ -1432,8 +1482,8 @@ def roll(a, shift, axis=None):
     if axis is None:
         return reshape(roll(ravel(a), shift, 0), shape)
     shifts, axes = np.broadcast_arrays(np.atleast_1d(shift), np.atleast_1d(axis))
-    total = {}
-    for s, ax in zip(shifts.tolist(), axes.tolist()):
+    total: dict[int, int] = {}
+    for s, ax in zip(shifts.tolist(), axes.tolist(), strict=False):
         ax = _check_axis("roll", ax, shape)
         total[ax] = total.get(ax, 0) + s
     for ax, s in total.items():
@@ -1442,10 +1492,10 @@ def roll(a, shift, axis=None):
         if s:
             a = concatenate([_getitem(a, _slices_along(ax, len(shape), n - s, None)),
                              _getitem(a, _slices_along(ax, len(shape), None, n - s))], axis=ax)
-    return a
+    return as_tensor(a)
 
 
-def rot90(m, k=1, axes=(0, 1)):
+def rot90(m: ArrayLike, k: int = 1, axes: Sequence[int] = (0, 1)) -> Tensor:
     """``m`` rotated by 90° ``k`` times in the plane of ``axes``, like ``np.rot90``
     (flips and a transpose).
 
@@ -1463,7 +1513,7 @@ def rot90(m, k=1, axes=(0, 1)):
     a0, a1 = _axes("rot90", axes, ndim)
     k %= 4
     if k == 0:
-        return m
+        return as_tensor(m)
     if k == 2:
         return flip(flip(m, a0), a1)
     order = list(range(ndim))
@@ -1473,7 +1523,8 @@ def rot90(m, k=1, axes=(0, 1)):
     return flip(transpose(m, order), a1)
 
 
-def repeat(a, repeats, axis=None):
+def repeat(a: ArrayLike, repeats: int | Sequence[int] | np.ndarray, axis: int | None = None
+           ) -> Tensor:
     """Each entry of ``a`` repeated ``repeats`` times along ``axis`` (flattened if
     None), like ``np.repeat`` (indexing with repeated indices: the VJP sums the
     copies' cotangents).
@@ -1498,7 +1549,7 @@ def repeat(a, repeats, axis=None):
     return _getitem(a, _along(axis, len(shape), index))
 
 
-def tile(a, reps):
+def tile(a: ArrayLike, reps: Shape) -> Tensor:
     """``a`` repeated as a block ``reps`` times along each axis, like ``np.tile``:
     a composition of broadcast_to and reshape (the VJP sums the copies).
 
@@ -1516,9 +1567,9 @@ def tile(a, reps):
     ndim = builtins.max(len(shape), len(reps))
     shape, reps = (1,) * (ndim - len(shape)) + shape, (1,) * (ndim - len(reps)) + reps
     spread_out = builtins.sum(((1, n) for n in shape), ())            # (1, d0, 1, d1, …)
-    copies = builtins.sum(((r, n) for r, n in zip(reps, shape)), ())  # (r0, d0, r1, d1, …)
+    copies = builtins.sum(((r, n) for r, n in zip(reps, shape, strict=False)), ())  # (r0, d0, r1, d1, …)
     tiled = broadcast_to(reshape(a, spread_out), copies)
-    return reshape(tiled, tuple(r * n for r, n in zip(reps, shape)))
+    return reshape(tiled, tuple(r * n for r, n in zip(reps, shape, strict=False)))
 
 
 @primitive(name="pad", flops=lambda *a, **k: 0)
@@ -1527,10 +1578,11 @@ def _pad(x, widths, constant_values=0):
 
 
 _pad.defvjp(lambda g, ans, x, widths, constant_values=0: _getitem(
-    g, tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape))))
+    g, tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape, strict=False))))
 
 
-def pad(array, pad_width, mode="constant", constant_values=0):
+def pad(array: ArrayLike, pad_width: int | Sequence[int] | Sequence[Sequence[int]],
+        mode: str = "constant", constant_values: float = 0) -> Tensor:
     """``array`` with ``pad_width`` constant entries added before and after each axis,
     like ``np.pad`` (only ``mode="constant"``; the constants are not differentiated).
 
@@ -1570,7 +1622,7 @@ def _concatenate_vjp(i, g, ans, *xs, axis=0):
     return _getitem(g, tuple(index))
 
 
-def concatenate(arrays, axis=0):
+def concatenate(arrays: Sequence[ArrayLike], axis: int | None = 0) -> Tensor:
     """Join arrays along an existing axis, like ``np.concatenate`` (``axis=None``:
     flattened first).
 
@@ -1593,7 +1645,7 @@ def concatenate(arrays, axis=0):
     return _concatenate(*arrays, axis=axis % len(shapes[0]))
 
 
-def stack(arrays, axis=0):
+def stack(arrays: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     """Join arrays along a new axis, like ``np.stack``.
 
     Examples
@@ -1609,7 +1661,7 @@ def stack(arrays, axis=0):
     return concatenate([expand_dims(a, axis) for a in arrays], axis=axis)
 
 
-def vstack(tup):
+def vstack(tup: Sequence[ArrayLike]) -> Tensor:
     """Join arrays as rows (axis 0, vectors becoming rows), like ``np.vstack``.
 
     Examples
@@ -1621,7 +1673,7 @@ def vstack(tup):
     return concatenate([atleast_2d(a) for a in tup], axis=0)
 
 
-def hstack(tup):
+def hstack(tup: Sequence[ArrayLike]) -> Tensor:
     """Join arrays as columns (axis 1; vectors end to end), like ``np.hstack``.
 
     Examples
@@ -1634,7 +1686,7 @@ def hstack(tup):
     return concatenate(arrays, axis=0 if arrays and arrays[0].ndim == 1 else 1)
 
 
-def column_stack(tup):
+def column_stack(tup: Sequence[ArrayLike]) -> Tensor:
     """Join vectors as the columns of a matrix (and matrices side by side), like
     ``np.column_stack``.
 
@@ -1652,7 +1704,7 @@ def column_stack(tup):
     return concatenate(arrays, axis=1)
 
 
-def append(arr, values, axis=None):
+def append(arr: ArrayLike, values: ArrayLike, axis: int | None = None) -> Tensor:
     """``values`` added at the end of ``arr`` (both flattened if ``axis`` is None),
     like ``np.append`` (a concatenation).
 
@@ -1668,7 +1720,8 @@ def append(arr, values, axis=None):
     return concatenate([arr, values], axis=axis)
 
 
-def array_split(ary, indices_or_sections, axis=0):
+def array_split(ary: ArrayLike, indices_or_sections: int | Sequence[int], axis: int = 0
+                ) -> list[Tensor]:
     """``ary`` cut into pieces along ``axis``, like ``np.array_split``: into n
     near-equal pieces (the first ones one longer), or at the given indices.
 
@@ -1684,7 +1737,7 @@ def array_split(ary, indices_or_sections, axis=0):
     shape = _shape(value_of(ary))
     axis = _check_axis("array_split", axis, shape)
     n = shape[axis]
-    if np.ndim(indices_or_sections) == 0:
+    if _one_number(indices_or_sections):
         sections = int(indices_or_sections)
         if sections <= 0:
             raise ValueError("array_split: the number of sections must be larger than 0")
@@ -1693,10 +1746,11 @@ def array_split(ary, indices_or_sections, axis=0):
     else:
         bounds = [0] + list(indices_or_sections) + [n]
     return [_getitem(ary, _slices_along(axis, len(shape), start, stop))
-            for start, stop in zip(bounds[:-1], bounds[1:])]
+            for start, stop in zip(bounds[:-1], bounds[1:], strict=False)]
 
 
-def split(ary, indices_or_sections, axis=0):
+def split(ary: ArrayLike, indices_or_sections: int | Sequence[int],
+          axis: int = 0) -> list[Tensor]:
     """``ary`` cut into equal pieces (or at the given indices) along ``axis``, like
     ``np.split``: a ValueError if n pieces cannot be equal.
 
@@ -1706,7 +1760,7 @@ def split(ary, indices_or_sections, axis=0):
     >>> [p.value for p in tg.split(np.arange(4.0), 2)]
     [array([0., 1.]), array([2., 3.])]
     """
-    if np.ndim(indices_or_sections) == 0:
+    if _one_number(indices_or_sections):
         shape = _shape(value_of(_arg(ary)))
         n = shape[_check_axis("split", axis, shape)]
         if int(indices_or_sections) <= 0 or n % int(indices_or_sections):
@@ -1715,7 +1769,7 @@ def split(ary, indices_or_sections, axis=0):
     return array_split(ary, indices_or_sections, axis)
 
 
-def hsplit(ary, indices_or_sections):
+def hsplit(ary: ArrayLike, indices_or_sections: int | Sequence[int]) -> list[Tensor]:
     """``split`` along axis 1 (axis 0 for a vector), like ``np.hsplit``.
 
     Examples
@@ -1731,7 +1785,7 @@ def hsplit(ary, indices_or_sections):
     return split(ary, indices_or_sections, 1 if ndim > 1 else 0)
 
 
-def vsplit(ary, indices_or_sections):
+def vsplit(ary: ArrayLike, indices_or_sections: int | Sequence[int]) -> list[Tensor]:
     """``split`` along axis 0 of an array of at least 2 axes, like ``np.vsplit``.
 
     Examples
@@ -1756,7 +1810,7 @@ _matmul.defvjp(lambda g, ans, a, b: g @ swapaxes(b, -1, -2),    # Ā = C̄ Bᵀ
                lambda g, ans, a, b: swapaxes(a, -1, -2) @ g)    # B̄ = Aᵀ C̄
 
 
-def matmul(a, b):
+def matmul(a: ArrayLike, b: ArrayLike) -> Tensor:
     """Matrix product with NumPy's rules (1-D operands, batched stacks).
 
     For C = AB the VJPs are Ā = C̄Bᵀ and B̄ = AᵀC̄; with a transposed operand,
@@ -1804,7 +1858,7 @@ def matmul(a, b):
 def _contraction_vjp(k, g, ans, *operands, subscripts, **_):
     inputs, output = subscripts.split("->")
     inputs = inputs.split(",")
-    sizes = {c: n for s, x in zip(inputs, operands) for c, n in zip(s, _shape(value_of(x)))}
+    sizes = {c: n for s, x in zip(inputs, operands, strict=False) for c, n in zip(s, _shape(value_of(x)), strict=False)}
     unused = iter(c for c in kernels.LETTERS if c not in subscripts)
     dtype = value_of(ans).dtype
     target, extra_terms, extra_arrays, seen = "", [], [], set()
@@ -1852,13 +1906,13 @@ def _explicit_subscripts(subscripts, shapes):
         raise ValueError(f"einsum: subscripts {subscripts!r} use characters other than letters")
     unused = [c for c in kernels.LETTERS if c not in subscripts]
     ranks = []
-    for s, shape in zip(inputs, shapes):
+    for s, shape in zip(inputs, shapes, strict=False):
         letters = len(s.replace("...", ""))
         if ("..." in s and letters > len(shape)) or ("..." not in s and letters != len(shape)):
             raise ShapeError(f"einsum: subscripts {s!r} do not fit an operand of shape {shape}")
         ranks.append(len(shape) - letters if "..." in s else 0)
     ellipsis = "".join(unused[:builtins.max(ranks, default=0)])
-    inputs = [s.replace("...", ellipsis[len(ellipsis) - r:] if r else "") for s, r in zip(inputs, ranks)]
+    inputs = [s.replace("...", ellipsis[len(ellipsis) - r:] if r else "") for s, r in zip(inputs, ranks, strict=False)]
     if arrow:
         output = output.replace("...", ellipsis)
     else:
@@ -1868,7 +1922,7 @@ def _explicit_subscripts(subscripts, shapes):
     return inputs, output
 
 
-def einsum(subscripts, *operands):
+def einsum(subscripts: str, *operands: ArrayLike) -> Tensor:
     """Einstein summation, like ``np.einsum`` (explicit or implicit output, '...',
     repeated letters for diagonals and traces, broadcasting).
 
@@ -1888,12 +1942,12 @@ def einsum(subscripts, *operands):
     """
     if not isinstance(subscripts, str):
         raise TypeError("einsum: the first argument must be the subscripts string")
-    operands = [_arg(x) for x in operands]
-    shapes = [_shape(value_of(x)) for x in operands]
+    arrays = [_arg(x) for x in operands]
+    shapes = [_shape(value_of(x)) for x in arrays]
     inputs, output = _explicit_subscripts(subscripts, shapes)
-    sizes = {}
-    for s, shape in zip(inputs, shapes):
-        for c, n in zip(s, shape):
+    sizes: dict[str, int] = {}
+    for s, shape in zip(inputs, shapes, strict=False):
+        for c, n in zip(s, shape, strict=False):
             if sizes.get(c, 1) not in (1, n) and n != 1:
                 raise ShapeError(f"einsum: letter {c!r} has sizes {sizes[c]} and {n} "
                                  f"(operand shapes {shapes})")
@@ -1902,16 +1956,17 @@ def einsum(subscripts, *operands):
         raise ValueError(f"einsum: output subscripts {output!r} must be distinct letters "
                          f"of the inputs")
     # a size-1 axis that broadcasts against a longer one is broadcast explicitly (its VJP sums)
-    operands = [broadcast_to(x, tuple(sizes[c] for c in s)) if isinstance(x, Tensor)
-                and len(set(s)) == len(s) and x.shape != tuple(sizes[c] for c in s) else x
-                for x, s in zip(operands, inputs)]
-    return _einsum(*operands, subscripts=",".join(inputs) + "->" + output)
+    arrays = [broadcast_to(x, tuple(sizes[c] for c in s)) if isinstance(x, Tensor)
+              and len(set(s)) == len(s) and x.shape != tuple(sizes[c] for c in s) else x
+              for x, s in zip(arrays, inputs, strict=False)]
+    return _einsum(*arrays, subscripts=",".join(inputs) + "->" + output)
 
 
 _tensordot = _contraction("tensordot", lambda a, b, subscripts, axes: np.tensordot(a, b, axes))
 
 
-def tensordot(a, b, axes=2):
+def tensordot(a: ArrayLike, b: ArrayLike,
+              axes: int | Sequence[int] | Sequence[Sequence[int]] = 2) -> Tensor:
     """Sum of products over the axes ``axes`` of ``a`` and ``b`` (the last n of a with
     the first n of b for an int n), like ``np.tensordot`` (same NumPy forward).
 
@@ -1926,20 +1981,20 @@ def tensordot(a, b, axes=2):
     """
     a, b = _arg(a), _arg(b)
     sa, sb = _shape(value_of(a)), _shape(value_of(b))
-    if np.ndim(axes) == 0:
+    if _one_number(axes):
         n = int(axes)
         axes_a, axes_b = list(range(len(sa) - n, len(sa))), list(range(n))
     else:
         axes_a, axes_b = (list(np.atleast_1d(ax)) for ax in axes)
     axes_a = [_check_axis("tensordot", int(i), sa) for i in axes_a]
     axes_b = [_check_axis("tensordot", int(i), sb) for i in axes_b]
-    if len(axes_a) != len(axes_b) or any(sa[i] != sb[j] for i, j in zip(axes_a, axes_b)):
+    if len(axes_a) != len(axes_b) or any(sa[i] != sb[j] for i, j in zip(axes_a, axes_b, strict=False)):
         raise ShapeError(f"tensordot: axes {axes_a} of shape {sa} do not match axes {axes_b} "
                          f"of shape {sb}")
     letters = iter(kernels.LETTERS)
     sub_a = [next(letters) for _ in sa]
     sub_b = [next(letters) for _ in sb]
-    for i, j in zip(axes_a, axes_b):
+    for i, j in zip(axes_a, axes_b, strict=False):
         sub_b[j] = sub_a[i]
     output = ([c for i, c in enumerate(sub_a) if i not in axes_a]
               + [c for j, c in enumerate(sub_b) if j not in axes_b])
@@ -1950,7 +2005,7 @@ def tensordot(a, b, axes=2):
 _dot = _contraction("dot", lambda a, b, subscripts: np.dot(a, b))
 
 
-def dot(a, b):
+def dot(a: ArrayLike, b: ArrayLike) -> Tensor:
     """The dot product with NumPy's rules (same NumPy forward): scalars multiply,
     vectors give their inner product, matrices their product, and in N-D the sum
     over the last axis of a and the second-to-last of b.
@@ -1973,9 +2028,9 @@ def dot(a, b):
         raise ShapeError(f"dot: shapes {sa} and {sb} are not aligned")
     letters = iter(kernels.LETTERS)
     sub_a = "".join(next(letters) for _ in sa)
-    sub_b = [next(letters) for _ in sb]
-    sub_b[-2 if len(sb) > 1 else 0] = sub_a[-1]
-    sub_b = "".join(sub_b)
+    letters_b = [next(letters) for _ in sb]
+    letters_b[-2 if len(sb) > 1 else 0] = sub_a[-1]
+    sub_b = "".join(letters_b)
     output = sub_a[:-1] + sub_b.replace(sub_a[-1], "")
     return _dot(a, b, subscripts=f"{sub_a},{sub_b}->{output}")
 
@@ -1983,7 +2038,7 @@ def dot(a, b):
 _inner = _contraction("inner", lambda a, b, subscripts: np.inner(a, b))
 
 
-def inner(a, b):
+def inner(a: ArrayLike, b: ArrayLike) -> Tensor:
     """Sum of products over the last axes of ``a`` and ``b``, like ``np.inner`` (same
     NumPy forward; scalars multiply).
 
@@ -2007,7 +2062,7 @@ def inner(a, b):
     return _inner(a, b, subscripts=f"{sub_a},{sub_b}->{sub_a[:-1]}{sub_b[:-1]}")
 
 
-def outer(a, b):
+def outer(a: ArrayLike, b: ArrayLike) -> Tensor:
     """Every product a_i b_j of the flattened inputs, like ``np.outer``: a column
     times a row, a composition of reshape and multiply.
 
@@ -2023,8 +2078,6 @@ def outer(a, b):
 
 _diagonal = primitive(lambda x, offset, axis1, axis2: np.diagonal(x, offset, axis1, axis2),
                       name="diagonal", flops=lambda *a, **k: 0)
-_diagonal.defvjp(lambda g, ans, x, offset, axis1, axis2:
-                 _diagonal_scatter(g, x.shape, offset, axis1, axis2))
 
 
 @primitive(name="diagonal_scatter", flops=lambda *a, **k: 0)
@@ -2039,9 +2092,11 @@ def _diagonal_scatter(g, shape, offset, axis1, axis2):
 
 _diagonal_scatter.defvjp(lambda o, ans, g, shape, offset, axis1, axis2:
                          _diagonal(o, offset, axis1, axis2))
+_diagonal.defvjp(lambda g, ans, x, offset, axis1, axis2:
+                 _diagonal_scatter(g, x.shape, offset, axis1, axis2))
 
 
-def diagonal(a, offset=0, axis1=0, axis2=1):
+def diagonal(a: ArrayLike, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """The diagonal (``offset`` above it if positive) of the matrices in the plane
     ``axis1``, ``axis2``, as a last axis, like ``np.diagonal``.
 
@@ -2064,7 +2119,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
     return _diagonal(a, int(offset), axis1, axis2)
 
 
-def trace(a, offset=0, axis1=0, axis2=1):
+def trace(a: ArrayLike, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """Sum of the diagonal, like ``np.trace``: ``sum(diagonal(a, …), axis=-1)`` (a composition).
 
     Examples
@@ -2077,7 +2132,7 @@ def trace(a, offset=0, axis1=0, axis2=1):
     return sum(diagonal(a, offset, axis1, axis2), axis=-1)
 
 
-def diag(v, k=0):
+def diag(v: ArrayLike, k: int = 0) -> Tensor:
     """A vector's entries on the k-th diagonal of a square matrix, or a matrix's k-th
     diagonal, like ``np.diag`` (one is the other's VJP).
 
@@ -2114,7 +2169,7 @@ _tril = _triangle("tril", lambda n, m, k: np.tri(n, m, k, dtype=bool))
 _triu = _triangle("triu", lambda n, m, k: ~np.tri(n, m, k - 1, dtype=bool))
 
 
-def tril(m, k=0):
+def tril(m: ArrayLike, k: int = 0) -> Tensor:
     """The lower triangle (on and below the k-th diagonal) of the matrices in ``m``,
     zeros above, like ``np.tril``: a ``where`` with a constant mask (a composition).
 
@@ -2128,7 +2183,7 @@ def tril(m, k=0):
     return _tril(m, k)
 
 
-def triu(m, k=0):
+def triu(m: ArrayLike, k: int = 0) -> Tensor:
     """The upper triangle (on and above the k-th diagonal) of the matrices in ``m``,
     zeros below, like ``np.triu``: a ``where`` with a constant mask (a composition).
 
@@ -2142,7 +2197,7 @@ def triu(m, k=0):
     return _triu(m, k)
 
 
-def kron(a, b):
+def kron(a: ArrayLike, b: ArrayLike) -> Tensor:
     """The Kronecker product, like ``np.kron``: every a entry times a block b, a
     composition of reshape, multiply (broadcast) and reshape, as NumPy computes it.
 
@@ -2160,10 +2215,10 @@ def kron(a, b):
     sa, sb = (1,) * (nd - len(sa)) + sa, (1,) * (nd - len(sb)) + sb
     a_spread = reshape(a, builtins.sum(((n, 1) for n in sa), ()))     # (a0, 1, a1, 1, …)
     b_spread = reshape(b, builtins.sum(((1, n) for n in sb), ()))     # (1, b0, 1, b1, …)
-    return reshape(multiply(a_spread, b_spread), tuple(m * n for m, n in zip(sa, sb)))
+    return reshape(multiply(a_spread, b_spread), tuple(m * n for m, n in zip(sa, sb, strict=False)))
 
 
-def cross(a, b, axis=-1):
+def cross(a: ArrayLike, b: ArrayLike, axis: int = -1) -> Tensor:
     """The cross product of 3-vectors along ``axis`` (broadcast), like ``np.cross``:
     a composition of products and differences of the components, as NumPy computes it.
 
@@ -2193,7 +2248,7 @@ _sum.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
             else _spread(_unreduce(g, x.shape, axis), x.shape, where))
 
 # The VJP of a masked sum: ḡ spread over the mask (0 outside), and its own VJP.
-_spread = primitive(kernels.spread, name="spread", flops=lambda ans, *a, **k: ans.size)
+_spread: Primitive = primitive(kernels.spread, name="spread", flops=lambda ans, *a, **k: ans.size)
 _spread.defvjp(lambda o, ans, g, shape, where: _sum_to(_masked(o, where), g.shape))
 
 
@@ -2208,7 +2263,8 @@ def _cast_input(x, dtype):
     return x if dtype is None else astype(x, dtype)
 
 
-def sum(x, axis=None, keepdims=False, where=None, dtype=None):
+def sum(x: ArrayLike, axis: Axis = None, keepdims: bool = False, where: ArrayLike | None = None,
+        dtype: DTypeLike | None = None) -> Tensor:
     """Σ x along ``axis``; with ``where=mask`` only the masked entries count (a masked sum).
 
     VJP: x̄ = ḡ broadcast back to x's shape (0 outside the mask).
@@ -2229,7 +2285,8 @@ def sum(x, axis=None, keepdims=False, where=None, dtype=None):
     return _sum(x, axis=axis, keepdims=keepdims, where=_mask_or_true(where, x, "sum"))
 
 
-def mean(x, axis=None, keepdims=False, where=None, dtype=None):
+def mean(x: ArrayLike, axis: Axis = None, keepdims: bool = False,
+         where: ArrayLike | None = None, dtype: DTypeLike | None = None) -> Tensor:
     """Mean along ``axis`` over the entries where ``where`` holds.
 
     mean = Σ_selected x / (number selected). VJP: each selected entry gets ḡ / count, the others 0.
@@ -2274,7 +2331,8 @@ def _count(shape, axis):
                        [shape[a] for a in (axis if isinstance(axis, tuple) else (axis,))]))
 
 
-def var(x, axis=None, dtype=None, ddof=0, keepdims=False):
+def var(x: ArrayLike, axis: Axis = None, dtype: DTypeLike | None = None, ddof: float = 0,
+        keepdims: bool = False) -> Tensor:
     """Variance along ``axis``, Σ (x − mean)² / (n − ddof), like ``np.var``: a
     composition of sum, subtract and multiply, in NumPy's own order of operations.
 
@@ -2295,7 +2353,8 @@ def var(x, axis=None, dtype=None, ddof=0, keepdims=False):
     return sum(centred * centred, axis=axis, keepdims=keepdims) / builtins.max(n - ddof, 0)
 
 
-def std(x, axis=None, dtype=None, ddof=0, keepdims=False):
+def std(x: ArrayLike, axis: Axis = None, dtype: DTypeLike | None = None, ddof: float = 0,
+        keepdims: bool = False) -> Tensor:
     """Standard deviation along ``axis``, √var, like ``np.std`` (a composition).
 
     Its VJP, by the chain rule: x̄ = ḡ (x − mean) / ((n − ddof) · std).
@@ -2309,7 +2368,17 @@ def std(x, axis=None, dtype=None, ddof=0, keepdims=False):
     return sqrt(var(x, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims))
 
 
-def average(a, axis=None, weights=None, returned=False, keepdims=False):
+@overload
+def average(a: ArrayLike, axis: Axis = None, weights: ArrayLike | None = None,
+            returned: Literal[False] = False, keepdims: bool = False) -> Tensor: ...
+@overload
+def average(a: ArrayLike, axis: Axis = None, weights: ArrayLike | None = None, *,
+            returned: Literal[True], keepdims: bool = False) -> tuple[Tensor, Tensor]: ...
+@overload
+def average(a: ArrayLike, axis: Axis = None, weights: ArrayLike | None = None,
+            returned: bool = False, keepdims: bool = False) -> Tensor | tuple[Tensor, Tensor]: ...
+def average(a: ArrayLike, axis: Axis = None, weights: ArrayLike | None = None,
+            returned: bool = False, keepdims: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Weighted mean along ``axis``, Σ w x / Σ w, like ``np.average`` (a composition;
     the weights are differentiated too). Without weights, the mean.
 
@@ -2389,7 +2458,8 @@ def _product_of_others(x, axis):
     return transpose(out, tuple(np.argsort(kept + axes)))
 
 
-def prod(x, axis=None, dtype=None, keepdims=False):
+def prod(x: ArrayLike, axis: Axis = None, dtype: DTypeLike | None = None, keepdims: bool = False
+         ) -> Tensor:
     """Π x along ``axis``, like ``np.prod``.
 
     VJP: x̄_i = ḡ · Π_{j≠i} x_j, computed from running products before and after
@@ -2419,7 +2489,7 @@ def _cumsum(x, axis):
 _cumsum.defvjp(lambda g, ans, x, axis: _flip_along(_cumsum(_flip_along(g, axis), axis), axis))
 
 
-def cumsum(x, axis=None, dtype=None):
+def cumsum(x: ArrayLike, axis: int | None = None, dtype: DTypeLike | None = None) -> Tensor:
     """Running sum along ``axis`` (of the flattened array if None), like ``np.cumsum``.
 
     VJP: x̄_j = Σ_{i≥j} ḡ_i, the running sum of ḡ taken from the end.
@@ -2458,7 +2528,7 @@ def _cumprod_vjp(g, ans, x, axis):
 _cumprod.defvjp(_cumprod_vjp)
 
 
-def cumprod(x, axis=None, dtype=None):
+def cumprod(x: ArrayLike, axis: int | None = None, dtype: DTypeLike | None = None) -> Tensor:
     """Running product along ``axis`` (of the flattened array if None), like ``np.cumprod``.
 
     VJP: x̄_k = Σ_{i≥k} ḡ_i Π_{j≤i, j≠k} x_j; as (Σ_{i≥k} ḡ_i ans_i) / x_k when x has
@@ -2478,7 +2548,8 @@ def cumprod(x, axis=None, dtype=None):
     return _cumprod(x, axis=_check_axis("cumprod", axis, _shape(value_of(x))))
 
 
-def diff(a, n=1, axis=-1, prepend=None, append=None):
+def diff(a: ArrayLike, n: int = 1, axis: int = -1, prepend: ArrayLike | None = None,
+         append: ArrayLike | None = None) -> Tensor:
     """The n-th difference along ``axis``, a[1:] − a[:-1] repeated n times, like
     ``np.diff`` (a composition of slices and subtract; ``prepend``/``append`` joined first).
 
@@ -2512,10 +2583,10 @@ def diff(a, n=1, axis=-1, prepend=None, append=None):
     for _ in range(n):
         a = (_getitem(a, _slices_along(axis, len(shape), 1, None))
              - _getitem(a, _slices_along(axis, len(shape), None, -1)))
-    return a
+    return as_tensor(a)
 
 
-def sort(a, axis=-1):
+def sort(a: ArrayLike, axis: int | None = -1) -> Tensor:
     """``a`` sorted along ``axis`` (flattened if None), like ``np.sort``: the entries
     picked in sorted order (take_along_axis), so the gradient follows the permutation.
 
@@ -2532,7 +2603,9 @@ def sort(a, axis=-1):
     return take_along_axis(a, order, axis)
 
 
-def argsort(a, axis=-1, kind=None):
+def argsort(a: ArrayLike, axis: int | None = -1,
+            kind: Literal["quicksort", "mergesort", "heapsort", "stable"] | None = None
+            ) -> np.ndarray:
     """Indices that sort ``a`` along ``axis`` (``np.argsort``): integers, not differentiable.
 
     Examples
@@ -2544,7 +2617,8 @@ def argsort(a, axis=-1, kind=None):
     return np.argsort(value_of(_array(a)), axis=axis, kind=kind)
 
 
-def argmax(a, axis=None, keepdims=False):
+def argmax(a: ArrayLike, axis: int | None = None,
+           keepdims: bool = False) -> np.ndarray | np.intp:
     """Index of the maximum (``np.argmax``): an integer array, not differentiable.
 
     Examples
@@ -2556,7 +2630,8 @@ def argmax(a, axis=None, keepdims=False):
     return np.argmax(value_of(_array(a)), axis=axis, keepdims=keepdims)
 
 
-def argmin(a, axis=None, keepdims=False):
+def argmin(a: ArrayLike, axis: int | None = None,
+           keepdims: bool = False) -> np.ndarray | np.intp:
     """Index of the minimum (``np.argmin``): an integer array, not differentiable.
 
     Examples
@@ -2583,7 +2658,7 @@ def _extreme(fn):
 _amax = _extreme(np.max)
 
 
-def max(x, axis=None, keepdims=False):
+def max(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Maximum along ``axis``; tied maxima share the gradient equally.
 
     Examples
@@ -2598,7 +2673,7 @@ def max(x, axis=None, keepdims=False):
 _amin = _extreme(np.min)
 
 
-def min(x, axis=None, keepdims=False):
+def min(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Minimum along ``axis``; tied minima share the gradient equally.
 
     Examples
@@ -2620,7 +2695,8 @@ _logsumexp.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
                   _unreduce(g, x.shape, axis) * _softmax(x, axis=axis, where=where))
 
 
-def logsumexp(x, axis=None, keepdims=False, where=None, b=None):
+def logsumexp(x: ArrayLike, axis: Axis = None, keepdims: bool = False,
+              where: ArrayLike | None = None, b: ArrayLike | None = None) -> Tensor:
     """Numerically stable log Σ exp(x) along ``axis``; ``where`` masks entries out
     (a fully masked row gives −inf and zero gradient); ``b``: log Σ b·exp(x) with
     weights b ≥ 0 (SciPy's ``logsumexp(x, b=b)``), the same as adding log b to x.
@@ -2645,19 +2721,19 @@ def logsumexp(x, axis=None, keepdims=False, where=None, b=None):
         b = _arg(b)
         if np.any(value_of(b) < 0):
             raise ValueError("logsumexp: the weights b must be non-negative")
-        x, positive = _broadcast_operands("logsumexp", x, b), value_of(b) > 0
-        x = x[0] + log(_select(positive, x[1], 1.0))
+        pair, positive = _broadcast_operands("logsumexp", x, b), value_of(b) > 0
+        x = add(pair[0], log(_select(positive, pair[1], 1.0)))
         mask = np.broadcast_to(positive, x.shape) & mask
     return _logsumexp(x, axis=axis, keepdims=keepdims, where=mask)
 
 
-_softmax = primitive(kernels.softmax, name="softmax", flops=lambda ans, x, **k: 5 * x.size)
+_softmax: Primitive = primitive(kernels.softmax, name="softmax", flops=lambda ans, x, **k: 5 * x.size)
 # The VJP reuses the forward result p, and is a primitive of its own so that it
 # runs in one array: ḡ's own when the sweep lets it (see tensor.overwritable).
 _softmax.defvjp(lambda g, ans, x, axis=-1, where=True:
                 _softmax_vjp(g, ans, axis=axis, where=where, overwrite=overwritable(g)))
 
-_softmax_vjp = primitive(kernels.softmax_vjp, name="softmax_vjp",
+_softmax_vjp: Primitive = primitive(kernels.softmax_vjp, name="softmax_vjp",
                          flops=lambda ans, g, p, **k: 4 * p.size)
 
 
@@ -2674,7 +2750,7 @@ _softmax_vjp.defvjp(lambda o, ans, g, p, axis=-1, where=True, overwrite=False:
                     _softmax_vjp_wrt_p)
 
 
-def softmax(x, axis=-1, where=None):
+def softmax(x: ArrayLike, axis: int = -1, where: ArrayLike | None = None) -> Tensor:
     """Stable softmax along ``axis``; masked entries get probability exactly 0
     and cotangent exactly 0 (a fully masked row is all zeros).
 
@@ -2700,7 +2776,7 @@ _log_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:  # x̄ = ḡ − p Σ
                             * sum(_masked(g, where), axis=axis, keepdims=True), where))
 
 
-def log_softmax(x, axis=-1, where=None):
+def log_softmax(x: ArrayLike, axis: int = -1, where: ArrayLike | None = None) -> Tensor:
     """Stable log-softmax along ``axis``; masked entries are −inf with zero gradient.
 
     log p = x − logsumexp(x). VJP: x̄ = ḡ − p Σ ḡ.
@@ -2724,31 +2800,16 @@ def _compare(fn):
     return lambda self, other: fn(self.value, value_of(other))
 
 
-Tensor.__add__, Tensor.__radd__ = add, _reflected(add)
-Tensor.__sub__, Tensor.__rsub__ = subtract, _reflected(subtract)
-Tensor.__mul__, Tensor.__rmul__ = multiply, _reflected(multiply)
-Tensor.__truediv__, Tensor.__rtruediv__ = divide, _reflected(divide)
-Tensor.__pow__, Tensor.__rpow__ = power, _reflected(power)
-Tensor.__mod__, Tensor.__rmod__ = mod, _reflected(mod)
-Tensor.__matmul__, Tensor.__rmatmul__ = matmul, _reflected(matmul)
-Tensor.__neg__ = lambda self: _negative(self)
-Tensor.__abs__ = lambda self: _abs(self)
-Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
-Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
-Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
-Tensor.__hash__ = lambda self: id(self)
-Tensor.__getitem__ = lambda self, index: _getitem(self, _plain_index(index))
-Tensor.T = property(lambda self: transpose(self),
-                    doc="The transpose (all axes reversed), recorded: ``transpose(self)``.")
-Tensor.mT = property(lambda self: swapaxes(self, -1, -2),
-                     doc="The last two axes swapped (a stack of matrices, each transposed).")
+def _negative_method(self):
+    return _negative(self)
 
-# Methods as NumPy's ndarray has them: x.sum(axis=0) is tg.sum(x, axis=0).
-for _op in (exp, log, sqrt, tanh, sum, mean, max, min, prod, var, std, cumsum, cumprod, clip,
-            round, ravel, squeeze, swapaxes, repeat, diagonal, trace, dot, argmax, argmin,
-            argsort, logsumexp, softmax, log_softmax, astype):
-    setattr(Tensor, _op.__name__, _op)
-Tensor.flatten = flatten
+
+def _abs_method(self):
+    return _abs(self)
+
+
+def _getitem_method(self, index):
+    return _getitem(self, _plain_index(index))
 
 
 def _reshape_method(self, *shape):
@@ -2762,4 +2823,36 @@ def _transpose_method(self, *axes):
     return transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
 
 
-Tensor.reshape, Tensor.transpose = _reshape_method, _transpose_method
+# Everything Tensor gets here, by name: what type checkers see of it is declared in the class
+# (tensor.py, under TYPE_CHECKING), and tests/test_typing.py checks that the two agree.
+_TENSOR_METHODS = {
+    "__add__": add, "__radd__": _reflected(add),
+    "__sub__": subtract, "__rsub__": _reflected(subtract),
+    "__mul__": multiply, "__rmul__": _reflected(multiply),
+    "__truediv__": divide, "__rtruediv__": _reflected(divide),
+    "__pow__": power, "__rpow__": _reflected(power),
+    "__mod__": mod, "__rmod__": _reflected(mod),
+    "__matmul__": matmul, "__rmatmul__": _reflected(matmul),
+    "__neg__": _negative_method,
+    "__abs__": _abs_method,
+    "__lt__": _compare(np.less), "__le__": _compare(np.less_equal),
+    "__gt__": _compare(np.greater), "__ge__": _compare(np.greater_equal),
+    "__eq__": _compare(np.equal), "__ne__": _compare(np.not_equal),
+    "__getitem__": _getitem_method,
+    "T": property(lambda self: transpose(self),
+                  doc="The transpose (all axes reversed), recorded: ``transpose(self)``."),
+    "mT": property(lambda self: swapaxes(self, -1, -2),
+                   doc="The last two axes swapped (a stack of matrices, each transposed)."),
+    # Methods as NumPy's ndarray has them: x.sum(axis=0) is tg.sum(x, axis=0).
+    **{op.__name__: op for op in (
+        exp, log, sqrt, tanh, sum, mean, max, min, prod, var, std, cumsum, cumprod, clip,
+        round, ravel, squeeze, swapaxes, repeat, diagonal, trace, dot, argmax, argmin,
+        argsort, logsumexp, softmax, log_softmax, astype)},
+    "flatten": flatten,
+    "reshape": _reshape_method,
+    "transpose": _transpose_method,
+}
+for _name, _method in _TENSOR_METHODS.items():
+    setattr(Tensor, _name, _method)
+# Defining __eq__ in a class body would unset __hash__; attached afterwards it does not,
+# and Tensor keeps its own (identity) hash.

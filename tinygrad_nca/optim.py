@@ -19,12 +19,17 @@ when :func:`minimize` is called.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .tensor import value_of
+from .tensor import ArrayLike, value_of
 from .transforms import value_and_grad
 from .validation import check_callable, check_int, check_real
+
+if TYPE_CHECKING:
+    from scipy.optimize import OptimizeResult
 
 __all__ = ["minimize", "sgd", "adam", "descend", "SGD", "Adam", "Result"]
 
@@ -93,8 +98,10 @@ def _asks_to_stop(callback, params, n_iter):
         return True
 
 
-def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
-             callback=None, verbose=0):
+def minimize(fun: Callable[..., Any], x0: ArrayLike, *, args: Sequence[Any] = (),
+             method: str = "L-BFGS-B", max_iter: int = 100, tol: float = 1e-5,
+             callback: Callable[[Any, int], Any] | None = None, verbose: int = 0
+             ) -> OptimizeResult:
     """Minimise ``fun(params, *args)`` with SciPy, gradients from the engine.
 
     SciPy works on one float64 vector; this function flattens the parameter
@@ -173,9 +180,9 @@ def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
 
     def unflatten(theta):
         return [piece.reshape(shape).astype(dtype, copy=True)
-                for piece, shape, dtype in zip(np.split(theta, splits), shapes, dtypes)]
+                for piece, shape, dtype in zip(np.split(theta, splits), shapes, dtypes, strict=False)]
 
-    last = {}   # the latest evaluation, so iteration records need no extra call
+    last: dict[str, Any] = {}   # the latest evaluation, so iteration records need no extra call
 
     def objective(theta):
         value, grads = evaluate(unflatten(theta), args)
@@ -191,7 +198,7 @@ def minimize(fun, x0, *, args=(), method="L-BFGS-B", max_iter=100, tol=1e-5,
 
     loss_curve = [value0]
     start = time.perf_counter()
-    state = {"nit": 0, "theta": theta0}
+    state: dict[str, Any] = {"nit": 0, "theta": theta0}
     if verbose:
         print(f"{'iter':>6} {'objective':>16} {'seconds':>9}")
         print(f"{0:>6d} {value0:>16.8g} {0.0:>9.3f}")
@@ -301,13 +308,13 @@ class SGD:
     array([0.855, 2.29 ])
     """
 
-    def __init__(self, lr=0.01, momentum=0.9):
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         self.lr = check_real("lr", lr, 0.0, low_open=True)
         self.momentum = check_real("momentum", momentum, 0.0, 1.0)
-        self.velocity = None
+        self.velocity: list[np.ndarray] | None = None
         """The velocity v: one array per parameter array (None before the first step)."""
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget the velocity: the next step starts from v = 0, as a new object would.
 
         Examples
@@ -321,7 +328,7 @@ class SGD:
         """
         self.velocity = None
 
-    def step(self, params, grads):
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> list[np.ndarray]:
         """Apply one update and return the new parameters.
 
         Parameters
@@ -353,7 +360,7 @@ class SGD:
         if self.velocity is None:
             self.velocity = [np.zeros_like(p) for p in params]
         new = []
-        for p, g, v in zip(params, grads, self.velocity):
+        for p, g, v in zip(params, grads, self.velocity, strict=False):
             v *= self.momentum
             v -= self.lr * g
             new.append(p + v)
@@ -407,18 +414,20 @@ class Adam:
     (array([0.9, 2.1]), 1)
     """
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8) -> None:
         self.lr = check_real("lr", lr, 0.0, low_open=True)
         self.beta1 = check_real("beta1", beta1, 0.0, 1.0)
         self.beta2 = check_real("beta2", beta2, 0.0, 1.0)
         self.eps = check_real("eps", eps, 0.0, low_open=True)
-        self.m = self.s = None
+        self.m: list[np.ndarray] | None = None
+        self.s: list[np.ndarray] | None = None
         """The running moments m and s: one array per parameter array each
         (None before the first step)."""
         self.t = 0
         """The number of steps taken so far."""
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget m, s and t: the next step is step 1 again, as for a new object.
 
         Examples
@@ -433,7 +442,7 @@ class Adam:
         self.m = self.s = None
         self.t = 0
 
-    def step(self, params, grads):
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> list[np.ndarray]:
         """Apply one update and return the new parameters.
 
         Parameters
@@ -465,13 +474,13 @@ class Adam:
         (3, array([4.97]))
         """
         _check_step_shapes(self, params, grads, self.m, "moments")
-        if self.m is None:
+        if self.m is None or self.s is None:      # (set together: both or neither)
             self.m = [np.zeros_like(p) for p in params]
             self.s = [np.zeros_like(p) for p in params]
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         new = []
-        for p, g, m, s in zip(params, grads, self.m, self.s):
+        for p, g, m, s in zip(params, grads, self.m, self.s, strict=False):
             m *= b1
             m += (1 - b1) * g
             s *= b2
@@ -501,11 +510,14 @@ class Result(dict):
     AttributeError: fun
     """
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         try:
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value      # res.nit = 3 sets res["nit"] too: the two stay the same thing
 
 
 def _check_batches(batches):
@@ -530,7 +542,10 @@ def _batch_for(batches, step):
     return tuple(batch)
 
 
-def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, progress=None):
+def descend(fun: Callable[..., Any], x0: ArrayLike, rule: SGD | Adam, *, n_steps: int,
+            args: Sequence[Any] = (), batches: Sequence[Any] | Callable[[int], Any] | None = None,
+            callback: Callable[[Any, int], Any] | None = None,
+            progress: Callable[[int, int, float], Any] | None = None) -> Result:
     """Run ``n_steps`` updates of ``rule`` (an :class:`SGD` or :class:`Adam`) on ``fun``.
 
     Each step evaluates ``fun`` and its gradient at the current parameters
@@ -620,7 +635,7 @@ def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, pro
             success = False
             break
         losses.append(value)
-        grads = [np.asarray(g, dtype=a.dtype) for g, a in zip(grads, arrays)]
+        grads = [np.asarray(g, dtype=a.dtype) for g, a in zip(grads, arrays, strict=False)]
         if not all(np.all(np.isfinite(g)) for g in grads):
             # a finite loss with a NaN/inf slope: a point where fun is not differentiable
             # (sqrt or log at 0, say); an update would make every parameter NaN
@@ -628,7 +643,7 @@ def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, pro
                        f"({value}): fun is not differentiable there")
             success = False
             break
-        arrays = [np.asarray(p, dtype=a.dtype) for p, a in zip(rule.step(arrays, grads), arrays)]
+        arrays = [np.asarray(p, dtype=a.dtype) for p, a in zip(rule.step(arrays, grads), arrays, strict=False)]
         if progress is not None:
             progress(step, n_steps, value)
         if callback is not None and _asks_to_stop(callback, _pack(arrays, is_tuple), step):
@@ -639,8 +654,11 @@ def descend(fun, x0, rule, *, n_steps, args=(), batches=None, callback=None, pro
                   stopped_by_callback=stopped, message=message)
 
 
-def sgd(fun, x0, *, lr=0.01, momentum=0.9, n_steps=100, args=(), batches=None,
-        callback=None, progress=None):
+def sgd(fun: Callable[..., Any], x0: ArrayLike, *, lr: float = 0.01, momentum: float = 0.9,
+        n_steps: int = 100, args: Sequence[Any] = (),
+        batches: Sequence[Any] | Callable[[int], Any] | None = None,
+        callback: Callable[[Any, int], Any] | None = None,
+        progress: Callable[[int, int, float], Any] | None = None) -> Result:
     """Minimise ``fun`` by gradient descent with momentum (see :class:`SGD`, :func:`descend`).
 
     A fresh ``SGD(lr, momentum)`` rule run by :func:`descend`; the other
@@ -659,8 +677,11 @@ def sgd(fun, x0, *, lr=0.01, momentum=0.9, n_steps=100, args=(), batches=None,
                    batches=batches, callback=callback, progress=progress)
 
 
-def adam(fun, x0, *, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, n_steps=100, args=(),
-         batches=None, callback=None, progress=None):
+def adam(fun: Callable[..., Any], x0: ArrayLike, *, lr: float = 1e-3, beta1: float = 0.9,
+         beta2: float = 0.999, eps: float = 1e-8, n_steps: int = 100, args: Sequence[Any] = (),
+         batches: Sequence[Any] | Callable[[int], Any] | None = None,
+         callback: Callable[[Any, int], Any] | None = None,
+         progress: Callable[[int, int, float], Any] | None = None) -> Result:
     """Minimise ``fun`` with Adam (see :class:`Adam`, :func:`descend`).
 
     A fresh ``Adam(lr, beta1, beta2, eps)`` rule run by :func:`descend`; the

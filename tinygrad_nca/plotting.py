@@ -6,9 +6,16 @@ backend of the caller's interactive session.
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ._atomic import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_embeddings"]
 
@@ -25,8 +32,11 @@ def _class_colours(n_classes):
     return [colormaps["viridis"](t) for t in np.linspace(0.0, 1.0, n_classes)]
 
 
-def plot_embeddings(embeddings, y, *, accuracies=None, n_neighbors=None, class_names=None,
-                    legend_title="class", title=None, path=None):
+def plot_embeddings(embeddings: Mapping[str, np.ndarray], y: np.ndarray, *,
+                    accuracies: Mapping[str, float] | None = None, n_neighbors: int | None = None,
+                    class_names: Sequence[str] | None = None, legend_title: str = "class",
+                    title: str | None = None, path: str | os.PathLike[str] | None = None
+                    ) -> Figure:
     """Plot 2-D embeddings of the same points side by side, coloured by class.
 
     Parameters
@@ -92,7 +102,7 @@ def plot_embeddings(embeddings, y, *, accuracies=None, n_neighbors=None, class_n
     size = 24 if len(y) <= 200 else 16 if len(y) <= 1000 else 6
     fig = Figure(figsize=(5.0 * len(panels) + 1.6, 5.4), layout="constrained")
     FigureCanvasAgg(fig)
-    for ax, (name, Z) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels.items()):
+    for ax, (name, Z) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels.items(), strict=False):
         for k, label in enumerate(classes):
             points = Z[y == label]
             ax.scatter(points[:, 0], points[:, 1], s=size, color=colours[k], alpha=0.8,
@@ -110,7 +120,8 @@ def plot_embeddings(embeddings, y, *, accuracies=None, n_neighbors=None, class_n
                         ncols=1 if len(classes) <= 20 else 2, markerscale=max(1.0, (60.0 / size) ** 0.5),
                         frameon=False)
     for handle in legend.legend_handles:
-        handle.set_alpha(1.0)
+        if handle is not None:
+            handle.set_alpha(1.0)
     if title:
         fig.suptitle(title, fontsize=13)
     if path is not None:

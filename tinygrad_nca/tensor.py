@@ -18,6 +18,8 @@ import contextlib
 import itertools
 import sys
 import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias, Union, overload
 
 import numpy as np
 
@@ -26,20 +28,37 @@ from .errors import AnomalyError, ShapeError
 __all__ = ["Tensor", "Op", "Primitive", "primitive", "no_grad", "enable_grad",
            "is_grad_enabled", "detect_anomaly", "as_tensor", "value_of", "cast",
            "backprop", "topological_order", "closed_over", "Scope", "listening",
-           "observed", "silenced", "is_detecting_anomalies", "count_flops", "overwritable", "make_node"]
+           "observed", "silenced", "is_detecting_anomalies", "count_flops", "overwritable", "make_node",
+           "ArrayLike", "Axis", "Shape", "DTypeLike"]
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike as DTypeLike
+else:
+    DTypeLike = Any     # numpy.typing costs an import at run time; only checkers need it
+
+# What every public operation accepts for an array, as NumPy does: a Tensor, an ndarray, a
+# NumPy scalar, a Python number, or a (nested) list or tuple of these. (Sequence[Any] also
+# admits a str, which the engine rejects at run time: nested sequences cannot be spelled
+# more tightly without recursive aliases that checkers treat differently.)
+# (Union, not |: "Tensor" is a forward reference, a string, which | cannot join at run time.)
+ArrayLike: TypeAlias = Union["Tensor", np.ndarray, np.generic, float, Sequence[Any]]  # noqa: UP007
+# An axis argument: one axis, several, or None (all of them).
+Axis: TypeAlias = int | Sequence[int] | None
+# A shape argument: a length, or one length per axis.
+Shape: TypeAlias = int | Sequence[int]
 
 
 class _State(threading.local):
     """The engine's switches, one set per thread: blocks of a loss evaluated on
     several threads at once (``n_jobs``) must not see each other's ``no_grad``."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.grad_enabled = True
         self.detect_anomaly = False
-        self.op_listeners = []     # callables(name, flops) told of every op executed
-        self.node_listeners = []   # callables(node) told before each node's VJP runs
-        self.donated = None        # the cotangent the running VJP may overwrite (overwritable)
-        self.capture = None        # the innermost Scope watching for captured tensors, or None
+        self.op_listeners: list[Callable[[str, int], Any]] = []   # told of every op executed
+        self.node_listeners: list[Callable[[Tensor], Any]] = []   # told before each node's VJP
+        self.donated: Tensor | None = None   # the cotangent the running VJP may overwrite (overwritable)
+        self.capture: Scope | None = None    # the innermost Scope watching for captured tensors
 
 
 _state = _State()
@@ -49,7 +68,7 @@ _next_serial = itertools.count().__next__
 
 
 @contextlib.contextmanager
-def no_grad():
+def no_grad() -> Iterator[None]:
     """Context in which operations are computed but not recorded.
 
     Inside it, results of operations are constants (no graph is kept), which
@@ -70,7 +89,7 @@ def no_grad():
 
 
 @contextlib.contextmanager
-def enable_grad():
+def enable_grad() -> Iterator[None]:
     """Context in which recording is switched back on (inside ``no_grad``).
 
     >>> import tinygrad_nca as tg
@@ -98,7 +117,7 @@ def is_grad_enabled() -> bool:
 
 
 @contextlib.contextmanager
-def detect_anomaly():
+def detect_anomaly() -> Iterator[None]:
     """Raise :class:`AnomalyError` at the first op whose forward output, or
     whose VJP, contains NaN or inf, naming that op.
 
@@ -129,13 +148,13 @@ def is_detecting_anomalies() -> bool:
     return _state.detect_anomaly
 
 
-def _check_finite(value, where: str):
+def _check_finite(value: np.ndarray, where: str) -> None:
     if value.dtype.kind == "f" and not np.isfinite(value).all():
         kind = "NaN" if np.isnan(value).any() else "inf"
         raise AnomalyError(f"{where} contains {kind}")
 
 
-def _as_ndarray(data) -> np.ndarray:
+def _as_ndarray(data: Any) -> np.ndarray:
     """np.asarray, with a clear message for nested lists of unequal lengths."""
     try:
         return np.asarray(data)
@@ -144,7 +163,7 @@ def _as_ndarray(data) -> np.ndarray:
                          f"different lengths): {err}") from None
 
 
-def _to_array(data) -> np.ndarray:
+def _to_array(data: Any) -> np.ndarray:
     """Validate user data and turn it into a float ndarray."""
     if isinstance(data, Tensor):
         return data.value
@@ -233,7 +252,7 @@ class Tensor:
     __array_ufunc__ = None
     __array_priority__ = 1000
 
-    def __init__(self, data, requires_grad: bool = False):
+    def __init__(self, data: ArrayLike, requires_grad: bool = False) -> None:
         raw = _as_ndarray(data) if not isinstance(data, Tensor) else data.value
         if requires_grad and raw.dtype.kind in "biu":
             raise TypeError(f"requires_grad=True for an integer/bool array (dtype {raw.dtype}): "
@@ -248,7 +267,8 @@ class Tensor:
         self._serial = _next_serial()
 
     @classmethod
-    def _from_op(cls, value, op, args, kwargs):
+    def _from_op(cls, value: np.ndarray, op: Op | None, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Tensor:
         out = cls.__new__(cls)
         out.value, out.grad = value, None
         out.requires_grad = op is not None
@@ -257,73 +277,90 @@ class Tensor:
         return out
 
     # -- array-like properties ------------------------------------------------
-    shape = property(lambda self: self.value.shape, doc="""The shape of :attr:`value`.
+    if TYPE_CHECKING:     # their types, which checkers cannot read from property(lambda ...)
+        @property
+        def shape(self) -> tuple[int, ...]: ...
+        @property
+        def dtype(self) -> np.dtype[Any]: ...
+        @property
+        def ndim(self) -> int: ...
+        @property
+        def size(self) -> int: ...
+        @property
+        def is_leaf(self) -> bool: ...
+    else:
+        shape = property(lambda self: self.value.shape, doc="""The shape of :attr:`value`.
 
-        Examples
-        --------
-        >>> import tinygrad_nca as tg
-        >>> tg.Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).shape
-        (2, 3)
-        """)
-    dtype = property(lambda self: self.value.dtype, doc="""The dtype of :attr:`value`.
+            Examples
+            --------
+            >>> import tinygrad_nca as tg
+            >>> tg.Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).shape
+            (2, 3)
+            """)
+        dtype = property(lambda self: self.value.dtype, doc="""The dtype of :attr:`value`.
 
-        float32 data stay float32; integer and boolean data become float64.
+            float32 data stay float32; integer and boolean data become float64.
 
-        Examples
-        --------
-        >>> import numpy as np, tinygrad_nca as tg
-        >>> tg.Tensor(np.ones(2, dtype=np.float32)).dtype, tg.Tensor([1, 2]).dtype
-        (dtype('float32'), dtype('float64'))
-        """)
-    ndim = property(lambda self: self.value.ndim, doc="""The number of dimensions (axes).
+            Examples
+            --------
+            >>> import numpy as np, tinygrad_nca as tg
+            >>> tg.Tensor(np.ones(2, dtype=np.float32)).dtype, tg.Tensor([1, 2]).dtype
+            (dtype('float32'), dtype('float64'))
+            """)
+        ndim = property(lambda self: self.value.ndim, doc="""The number of dimensions (axes).
 
-        Examples
-        --------
-        >>> import tinygrad_nca as tg
-        >>> tg.Tensor(2.0).ndim, tg.Tensor([[1.0, 2.0]]).ndim
-        (0, 2)
-        """)
-    size = property(lambda self: self.value.size, doc="""The number of elements.
+            Examples
+            --------
+            >>> import tinygrad_nca as tg
+            >>> tg.Tensor(2.0).ndim, tg.Tensor([[1.0, 2.0]]).ndim
+            (0, 2)
+            """)
+        size = property(lambda self: self.value.size, doc="""The number of elements.
 
-        Examples
-        --------
-        >>> import tinygrad_nca as tg
-        >>> tg.Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).size
-        6
-        """)
-    is_leaf = property(lambda self: self._op is None, doc="""Whether no recorded operation made it.
+            Examples
+            --------
+            >>> import tinygrad_nca as tg
+            >>> tg.Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).size
+            6
+            """)
+        is_leaf = property(lambda self: self._op is None, doc="""Whether no recorded operation made it.
 
-        Leaves are where :meth:`backward` stops and stores ``.grad``: tensors
-        made by the user, constants, and results computed under
-        :func:`no_grad`.
+            Leaves are where :meth:`backward` stops and stores ``.grad``: tensors
+            made by the user, constants, and results computed under
+            :func:`no_grad`.
 
-        Examples
-        --------
-        >>> import tinygrad_nca as tg
-        >>> x = tg.Tensor([1.0], requires_grad=True)
-        >>> x.is_leaf, (x * 2).is_leaf
-        (True, False)
-        """)
+            Examples
+            --------
+            >>> import tinygrad_nca as tg
+            >>> x = tg.Tensor([1.0], requires_grad=True)
+            >>> x.is_leaf, (x * 2).is_leaf
+            (True, False)
+            """)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.value)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
         op = f", op={self._op.name}" if self._op is not None else ""
         body = np.array2string(self.value, prefix="Tensor(")
         return f"Tensor({body}{grad}{op})"
 
-    def __array__(self, dtype=None, copy=None):
-        return self.value if dtype is None else self.value.astype(dtype)
+    if not TYPE_CHECKING:
+        # Hidden from type checkers: with it, NumPy's stubs take a Tensor for an array, and
+        # type ``ndarray + Tensor`` as ndarray's ``__add__`` (an ndarray), while NumPy defers
+        # to the Tensor (``__array_ufunc__ = None``) and the result is a Tensor.
+        def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None
+                      ) -> np.ndarray:
+            return self.value if dtype is None else self.value.astype(dtype)
 
-    def __float__(self):
+    def __float__(self) -> float:
         return float(self.value)
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return bool(self.value)
 
-    def item(self):
+    def item(self) -> Any:
         """The value of a one-element tensor as a Python number.
 
         Raises
@@ -351,7 +388,7 @@ class Tensor:
         """
         return self.value
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same value, cut from the graph.
 
         The result shares :attr:`value` with this tensor but is a constant:
@@ -368,11 +405,12 @@ class Tensor:
         """
         return Tensor._from_op(self.value, None, (), {})
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return id(self)
 
     # -- the reverse sweep ---------------------------------------------------------
-    def backward(self, g=None, *, accumulate: bool = False, create_graph: bool = False):
+    def backward(self, g: ArrayLike | None = None, *, accumulate: bool = False,
+                 create_graph: bool = False) -> None:
         """Backpropagate from this tensor into ``.grad`` of the leaves.
 
         Parameters
@@ -420,14 +458,106 @@ class Tensor:
         leaves = [t for t in order if t._op is None and t.requires_grad]
         grads = backprop(self, g, leaves, create_graph=create_graph, order=order)
         del order                             # holds every node of the graph
-        for leaf, grad in zip(leaves, grads):
+        for leaf, grad in zip(leaves, grads, strict=True):
             value = grad if create_graph else grad.value
             leaf.grad = leaf.grad + value if (accumulate and leaf.grad is not None) else value
 
     # -- operators: defined in ops.py and attached there ---------------------------
+    # Declared here for type checkers only, which do not see what ops.py attaches at
+    # import time; tests/test_typing.py checks that the declarations and the attached
+    # names are the same, with the same parameters.
+    if TYPE_CHECKING:
+        value: np.ndarray
+        requires_grad: bool
+        grad: np.ndarray | Tensor | None
+        _op: Op | None
+        _args: tuple[Any, ...]
+        _kwargs: dict[str, Any]
+        _serial: int
+
+        def __add__(self, other: ArrayLike) -> Tensor: ...
+        def __radd__(self, other: ArrayLike) -> Tensor: ...
+        def __sub__(self, other: ArrayLike) -> Tensor: ...
+        def __rsub__(self, other: ArrayLike) -> Tensor: ...
+        def __mul__(self, other: ArrayLike) -> Tensor: ...
+        def __rmul__(self, other: ArrayLike) -> Tensor: ...
+        def __truediv__(self, other: ArrayLike) -> Tensor: ...
+        def __rtruediv__(self, other: ArrayLike) -> Tensor: ...
+        def __pow__(self, other: ArrayLike) -> Tensor: ...
+        def __rpow__(self, other: ArrayLike) -> Tensor: ...
+        def __mod__(self, other: ArrayLike) -> Tensor: ...
+        def __rmod__(self, other: ArrayLike) -> Tensor: ...
+        def __matmul__(self, other: ArrayLike) -> Tensor: ...
+        def __rmatmul__(self, other: ArrayLike) -> Tensor: ...
+        def __neg__(self) -> Tensor: ...
+        def __abs__(self) -> Tensor: ...
+        # Comparisons compare the values: a boolean array (np.bool_ for 0-d tensors), not
+        # recorded, as a mask for where() or indexing.
+        def __lt__(self, other: ArrayLike) -> np.ndarray | np.bool_: ...
+        def __le__(self, other: ArrayLike) -> np.ndarray | np.bool_: ...
+        def __gt__(self, other: ArrayLike) -> np.ndarray | np.bool_: ...
+        def __ge__(self, other: ArrayLike) -> np.ndarray | np.bool_: ...
+        # object's == returns bool; an elementwise == returns an array, as ndarray's does.
+        def __eq__(self, other: object) -> np.ndarray | np.bool_: ...  # type: ignore[override]
+        def __ne__(self, other: object) -> np.ndarray | np.bool_: ...  # type: ignore[override]
+        def __getitem__(self, index: Any) -> Tensor: ...
+        @property
+        def T(self) -> Tensor: ...
+        @property
+        def mT(self) -> Tensor: ...
+
+        # Methods as NumPy's ndarray has them: x.sum(axis=0) is tg.sum(x, axis=0).
+        def exp(self) -> Tensor: ...
+        def log(self) -> Tensor: ...
+        def sqrt(self) -> Tensor: ...
+        def tanh(self) -> Tensor: ...
+        def sum(self, axis: Axis = None, keepdims: bool = False, where: ArrayLike | None = None,
+                dtype: DTypeLike | None = None) -> Tensor: ...
+        def mean(self, axis: Axis = None, keepdims: bool = False, where: ArrayLike | None = None,
+                 dtype: DTypeLike | None = None) -> Tensor: ...
+        def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor: ...
+        def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor: ...
+        def prod(self, axis: Axis = None, dtype: DTypeLike | None = None,
+                 keepdims: bool = False) -> Tensor: ...
+        def var(self, axis: Axis = None, dtype: DTypeLike | None = None, ddof: float = 0,
+                keepdims: bool = False) -> Tensor: ...
+        def std(self, axis: Axis = None, dtype: DTypeLike | None = None, ddof: float = 0,
+                keepdims: bool = False) -> Tensor: ...
+        def cumsum(self, axis: int | None = None, dtype: DTypeLike | None = None) -> Tensor: ...
+        def cumprod(self, axis: int | None = None, dtype: DTypeLike | None = None) -> Tensor: ...
+        def clip(self, a_min: ArrayLike | None = None,
+                 a_max: ArrayLike | None = None) -> Tensor: ...
+        def round(self, decimals: int = 0) -> Tensor: ...
+        def ravel(self) -> Tensor: ...
+        def flatten(self) -> Tensor: ...
+        def squeeze(self, axis: Axis = None) -> Tensor: ...
+        def swapaxes(self, axis1: int, axis2: int) -> Tensor: ...
+        def repeat(self, repeats: int | Sequence[int], axis: int | None = None) -> Tensor: ...
+        def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor: ...
+        def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor: ...
+        def dot(self, b: ArrayLike) -> Tensor: ...
+        def argmax(self, axis: int | None = None, keepdims: bool = False) -> np.ndarray | np.intp: ...
+        def argmin(self, axis: int | None = None, keepdims: bool = False) -> np.ndarray | np.intp: ...
+        def argsort(self, axis: int | None = -1, kind: str | None = None) -> np.ndarray: ...
+        def logsumexp(self, axis: Axis = None, keepdims: bool = False,
+                      where: ArrayLike | None = None, b: ArrayLike | None = None) -> Tensor: ...
+        def softmax(self, axis: int = -1, where: ArrayLike | None = None) -> Tensor: ...
+        def log_softmax(self, axis: int = -1, where: ArrayLike | None = None) -> Tensor: ...
+        def astype(self, dtype: DTypeLike) -> Tensor: ...
+        @overload
+        def reshape(self, shape: Shape, /) -> Tensor: ...
+        @overload
+        def reshape(self, *shape: int) -> Tensor: ...
+        def reshape(self, *shape: Any) -> Tensor: ...
+        @overload
+        def transpose(self, axes: Sequence[int] | None, /) -> Tensor: ...
+        @overload
+        def transpose(self, *axes: int) -> Tensor: ...
+        def transpose(self, *axes: Any) -> Tensor: ...
 
 
-def make_node(value, op, inputs, kwargs=None) -> Tensor:
+def make_node(value: np.ndarray, op: Op | None, inputs: Iterable[Any],
+              kwargs: dict[str, Any] | None = None) -> Tensor:
     """A tensor made by ``op`` from ``inputs`` (a node of the graph), holding ``value``;
     with ``op=None``, a constant holding ``value`` as it is (no copy, no checks).
     How the ops that are not primitives (checkpoint, sum_of_blocks) record themselves."""
@@ -436,7 +566,7 @@ def make_node(value, op, inputs, kwargs=None) -> Tensor:
     return Tensor._from_op(value, op, tuple(inputs), kwargs or {})
 
 
-def as_tensor(x) -> Tensor:
+def as_tensor(x: ArrayLike) -> Tensor:
     """``x`` if it is a Tensor, else a constant Tensor of it.
 
     >>> import tinygrad_nca as tg
@@ -446,7 +576,7 @@ def as_tensor(x) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def value_of(x):
+def value_of(x: Any) -> Any:
     """The raw array behind a Tensor (anything else passes through).
 
     >>> import tinygrad_nca as tg
@@ -456,7 +586,8 @@ def value_of(x):
     return x.value if isinstance(x, Tensor) else x
 
 
-def topological_order(root: Tensor, stop=frozenset(), before=None, constants=False) -> list:
+def topological_order(root: Tensor, stop: frozenset[int] = frozenset(), before: int | None = None,
+                      constants: bool = False) -> list[Tensor]:
     """Nodes reachable from ``root`` through differentiable inputs (``constants``:
     through every input), each after all of its inputs and, among the inputs of
     one op, left to right: the order of the forward pass.
@@ -466,7 +597,8 @@ def topological_order(root: Tensor, stop=frozenset(), before=None, constants=Fal
     number ``before`` (see :func:`closed_over`), are included but not expanded:
     the walk treats them as leaves.
     """
-    order, visited = [], set()
+    order: list[Tensor] = []
+    visited: set[int] = set()
     stack = [(root, False)]
     while stack:
         node, inputs_done = stack.pop()
@@ -487,14 +619,15 @@ def topological_order(root: Tensor, stop=frozenset(), before=None, constants=Fal
     return order
 
 
-def closed_over(order, before) -> list:
+def closed_over(order: Iterable[Tensor], before: int) -> list[Tensor]:
     """The differentiable tensors in ``order`` made before serial ``before``: what a
     function traced from that moment on took from outside (its closure, or an outer
     transform's values)."""
     return [t for t in order if t._serial < before and t.requires_grad]
 
 
-def backprop(y: Tensor, g, inputs, create_graph: bool = False, order=None) -> list:
+def backprop(y: Tensor, g: ArrayLike, inputs: Sequence[Tensor], create_graph: bool = False,
+             order: list[Tensor] | None = None) -> list[Tensor]:
     """Cotangents of ``inputs`` given the cotangent ``g`` of ``y``.
 
     Each node's cotangent is the sum of what its consumers sent it (fan-out and
@@ -513,7 +646,7 @@ def backprop(y: Tensor, g, inputs, create_graph: bool = False, order=None) -> li
     if order is None:             # (the caller's topological order of y's graph, if it has one)
         order = topological_order(y, frozenset(wanted))
     reach = _reaching(order, wanted)
-    results = {}
+    results: dict[int, Tensor] = {}
     cotangents = {id(y): g}
     recording = no_grad() if not create_graph else enable_grad()
     with recording:
@@ -538,20 +671,20 @@ def backprop(y: Tensor, g, inputs, create_graph: bool = False, order=None) -> li
                 _send(cotangents, _vjps(node, ct, reach))
             finally:
                 _state.donated = None
-    return [results.get(id(t)) if id(t) in results else Tensor(np.zeros_like(t.value))
+    return [results[id(t)] if id(t) in results else Tensor(np.zeros_like(t.value))
             for t in inputs]
 
 
-def _reaching(order, wanted) -> set:
+def _reaching(order: list[Tensor], wanted: set[int]) -> set[int]:
     """Ids of the nodes in ``order`` from which some wanted input can be reached."""
-    reach = set()
+    reach: set[int] = set()
     for node in order:                     # inputs come before the nodes using them
         if id(node) in wanted or any(id(a) in reach for a in node._args if isinstance(a, Tensor)):
             reach.add(id(node))
     return reach
 
 
-def _send(cotangents, pairs):
+def _send(cotangents: dict[int, Tensor], pairs: Iterable[tuple[Tensor, Tensor]]) -> None:
     """Add each input's cotangent to what it has received so far. (A function of its
     own so that no loop variable keeps a cotangent alive in backprop's frame.)"""
     for arg, arg_ct in pairs:
@@ -560,7 +693,7 @@ def _send(cotangents, pairs):
         cotangents[id(arg)] = arg_ct if previous is None else previous + arg_ct
 
 
-def overwritable(g) -> bool:
+def overwritable(g: Tensor) -> bool:
     """Whether the VJP now running may write its result into ``g.value``.
 
     True only during a plain (unrecorded) reverse sweep, for the VJP of a node with
@@ -574,21 +707,21 @@ def overwritable(g) -> bool:
     return _state.donated is g
 
 
-def _holders(t):
+def _holders(t: Tensor) -> tuple[int, int]:
     """(references to ``t``, references to its array) as CPython counts them, seen
     from a caller that holds ``t`` in one local variable."""
     return sys.getrefcount(t), sys.getrefcount(t.value)
 
 
-def _owns_memory(array):
+def _owns_memory(array: np.ndarray) -> bool:
     return array.base is None and array.flags.writeable
 
 
-def _one_input(node, reach):
+def _one_input(node: Tensor, reach: set[int]) -> bool:
     return sum(isinstance(a, Tensor) and id(a) in reach for a in node._args) == 1
 
 
-def _exclusive_holders():
+def _exclusive_holders() -> tuple[int, int] | None:
     """The counts of :func:`_holders` for a tensor held by one local variable and
     its array by the tensor alone: measured here, not assumed, because reference
     counting details differ between CPython versions. None where the interpreter
@@ -602,10 +735,11 @@ def _exclusive_holders():
 _EXCLUSIVE = _exclusive_holders()
 
 
-def _vjps(node, ct, reach):
+def _vjps(node: Tensor, ct: Tensor, reach: set[int]) -> Iterable[tuple[Tensor, Tensor]]:
     """The (input, cotangent) pairs of one node. Under ``detect_anomaly`` a NaN or
     inf made inside the VJP is reported as this op's VJP, not as the helper op
     (a divide, say) that happened to produce it."""
+    assert node._op is not None            # the sweep runs VJPs of recorded nodes only
     if not _state.detect_anomaly:
         return node._op.backward(ct, node, reach)
     try:
@@ -617,7 +751,7 @@ def _vjps(node, ct, reach):
     return pairs
 
 
-def _cast_like(ct, arg):
+def _cast_like(ct: Tensor, arg: Tensor) -> Tensor:
     """A cotangent has the dtype of its input. NumPy promotes a float32 input
     times a float64 constant to float64, but the float32 input's gradient stays
     float32."""
@@ -645,12 +779,12 @@ class Scope:
     that its operations touch.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.start = _next_serial()
         self.outer_grad = _state.grad_enabled    # no derivative is recorded under no_grad
-        self.captured = {}
+        self.captured: dict[int, Tensor] = {}
 
-    def leaf(self, x) -> Tensor:
+    def leaf(self, x: ArrayLike) -> Tensor:
         """A fresh differentiable stand-in for argument ``x``: an identity node on
         ``x`` when ``x`` is itself being differentiated (it stays connected to the
         outer graph), else a new leaf holding ``x``'s value."""
@@ -664,7 +798,7 @@ class Scope:
                             f"(dtype {dtype}); pass floats")
         return Tensor(value, requires_grad=True)
 
-    def outside(self, out: Tensor, leaves) -> tuple:
+    def outside(self, out: Tensor, leaves: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
         """(topological order of ``out`` down to ``leaves``, the differentiable outside
         tensors it uses). Derivatives must be recorded when the second is not empty."""
         order = topological_order(out, frozenset(id(t) for t in leaves), before=self.start)
@@ -676,7 +810,7 @@ class Scope:
         return order, found
 
     @contextlib.contextmanager
-    def watch(self):
+    def watch(self) -> Iterator[Scope]:
         """Collect the differentiable outside tensors that operations touch meanwhile."""
         parent, _state.capture = _state.capture, self
         try:
@@ -688,14 +822,15 @@ class Scope:
                     if t._serial < parent.start:
                         parent.captured.setdefault(id(t), t)
 
-    def _see(self, args):
+    def _see(self, args: Iterable[Any]) -> None:
         for a in args:
             if isinstance(a, Tensor) and a.requires_grad and a._serial < self.start:
                 self.captured.setdefault(id(a), a)
 
 
 @contextlib.contextmanager
-def listening(on_op=None, on_node=None):
+def listening(on_op: Callable[[str, int], Any] | None = None,
+              on_node: Callable[[Tensor], Any] | None = None) -> Iterator[None]:
     """Tell ``on_op(name, flops)`` of every op executed and ``on_node(node)`` before
     each node's VJP runs, inside the block (the graph tools count costs with it).
 
@@ -707,7 +842,8 @@ def listening(on_op=None, on_node=None):
     >>> seen
     [('exp', 3)]
     """
-    pairs = [(_state.op_listeners, on_op), (_state.node_listeners, on_node)]
+    pairs: list[tuple[list[Any], Callable[..., Any] | None]] = [
+        (_state.op_listeners, on_op), (_state.node_listeners, on_node)]
     for listeners, listener in pairs:
         if listener is not None:
             listeners.append(listener)
@@ -726,7 +862,7 @@ def observed() -> bool:
 
 
 @contextlib.contextmanager
-def silenced():
+def silenced() -> Iterator[None]:
     """Ops executed inside the block are not reported to ``on_op`` listeners."""
     previous, _state.op_listeners = _state.op_listeners, []
     try:
@@ -735,9 +871,9 @@ def silenced():
         _state.op_listeners = previous
 
 
-def count_flops(fn, *args, **kwargs) -> int:
+def count_flops(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
     """The flops of the ops that ``fn(*args, **kwargs)`` executes, run without recording."""
-    counted = []
+    counted: list[int] = []
     with listening(on_op=lambda name, flops: counted.append(flops)), no_grad():
         fn(*args, **kwargs)
     return int(builtins.sum(counted))
@@ -754,13 +890,14 @@ class Op:
 
     name = "op"
 
-    def backward(self, g, node, needed):
+    def backward(self, g: Tensor, node: Tensor, needed: set[int]
+                 ) -> Iterable[tuple[Tensor, Tensor]]:
         raise NotImplementedError
 
-    def forward_flops(self, node) -> int:
+    def forward_flops(self, node: Tensor) -> int:
         raise NotImplementedError
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
 
 
@@ -782,16 +919,19 @@ class Primitive(Op):
     array([ 2., -4.])
     """
 
-    def __init__(self, fun, name=None, flops=None):
+    def __init__(self, fun: Callable[..., Any], name: str | None = None,
+                 flops: Callable[..., int] | None = None) -> None:
         self.fun = fun
         self.name = name or fun.__name__
-        self.vjps = {}
-        self.vjp_argnum = None   # one rule for every position: vjp(argnum, g, ans, *args)
+        self.vjps: dict[int, Callable[..., Any]] = {}
+        # one rule for every position: vjp(argnum, g, ans, *args)
+        self.vjp_argnum: Callable[..., Any] | None = None
         self.flops = flops or (lambda ans, *args, **kwargs: ans.size)
         self.__doc__ = fun.__doc__
         self.__name__ = self.name
 
-    def defvjp(self, *vjps, argnums=None):
+    def defvjp(self, *vjps: Callable[..., Any] | None,
+               argnums: Sequence[int] | None = None) -> Primitive:
         """Declare one VJP per positional input (``None``: not differentiable).
 
         Parameters
@@ -818,12 +958,12 @@ class Primitive(Op):
         ...                                                        np.array([5.0]))
         (array([5.]), array([2.]))
         """
-        for i, vjp in zip(argnums or range(len(vjps)), vjps):
+        for i, vjp in zip(argnums or range(len(vjps)), vjps, strict=False):
             if vjp is not None:
                 self.vjps[i] = vjp
         return self
 
-    def defvjp_argnum(self, vjp):
+    def defvjp_argnum(self, vjp: Callable[..., Any]) -> Callable[..., Any]:
         """Declare one VJP for every position: ``vjp(argnum, g, ans, *args, **kwargs)``.
 
         For operations with any number of inputs (a sum of n arrays, a
@@ -853,7 +993,7 @@ class Primitive(Op):
         self.vjp_argnum = vjp
         return vjp
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
         """Apply the operation: NumPy computes the value, and the result records
         this primitive and its arguments if any argument requires a gradient.
 
@@ -893,7 +1033,8 @@ class Primitive(Op):
                     return Tensor._from_op(value, self, args, kwargs)
         return Tensor._from_op(value, None, (), {})
 
-    def backward(self, g, node, needed):
+    def backward(self, g: Tensor, node: Tensor, needed: set[int]
+                 ) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield ``(input, cotangent)`` for every input of ``node`` whose id is in
         ``needed`` (the inputs from which the sweep's targets can be reached).
 
@@ -926,16 +1067,24 @@ class Primitive(Op):
                     raise NotImplementedError(f"{self.name}: no VJP defined for argument {i}")
                 yield arg, as_tensor(ct)
 
-    def forward_flops(self, node) -> int:
+    def forward_flops(self, node: Tensor) -> int:
         """The primitive's own estimate of the cost of computing ``node``."""
         raw = [a.value if isinstance(a, Tensor) else a for a in node._args]
         return int(self.flops(node.value, *raw, **node._kwargs))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<primitive {self.name}>"
 
 
-def primitive(fun=None, *, name=None, flops=None):
+@overload
+def primitive(fun: Callable[..., Any], *, name: str | None = None,
+              flops: Callable[..., int] | None = None) -> Primitive: ...
+@overload
+def primitive(fun: None = None, *, name: str | None = None,
+              flops: Callable[..., int] | None = None) -> Callable[[Callable[..., Any]], Primitive]: ...
+def primitive(fun: Callable[..., Any] | None = None, *, name: str | None = None,
+              flops: Callable[..., int] | None = None
+              ) -> Primitive | Callable[[Callable[..., Any]], Primitive]:
     """Declare a primitive: ``fun`` takes and returns NumPy arrays.
 
     >>> import tinygrad_nca as tg
@@ -975,6 +1124,6 @@ _identity = primitive(lambda x: x, name="identity", flops=lambda *a, **k: 0)
 _identity.defvjp(lambda g, ans, x: g)
 
 
-def _holds_tensor(seq) -> bool:
+def _holds_tensor(seq: Iterable[Any]) -> bool:
     return builtins.any(isinstance(e, Tensor) or (e.__class__ in (list, tuple) and _holds_tensor(e))
                         for e in seq)

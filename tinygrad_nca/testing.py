@@ -39,6 +39,8 @@ these once, in a Hypothesis profile.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 try:
@@ -237,7 +239,7 @@ def positive_arrays(shape=None, dtype=np.float64, min_value=0.5, max_value=_BOUN
     return arrays(shape, dtype, min_value=min_value, max_value=max_value)
 
 
-DOMAINS = {
+DOMAINS: dict[str, dict[str, Any]] = {
     "real": dict(min_value=-_BOUND, max_value=_BOUND),
     "positive": dict(min_value=0.5, max_value=_BOUND),
     "unit": dict(min_value=-0.9, max_value=0.9),

@@ -32,11 +32,14 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
 from . import ops
 from .tensor import (
+    ArrayLike,
     Op,
     Scope,
     Tensor,
@@ -52,22 +55,30 @@ from .tensor import (
 )
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hvp", "stop_gradient",
-           "checkpoint"]
+           "checkpoint", "Argnums"]
+
+# Which positional arguments to differentiate: one (the result is one array) or several
+# (the result is a tuple, one entry per argument).
+Argnums: TypeAlias = int | Sequence[int]
+# The transforms return Callable[..., Any]: what the returned function gives back (an ndarray
+# or a Tensor, one or a tuple) depends on the types of the arguments it is called with and on
+# argnums, and its arguments are not f's (a Tensor stands in for an ndarray argument inside f,
+# and jvp/hvp take one more, the direction v).
 
 
-def _is_traced(x) -> bool:
+def _is_traced(x: Any) -> bool:
     return isinstance(x, Tensor) and x.requires_grad and is_grad_enabled()
 
 
-def _like(result: Tensor, template, recorded: bool):
+def _like(result: Tensor, template: Any, recorded: bool) -> Tensor | np.ndarray:
     """``result`` as a Tensor if ``template`` was one or the result is part of a
     recorded graph (an outer transform will differentiate it), else as an ndarray."""
     return result if recorded or isinstance(template, Tensor) else result.value
 
 
-def _normalise_argnums(argnums, n_args):
+def _normalise_argnums(argnums: Argnums, n_args: int) -> tuple[bool, tuple[int, ...]]:
     single = isinstance(argnums, int)
-    nums = (argnums,) if single else tuple(argnums)
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for i in nums:
         if not -n_args <= i < n_args:
             raise ValueError(f"argnums={argnums} but the function was given {n_args} argument(s)")
@@ -82,27 +93,28 @@ class _Traced:
     from outside: see the module docstring).
     """
 
-    def __init__(self, f, args, argnums):
+    def __init__(self, f: Callable[..., Any], args: Sequence[Any], argnums: Sequence[int]) -> None:
         self.scope = Scope()
         args = list(args)
         self.leaves = [self.scope.leaf(args[i]) for i in argnums]
-        for i, leaf in zip(argnums, self.leaves):
+        for i, leaf in zip(argnums, self.leaves, strict=True):
             args[i] = leaf
         with enable_grad():
             self.result = f(*args)
 
-    def finish(self, out):
+    def finish(self, out: ArrayLike) -> None:
         self.out = as_tensor(out)
         self.order, outside = self.scope.outside(self.out, self.leaves)
         self.record = bool(outside)
 
-    def cotangents(self, g, record=False):
+    def cotangents(self, g: ArrayLike, record: bool = False) -> list[Tensor]:
         """The cotangents of the leaves for the output cotangent ``g``."""
         return backprop(self.out, g, self.leaves, create_graph=self.record or record,
                         order=self.order)
 
 
-def value_and_grad(f, argnums=0, has_aux=False):
+def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
+                   has_aux: bool = False) -> Callable[..., tuple[Any, Any]]:
     """Return a function computing ``(f(*args), ∇f(*args))`` in one forward and one reverse sweep.
 
     ``f`` must return a scalar (or ``(scalar, aux)`` with ``has_aux=True``).
@@ -114,7 +126,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     (10.0, array([ 2., -6.]))
     """
     @functools.wraps(f)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         single, nums = _normalise_argnums(argnums, len(args))
         run = _Traced(functools.partial(f, **kwargs), args, nums)
         out, aux = run.result if has_aux else (run.result, None)
@@ -122,15 +134,15 @@ def value_and_grad(f, argnums=0, has_aux=False):
         if run.out.size != 1:
             raise ValueError(f"grad needs a function returning a scalar, but {_name(f)} returned "
                              f"shape {run.out.shape}; use vjp or jacobian for non-scalar outputs")
-        grads = run.cotangents(np.ones_like(run.out.value))
-        grads = tuple(_like(gr, args[i], run.record) for gr, i in zip(grads, nums))
+        cotangents = run.cotangents(np.ones_like(run.out.value))
+        grads = tuple(_like(gr, args[i], run.record) for gr, i in zip(cotangents, nums, strict=True))
         value = run.out if run.record else run.out.value
-        grads = grads[0] if single else grads
-        return ((value, aux), grads) if has_aux else (value, grads)
+        result = grads[0] if single else grads
+        return ((value, aux), result) if has_aux else (value, result)
     return wrapper
 
 
-def grad(f, argnums=0):
+def grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     """Return a function computing the gradient of scalar ``f`` with respect to ``argnums``.
 
     Gradients nest: ``grad(grad(f))`` is the second derivative, and an inner
@@ -150,13 +162,14 @@ def grad(f, argnums=0):
     return wrapper
 
 
-def _vjp(f, primals):
+def _vjp(f: Callable[..., Any], primals: Sequence[Any]) -> _Traced:
     run = _Traced(f, primals, tuple(range(len(primals))))
     run.finish(run.result)
     return run
 
 
-def vjp(f, *primals):
+def vjp(f: Callable[..., Any], *primals: ArrayLike
+        ) -> tuple[Tensor | np.ndarray, Callable[[ArrayLike], tuple[Tensor | np.ndarray, ...]]]:
     """Evaluate ``f(*primals)`` and return ``(out, vjp_fn)``.
 
     ``vjp_fn(ȳ)`` returns the tuple of cotangents ``(x̄₁, …)``, one per primal:
@@ -169,10 +182,10 @@ def vjp(f, *primals):
     """
     run = _vjp(f, primals)
 
-    def vjp_fn(cotangent):
+    def vjp_fn(cotangent: ArrayLike) -> tuple[Tensor | np.ndarray, ...]:
         traced = _is_traced(cotangent)
         cts = run.cotangents(cotangent, record=traced)
-        return tuple(_like(ct, p, run.record or traced) for ct, p in zip(cts, primals))
+        return tuple(_like(ct, p, run.record or traced) for ct, p in zip(cts, primals, strict=True))
     return (run.out if run.record else run.out.value), vjp_fn
 
 
@@ -183,15 +196,15 @@ class _Linearized:
     through it with x̄'s cotangent v gives ū = J v.
     """
 
-    def __init__(self, f, primals):
+    def __init__(self, f: Callable[..., Any], primals: Sequence[Any]) -> None:
         self.run = run = _vjp(f, primals)
         self.u = Tensor(np.zeros_like(run.out.value), requires_grad=True)
         self.xbars = backprop(run.out, self.u, run.leaves, create_graph=True, order=run.order)
         self.primals = primals
 
-    def apply(self, tangents, record=False):
+    def apply(self, tangents: Sequence[ArrayLike], record: bool = False) -> Tensor:
         """J v for ``tangents`` v (one per primal), as a Tensor."""
-        pairs = [(xb, as_tensor(v)) for xb, v in zip(self.xbars, tangents)]
+        pairs = [(xb, as_tensor(v)) for xb, v in zip(self.xbars, tangents, strict=True)]
         if len(pairs) == 1:
             y, g = pairs[0]
             if g.shape != y.shape:
@@ -199,14 +212,14 @@ class _Linearized:
         else:
             with enable_grad():
                 y = functools.reduce(operator.add, [ops.sum(xb * v) for xb, v in pairs])
-            g = np.ones_like(y.value)
+            g = Tensor(np.ones_like(y.value))
         order = topological_order(y, frozenset({id(self.u)}), before=self.run.scope.start)
         (tangent,) = backprop(y, g, [self.u], create_graph=self.run.record or record,
                               order=order)
         return tangent
 
 
-def jvp(f, argnums=0):
+def jvp(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     """Return ``jvp_fn(*args, v)``: the Jacobian-vector product J v of ``f`` at ``args``.
 
     Forward mode: a tangent ``v`` of the inputs goes in, the tangent of the output
@@ -223,14 +236,15 @@ def jvp(f, argnums=0):
     array([3., 6.])
     """
     several = isinstance(argnums, (tuple, list))
+    shown = argnums if isinstance(argnums, int) else tuple(argnums)
 
     @functools.wraps(f)
-    def jvp_fn(*args_and_v):
+    def jvp_fn(*args_and_v: Any) -> Any:
         *args, v = args_and_v
         _, nums = _normalise_argnums(argnums, len(args))
         tangents = tuple(v) if several else (v,)
         if len(tangents) != len(nums):
-            raise ValueError(f"jvp: with argnums={tuple(argnums)}, v must be a tuple of "
+            raise ValueError(f"jvp: with argnums={shown}, v must be a tuple of "
                              f"{len(nums)} tangents, one per argument")
         lin = _Linearized(lambda *xs: f(*_replace(args, nums, xs)), [args[i] for i in nums])
         traced = any(_is_traced(t) for t in tangents)
@@ -239,7 +253,8 @@ def jvp(f, argnums=0):
     return jvp_fn
 
 
-def jacobian(f, argnums=0, mode="reverse"):
+def jacobian(f: Callable[..., Any], argnums: Argnums = 0,
+             mode: Literal["reverse", "forward"] = "reverse") -> Callable[..., Any]:
     """Return a function computing the Jacobian ∂f/∂x, of shape ``out.shape + x.shape``.
 
     ``mode="reverse"`` builds it row by row: one VJP per output element.
@@ -266,30 +281,32 @@ def jacobian(f, argnums=0, mode="reverse"):
         raise ValueError(f"jacobian: mode must be 'reverse' or 'forward', got {mode!r}")
 
     @functools.wraps(f)
-    def wrapper(*args):
+    def wrapper(*args: Any) -> Any:
         single, nums = _normalise_argnums(argnums, len(args))
-        g = lambda *xs: f(*_replace(args, nums, xs))     # noqa: E731 (f of the chosen arguments)
+        g = lambda *xs: f(*_replace(args, nums, xs))
         primals = [args[i] for i in nums]
-        jacs, recorded = (_reverse_jacobian if mode == "reverse" else _forward_jacobian)(g, primals)
-        jacs = tuple(_like(j, args[i], recorded) for j, i in zip(jacs, nums))
+        pieces, recorded = (_reverse_jacobian if mode == "reverse" else _forward_jacobian)(g, primals)
+        jacs = tuple(_like(j, args[i], recorded) for j, i in zip(pieces, nums, strict=True))
         return jacs[0] if single else jacs
     return wrapper
 
 
-def _reverse_jacobian(f, primals):
+def _reverse_jacobian(f: Callable[..., Any], primals: Sequence[Any]
+                      ) -> tuple[list[Tensor], bool]:
     run = _vjp(f, primals)
     out_shape, dtype = run.out.shape, run.out.dtype
-    rows = [[] for _ in primals]
+    rows: list[list[Tensor]] = [[] for _ in primals]
     for k in range(int(np.prod(out_shape))):
         basis = np.zeros(out_shape, dtype=dtype)
         basis.flat[k] = 1
-        for row, ct in zip(rows, run.cotangents(basis)):
+        for row, ct in zip(rows, run.cotangents(basis), strict=True):
             row.append(ct)
     return [_assemble(row, out_shape, np.shape(value_of(x)), run.record, axis=0)
-            for row, x in zip(rows, primals)], run.record
+            for row, x in zip(rows, primals, strict=True)], run.record
 
 
-def _forward_jacobian(f, primals):
+def _forward_jacobian(f: Callable[..., Any], primals: Sequence[Any]
+                      ) -> tuple[list[Tensor], bool]:
     lin = _Linearized(f, primals)
     out_shape = lin.run.out.shape
     jacs = []
@@ -298,7 +315,7 @@ def _forward_jacobian(f, primals):
         columns = []
         for j in range(int(np.prod(x_shape))):
             tangents = [np.zeros(np.shape(value_of(p)), dtype=xb.dtype)
-                        for p, xb in zip(primals, lin.xbars)]
+                        for p, xb in zip(primals, lin.xbars, strict=True)]
             tangents[k].flat[j] = 1
             columns.append(lin.apply(tangents))
         jacs.append(_assemble(columns, x_shape, out_shape, lin.run.record, axis=-1,
@@ -306,7 +323,8 @@ def _forward_jacobian(f, primals):
     return jacs, lin.run.record
 
 
-def _assemble(pieces, stacked_shape, piece_shape, recorded, axis, dtype=None):
+def _assemble(pieces: list[Tensor], stacked_shape: tuple[int, ...], piece_shape: tuple[int, ...],
+              recorded: bool, axis: int, dtype: Any = None) -> Tensor:
     """Stack the rows (axis=0) or columns (axis=-1) of a Jacobian into shape
     out.shape + x.shape, as a recorded tensor operation when it is differentiable."""
     if axis == 0:
@@ -319,18 +337,18 @@ def _assemble(pieces, stacked_shape, piece_shape, recorded, axis, dtype=None):
         with enable_grad():
             flat = ops.stack([ops.reshape(p, (-1,)) for p in pieces], axis=axis)
             return ops.reshape(flat, final)
-    flat = np.stack([p.value.reshape(-1) for p in pieces], axis=axis)
-    return Tensor(flat.reshape(final))
+    flat_values = np.stack([p.value.reshape(-1) for p in pieces], axis=axis)
+    return Tensor(flat_values.reshape(final))
 
 
-def _replace(args, nums, values):
+def _replace(args: Sequence[Any], nums: Sequence[int], values: Sequence[Any]) -> list[Any]:
     args = list(args)
-    for i, v in zip(nums, values):
+    for i, v in zip(nums, values, strict=True):
         args[i] = v
     return args
 
 
-def hvp(f, argnums=0):
+def hvp(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     """Return ``hvp_fn(*args, v)``: the Hessian-vector product ∇²f(args) · v.
 
     Computed by differentiating the gradient (reverse over reverse): the
@@ -349,25 +367,26 @@ def hvp(f, argnums=0):
     (array([0., 0.]), array([1., 2.]))
     """
     several = isinstance(argnums, (tuple, list))
+    listed = () if isinstance(argnums, int) else tuple(argnums)
 
-    def hvp_fn(*args_and_v):
+    def hvp_fn(*args_and_v: Any) -> Any:
         *args, v = args_and_v
-        if several and (not isinstance(v, (tuple, list)) or len(v) != len(argnums)):
-            raise ValueError(f"hvp: with argnums={tuple(argnums)}, v must be a tuple of "
-                             f"{len(argnums)} directions, one per argument")
+        if several and (not isinstance(v, (tuple, list)) or len(v) != len(listed)):
+            raise ValueError(f"hvp: with argnums={listed}, v must be a tuple of "
+                             f"{len(listed)} directions, one per argument")
         gradient = grad(f, argnums)
 
-        def along_v(*a):            # ⟨∇f(a), v⟩, whose gradient is H v
+        def along_v(*a: Any) -> Tensor:            # ⟨∇f(a), v⟩, whose gradient is H v
             g = gradient(*a)
             if not several:
                 return ops.sum(as_tensor(g) * v)
-            terms = [ops.sum(as_tensor(g_k) * v_k) for g_k, v_k in zip(g, v)]
+            terms = [ops.sum(as_tensor(g_k) * v_k) for g_k, v_k in zip(g, v, strict=True)]
             return functools.reduce(operator.add, terms)
         return grad(along_v, argnums)(*args)
     return hvp_fn
 
 
-def stop_gradient(x) -> Tensor:
+def stop_gradient(x: ArrayLike) -> Tensor:
     """The value of ``x`` as a constant: no gradient flows through it.
 
     >>> import numpy as np, tinygrad_nca as tg
@@ -382,11 +401,12 @@ class _Checkpoint(Op):
     again to rebuild the graph. The node's inputs are f's ``n_args`` arguments
     followed by the differentiable tensors f closed over."""
 
-    def __init__(self, f, n_args):
+    def __init__(self, f: Callable[..., Any], n_args: int) -> None:
         self.f, self.n_args = f, n_args
         self.name = f"checkpoint({_name(f)})"
 
-    def backward(self, g, node, needed):
+    def backward(self, g: Tensor, node: Tensor, needed: set[int]
+                 ) -> Iterator[tuple[Tensor, Tensor]]:
         recording = is_grad_enabled()      # True when the outer sweep is recorded
         args, captured = node._args[:self.n_args], list(node._args[self.n_args:])
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
@@ -397,15 +417,15 @@ class _Checkpoint(Op):
         inputs = leaves + captured
         order = topological_order(out, frozenset(id(t) for t in inputs), before=scope.start)
         cts = backprop(out, g, inputs, create_graph=recording, order=order)
-        for arg, ct in zip([args[i] for i in positions] + captured, cts):
+        for arg, ct in zip([args[i] for i in positions] + captured, cts, strict=True):
             if id(arg) in needed:
                 yield arg, ct
 
-    def forward_flops(self, node) -> int:
+    def forward_flops(self, node: Tensor) -> int:
         return count_flops(self.f, *node._args[:self.n_args], **node._kwargs)
 
 
-def checkpoint(f):
+def checkpoint(f: Callable[..., Any]) -> Callable[..., Tensor]:
     """Return ``f`` evaluated without storing its intermediates.
 
     The forward pass keeps only ``f``'s inputs and output; the reverse sweep
@@ -421,7 +441,7 @@ def checkpoint(f):
     True
     """
     @functools.wraps(f)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Tensor:
         scope = Scope()
         with scope.watch(), no_grad():
             value = as_tensor(f(*args, **kwargs)).value
@@ -433,5 +453,5 @@ def checkpoint(f):
     return wrapper
 
 
-def _name(f):
+def _name(f: Any) -> str:
     return getattr(f, "__name__", type(f).__name__)

@@ -3,13 +3,14 @@ ValueError that names the argument and says what was expected."""
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
 __all__ = ["check_int", "check_real", "check_callable"]
 
 
-def check_int(name, value, minimum):
+def check_int(name: str, value: Any, minimum: int) -> int:
     """Raise a ValueError naming ``name`` unless ``value`` is an integer >= ``minimum``.
 
     bool is an int in Python, but ``n_steps=True`` is a mistake, not one step; a float
@@ -23,19 +24,21 @@ def check_int(name, value, minimum):
     return int(value)
 
 
-def check_real(name, value, low, high=np.inf, *, low_open=False, high_open=True):
+def check_real(name: str, value: Any, low: float, high: float = np.inf, *,
+               low_open: bool = False, high_open: bool = True) -> float:
     """Raise a ValueError naming ``name`` unless ``value`` is a finite real number in the
     interval from ``low`` to ``high`` (closed or open at each end as told)."""
     if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-            or not np.isfinite(value)):
+            or not np.isfinite(float(value))):
         raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    if value < low or (low_open and value == low) or value > high or (high_open and value == high):
+    number = float(value)
+    if number < low or (low_open and number == low) or number > high or (high_open and number == high):
         interval = (("(" if low_open else "[") + f"{low}, {high}" + (")" if high_open else "]"))
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
-    return float(value)
+    return number
 
 
-def check_callable(name, value):
+def check_callable(name: str, value: Any) -> None:
     """Raise a ValueError naming ``name`` unless ``value`` is callable or None."""
     if value is not None and not callable(value):
         raise ValueError(f"{name} must be a callable or None, got {value!r}")

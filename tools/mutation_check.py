@@ -288,7 +288,7 @@ def _table(rows):
     body = [[r["primitive"], r["argument"], r["status"], f"{r['seconds']:.1f}", r["killed_by"]]
             for r in rows]
     widths = [max(len(str(line[c])) for line in [header] + body) for c in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)).rstrip()
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=False)).rstrip()
              for line in [header] + body]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)

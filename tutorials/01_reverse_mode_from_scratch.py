@@ -288,7 +288,7 @@ assert "broadcast_to" in dot and "transpose" in dot and "exp" in dot
 # −1 on the left (rounding).
 
 # %%
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: E402 (a tutorial imports where it first needs it)
 
 V = rng.normal(size=A0.shape)
 A_grad = tg.grad(L)(A0, b0)

@@ -120,7 +120,7 @@ assert rings["NCA"] > 0.85 and rings["NCA"] > max(rings["PCA"], rings["LDA"]) + 
 # %%
 nca_rings = tg.NCA(n_components=2, max_iter=MAX_ITER, random_state=0).fit(X_train, y_train)
 weight = np.linalg.norm(nca_rings.components_, axis=0)
-print("column norms of A:", {f: round(float(w), 2) for f, w in zip(info.feature_names, weight)})
+print("column norms of A:", {f: round(float(w), 2) for f, w in zip(info.feature_names, weight, strict=False)})
 assert weight[:2].min() > 2 * weight[2:].max()
 
 # %% [markdown]
@@ -184,7 +184,7 @@ grid = {"neighborhoodcomponentsanalysis__n_components": [1, 2] if SMALL else [1,
 search = GridSearchCV(ours, grid, cv=3)
 search.fit(X, y)
 for n, score in zip(search.cv_results_["param_neighborhoodcomponentsanalysis__n_components"],
-                    search.cv_results_["mean_test_score"]):
+                    search.cv_results_["mean_test_score"], strict=False):
     print(f"n_components = {n}: mean accuracy {score:.3f}")
 print("best:", search.best_params_)
 

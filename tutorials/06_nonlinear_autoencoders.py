@@ -81,10 +81,10 @@ assert result["linear_encoder_mlp_decoder"] < 0.1 * pca                 # the be
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained", sharey=True)
 order = np.argsort(X[:, 0])
-for ax, (key, name) in zip(axes, names.items()):
+for ax, (key, name) in zip(axes, names.items(), strict=False):
     Xhat = result["reconstructions"][key]
     ax.plot(X[order, 0], X[order, 1], color="lightgrey", lw=6, zorder=0, label="data")
-    for x, xh in zip(X, Xhat):
+    for x, xh in zip(X, Xhat, strict=False):
         ax.plot([x[0], xh[0]], [x[1], xh[1]], color="grey", lw=0.5)
     ax.scatter(Xhat[:, 0], Xhat[:, 1], c=X[:, 0], cmap="viridis", s=14, label="reconstruction")
     ax.set(title=f"{name}\nE = {result[key]:.2e}", xlabel="x₁", aspect="equal",

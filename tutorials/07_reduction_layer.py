@@ -95,7 +95,7 @@ assert ours > 0.95
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
 for ax, Z, title in [(axes[0], Z_wine, "LinearReduction with tight_classes"),
                      (axes[1], Z_lda, "scikit-learn's LDA")]:
-    for c, marker in zip(np.unique(y_wine), "osD"):
+    for c, marker in zip(np.unique(y_wine), "osD", strict=False):
         ax.scatter(*Z[y_wine == c].T, marker=marker, s=18, label=f"cultivar {c}")
     ax.set(title=title, xlabel="feature 1", ylabel="feature 2")
 axes[0].legend()

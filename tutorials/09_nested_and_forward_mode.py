@@ -145,7 +145,7 @@ assert np.allclose(tg.jvp(tg.grad(h))(x0, v), H_closed @ v, rtol=1e-12)
 # %%
 x = x0.copy()
 norms = []
-for step in range(9):
+for _ in range(9):
     gradient = tg.grad(h)(x)
     norms.append(float(np.linalg.norm(gradient)))
     x = x - np.linalg.solve(tg.jacobian(tg.grad(h))(x), gradient)
@@ -190,7 +190,7 @@ for m in sizes:
         tg.jacobian(f_m, mode=mode)(t0)
         times[mode].append(time.perf_counter() - started)
 print(" m   reverse (m VJPs)   forward (2 JVPs)")
-for m, r, fw in zip(sizes, times["reverse"], times["forward"]):
+for m, r, fw in zip(sizes, times["reverse"], times["forward"], strict=False):
     print(f"{m:3d}   {r * 1e3:10.2f} ms      {fw * 1e3:10.2f} ms")
 
 # %% [markdown]

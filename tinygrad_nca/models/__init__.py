@@ -9,3 +9,5 @@ The estimators import scikit-learn, so this package imports nothing itself:
 reach them as ``tinygrad_nca.LinearAutoencoder`` / ``tinygrad_nca.LinearReduction``
 (loaded on first use) or from their modules.
 """
+
+__all__: list[str] = []     # nothing here: the estimators live in the submodules

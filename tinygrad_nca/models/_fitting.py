@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+__all__ = ["check_common_params", "fitted_params"]
+
 
 def check_common_params(estimator):
     """Check ``max_iter``, ``tol`` and ``optimizer``, naming the estimator and the parameter.
@@ -21,7 +23,7 @@ def check_common_params(estimator):
             or max_iter < 1:
         raise ValueError(f"{name}: max_iter must be an integer >= 1, got {max_iter!r}")
     if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real) \
-            or not np.isfinite(tol) or tol < 0:
+            or not np.isfinite(float(tol)) or tol < 0:
         raise ValueError(f"{name}: tol must be a finite number >= 0, got {tol!r}")
     if estimator.optimizer is not None and not callable(estimator.optimizer):
         raise ValueError(f"{name}: optimizer must be a callable optimizer(fun, x0) or None, "

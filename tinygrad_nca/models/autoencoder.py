@@ -22,6 +22,7 @@ directions themselves (U = VQ).
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -30,12 +31,16 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .. import ops
 from ..optim import minimize
+from ..tensor import ArrayLike, Tensor
 from ._fitting import check_common_params, fitted_params
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["LinearAutoencoder", "reconstruction_error", "tied_reconstruction_error"]
 
 
-def reconstruction_error(W1, W2, X):
+def reconstruction_error(W1: ArrayLike, W2: ArrayLike, X: ArrayLike) -> Tensor:
     """E(W⁽¹⁾, W⁽²⁾) = Σ (X W⁽¹⁾ᵀ W⁽²⁾ᵀ − X)²: the untied autoencoder's error.
 
     The sum runs over every sample and feature: the squared Frobenius norm
@@ -67,7 +72,7 @@ def reconstruction_error(W1, W2, X):
     return ops.sum((F - X) ** 2)
 
 
-def tied_reconstruction_error(U, X):
+def tied_reconstruction_error(U: ArrayLike, X: ArrayLike) -> Tensor:
     """E(U) = E(W⁽¹⁾ = Uᵀ, W⁽²⁾ = U): the same function with U used twice.
 
     Its gradient is accumulated by the engine at the shared parameter U:
@@ -150,8 +155,17 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
     True
     """
 
-    def __init__(self, n_components=2, *, tied=True, max_iter=2000, tol=1e-10,
-                 random_state=None, optimizer=None, verbose=0):
+    # Set by fit (declared for type checkers; an estimator has them only once fitted).
+    mean_: np.ndarray
+    components_: np.ndarray
+    decoder_: np.ndarray
+    reconstruction_error_: float
+    loss_curve_: list[float]
+    n_iter_: int
+
+    def __init__(self, n_components: int = 2, *, tied: bool = True, max_iter: int = 2000,
+                 tol: float = 1e-10, random_state: int | np.random.RandomState | None = None,
+                 optimizer: Any = None, verbose: int = 0) -> None:
         self.n_components = n_components
         self.tied = tied
         self.max_iter = max_iter
@@ -160,7 +174,7 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         self.optimizer = optimizer
         self.verbose = verbose
 
-    def fit(self, X, y=None):
+    def fit(self, X: npt.ArrayLike, y: Any = None) -> LinearAutoencoder:
         """Centre X and minimise the reconstruction error over the weights.
 
         The optimiser minimises E / N (the mean over samples), whose scale
@@ -202,7 +216,7 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         >>> ae.components_.shape, ae.decoder_.shape, bool(np.allclose(ae.mean_, X.mean(axis=0)))
         ((2, 3), (3, 2), True)
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2))
         n_samples, n_features = X.shape
         K = self.n_components
         if isinstance(K, (bool, np.bool_)) or not isinstance(K, numbers.Integral) \
@@ -242,7 +256,7 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         self.n_iter_ = int(result.get("nit", 0))
         return self
 
-    def transform(self, X):
+    def transform(self, X: npt.ArrayLike) -> np.ndarray:
         """Codes H = (X − mean) W⁽¹⁾ᵀ, of shape (n_samples, n_components).
 
         Parameters
@@ -264,10 +278,10 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         ((5, 1), array([10.,  5.,  0.,  5., 10.]))
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], reset=False))
         return (X - self.mean_) @ self.components_.T
 
-    def inverse_transform(self, H):
+    def inverse_transform(self, H: npt.ArrayLike) -> np.ndarray:
         """Reconstructions F = H W⁽²⁾ᵀ + mean, of shape (n_samples, n_features).
 
         Parameters
@@ -296,8 +310,8 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         True
         """
         check_is_fitted(self)
-        H = check_array(H, dtype=[np.float64, np.float32], ensure_2d=False,
-                        input_name="H")               # finite numbers; the shape is checked here
+        H = np.asarray(check_array(H, dtype=[np.float64, np.float32], ensure_2d=False,
+                                   input_name="H"))               # finite numbers; the shape is checked here
         if H.ndim != 2 or H.shape[1] != self.components_.shape[0]:
             raise ValueError(f"inverse_transform expects codes of shape (n_samples, "
                              f"{self.components_.shape[0]}), got {H.shape}")

@@ -21,6 +21,8 @@ right (see :func:`tinygrad_nca.exercises.nca_classifier_loss`).
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -29,13 +31,17 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import ops
 from ..optim import minimize
-from ..tensor import as_tensor
+from ..tensor import ArrayLike, Tensor, as_tensor
 from ._fitting import check_common_params, fitted_params
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["LinearReduction", "reduction_objective"]
 
 
-def reduction_objective(A, X, loss, y=None):
+def reduction_objective(A: ArrayLike, X: ArrayLike, loss: Callable[..., Any],
+                        y: ArrayLike | None = None) -> Tensor:
     """L(XA) — or L(XA, y) when labels are given: the objective over A.
 
     Parameters
@@ -118,8 +124,17 @@ class LinearReduction(TransformerMixin, BaseEstimator):
     array([[ 1. , -2. ,  0.5]])
     """
 
-    def __init__(self, n_components=2, loss=None, *, max_iter=200, tol=1e-6, random_state=None,
-                 init="random", optimizer=None, verbose=0):
+    # Set by fit (declared for type checkers; an estimator has them only once fitted).
+    components_: np.ndarray
+    loss_: float
+    loss_curve_: list[float]
+    n_iter_: int
+
+    def __init__(self, n_components: int = 2, loss: Callable[..., Any] | None = None, *,
+                 max_iter: int = 200, tol: float = 1e-6,
+                 random_state: int | np.random.RandomState | None = None,
+                 init: str | np.ndarray = "random", optimizer: Any = None,
+                 verbose: int = 0) -> None:
         self.n_components = n_components
         self.loss = loss
         self.max_iter = max_iter
@@ -129,7 +144,7 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         self.optimizer = optimizer
         self.verbose = verbose
 
-    def fit(self, X, y=None):
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike | None = None) -> LinearReduction:
         """Minimise ``loss(XA[, y])`` over A.
 
         The loss is called once at the initial A first, so that a loss that
@@ -236,7 +251,7 @@ class LinearReduction(TransformerMixin, BaseEstimator):
                              f"n_components) = {(n_features, K)}")
         return A0.copy()
 
-    def transform(self, X):
+    def transform(self, X: npt.ArrayLike) -> np.ndarray:
         """Z = XA, of shape (n_samples, n_components).
 
         Parameters
@@ -260,5 +275,5 @@ class LinearReduction(TransformerMixin, BaseEstimator):
                [-1.]])
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], reset=False))
         return X @ self.components_.T

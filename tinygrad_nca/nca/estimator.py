@@ -17,7 +17,10 @@ import re
 import sys
 import time
 import warnings
+from collections.abc import Callable
+from concurrent.futures import Executor
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
@@ -32,9 +35,16 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from ..optim import SGD, Adam, descend, minimize
 from ..tensor import value_of
 from .io import load_model, save_model
+
+if TYPE_CHECKING:
+    import os
+
+    import numpy.typing as npt
 from .loss import nca_loss
 
 __all__ = ["NeighborhoodComponentsAnalysis", "NCA", "stratified_batches"]
+
+_NCA = TypeVar("_NCA", bound="NeighborhoodComponentsAnalysis")
 
 
 class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
@@ -223,10 +233,15 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         "executor": [concurrent.futures.Executor, None],
     }
 
-    def __init__(self, n_components=None, *, init="auto", warm_start=False, max_iter=50,
-                 tol=1e-5, callback=None, verbose=0, random_state=None,
-                 objective="expected", dtype=np.float64, max_memory=None, solver="lbfgs",
-                 batch_size=None, learning_rate=None, n_jobs=None, executor=None):
+    def __init__(self, n_components: int | None = None, *, init: str | npt.ArrayLike = "auto",
+                 warm_start: bool = False, max_iter: int = 50, tol: float = 1e-5,
+                 callback: Callable[[np.ndarray, int], Any] | None = None, verbose: int = 0,
+                 random_state: int | np.random.RandomState | None = None,
+                 objective: Literal["expected", "log"] = "expected",
+                 dtype: npt.DTypeLike = np.float64, max_memory: int | float | str | None = None,
+                 solver: Literal["lbfgs", "sgd", "adam"] = "lbfgs",
+                 batch_size: int | None = None, learning_rate: float | None = None,
+                 n_jobs: int | None = None, executor: Executor | None = None) -> None:
         self.n_components = n_components
         self.init = init
         self.warm_start = warm_start
@@ -257,7 +272,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> NeighborhoodComponentsAnalysis:
         """Learn the transformation from training data.
 
         Parameters
@@ -287,6 +302,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         """
         dtype = self._float_dtype()
         X, y = validate_data(self, X, y, ensure_min_samples=2, dtype=dtype)
+        X = np.asarray(X)                 # (validate_data is untyped: tell mypy it is an array)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         y = encoder.transform(y)
@@ -363,9 +379,10 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         """L-BFGS-B on −objective; returns (result, converged)."""
         name = type(self).__name__
         objective, tol, max_iter = self.objective, self.tol, self.max_iter
-        last = {}                       # the latest evaluation: {"A": array, "value": float}
-        jobs = {"n_jobs": self.n_jobs, "executor": self.executor}
-        state = {"previous": None, "converged": False, "clock": time.perf_counter()}
+        last: dict[str, Any] = {}      # the latest evaluation: {"A": array, "value": float}
+        jobs: dict[str, Any] = {"n_jobs": self.n_jobs, "executor": self.executor}
+        state: dict[str, Any] = {"previous": None, "converged": False,
+                                 "clock": time.perf_counter()}
 
         def loss(A, X, y):
             value = nca_loss(A, X, y, objective=objective, block_size=block_size, **jobs)
@@ -424,12 +441,12 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
             # scale, so the default is a fraction of the entries' typical size.
             scale = float(np.sqrt(np.mean(np.square(transformation, dtype=np.float64))))
             default = 0.02 * scale if scale > 0 else 1e-3
-            rule = Adam(lr=default if self.learning_rate is None else self.learning_rate)
+            rule: Adam | SGD = Adam(lr=default if self.learning_rate is None else self.learning_rate)
         else:
             rule = SGD(lr=0.1 if self.learning_rate is None else self.learning_rate,
                        momentum=0.9)
         rng = self.random_state_
-        epoch_batches = []
+        epoch_batches: list[np.ndarray] = []
 
         def batch(step):
             if step % n_batches == 0:       # a new epoch: a fresh partition of the data
@@ -442,8 +459,8 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
                              n_jobs=self.n_jobs, executor=self.executor)
             return value * (-1.0 / Xb.shape[0])
 
-        state = {"clock": time.perf_counter(), "losses": [], "converged": False, "epochs": [],
-                 "first": None}
+        state: dict[str, Any] = {"clock": time.perf_counter(), "losses": [], "converged": False,
+                                 "epochs": [], "first": None}
         every = max(1, n_batches // 10) if self.verbose >= 2 else 0
 
         def progress(step, n_steps, value):
@@ -597,7 +614,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         return low
 
     # ------------------------------------------------------------------ transform
-    def transform(self, X):
+    def transform(self, X: npt.ArrayLike) -> np.ndarray:
         """Project data with the learned transformation: ``X @ components_.T``.
 
         Parameters
@@ -612,7 +629,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         X = validate_data(self, X, reset=False, dtype=self.components_.dtype)
         return X @ self.components_.T
 
-    def get_mahalanobis_matrix(self):
+    def get_mahalanobis_matrix(self) -> np.ndarray:
         r"""The Mahalanobis matrix M = LᵀL of the learned metric (L = ``components_``).
 
         NCA learns a linear map L (n_components × n_features); the squared
@@ -657,7 +674,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         return tags
 
     # ------------------------------------------------------------------ model files
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted model to ``path`` as an ``.npz`` file (atomically).
 
         See :mod:`tinygrad_nca.nca.io` for the layout. ``callback`` is not saved.
@@ -666,7 +683,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         save_model(self, path)
 
     @classmethod
-    def load(cls, path):
+    def load(cls: type[_NCA], path: str | os.PathLike[str]) -> _NCA:
         """Read a model written by :meth:`save`.
 
         Raises
@@ -714,7 +731,9 @@ def _stalled(epoch_values, tol, window=_N_ITER_NO_CHANGE):
 
 
 # ---------------------------------------------------------------------- mini-batches
-def stratified_batches(y, batch_size, random_state=None):
+def stratified_batches(y: npt.ArrayLike, batch_size: int,
+                       random_state: int | np.random.RandomState | None = None
+                       ) -> list[np.ndarray]:
     """Partition the points into random mini-batches, classes stratified.
 
     One epoch's batches: about ceil(N / batch_size) index arrays that together
@@ -753,7 +772,7 @@ def stratified_batches(y, batch_size, random_state=None):
         raise ValueError(f"batch_size must be at least 2, got {batch_size}")
     rng = check_random_state(random_state)
     n_batches = max(1, math.ceil(codes.size / batch_size))
-    members = [[] for _ in range(n_batches)]
+    members: list[list[np.ndarray]] = [[] for _ in range(n_batches)]
     for c in range(int(codes.max()) + 1 if codes.size else 0):
         points = rng.permutation(np.flatnonzero(codes == c))
         if points.size == 0:
@@ -762,7 +781,7 @@ def stratified_batches(y, batch_size, random_state=None):
         # Random target batches, so that the larger shares of np.array_split
         # (its first pieces) and the small classes don't pile up in batch 0.
         targets = rng.permutation(n_batches)[:k]
-        for target, piece in zip(targets, np.array_split(points, k)):
+        for target, piece in zip(targets, np.array_split(points, k), strict=False):
             members[target].append(piece)
     return [np.sort(np.concatenate(parts)) for parts in members if parts]
 
@@ -777,7 +796,7 @@ _PER_POINT = 24        # N × (d + 1) entries: Z, its norms, their cotangents
 _PER_BLOCK = 512       # bytes of bookkeeping per block (its slice, list entries)
 
 
-def memory_estimate(n_samples, n_components, itemsize, block_size):
+def memory_estimate(n_samples: int, n_components: int, itemsize: int, block_size: int) -> int:
     """Bytes needed by one NCA loss + gradient with row blocks of ``block_size``."""
     blocks = math.ceil(n_samples / block_size)
     return (itemsize * (_PER_PAIR * block_size * n_samples + _PER_POINT * n_samples
@@ -789,7 +808,7 @@ _UNITS = {"": 1, "b": 1, "k": 10 ** 3, "kb": 10 ** 3, "m": 10 ** 6, "mb": 10 ** 
           "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40}
 
 
-def parse_bytes(size) -> float:
+def parse_bytes(size: int | float | str) -> float:
     """A memory size in bytes from a number or a string like "2GB", "512 MiB".
 
     >>> parse_bytes("2GB"), parse_bytes("1.5 KiB"), parse_bytes(1000)

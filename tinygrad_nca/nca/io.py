@@ -22,10 +22,18 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from .._atomic import atomic_path
+
+__all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION"]
+
+_Estimator = TypeVar("_Estimator", bound="NeighborhoodComponentsAnalysis")
+
+if TYPE_CHECKING:
+    from .estimator import NeighborhoodComponentsAnalysis
 
 # An .npz is a zip archive: its first bytes are a zip local-file header.
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -58,7 +66,7 @@ _PLAIN_PARAMS = ("n_components", "warm_start", "max_iter", "tol", "verbose", "ra
                  "learning_rate")
 
 
-def save_model(estimator, path) -> None:
+def save_model(estimator: Any, path: str | os.PathLike[str]) -> None:
     """Write a fitted estimator to ``path`` (an ``.npz`` file, written atomically)."""
     params = estimator.get_params(deep=False)
     plain = {}
@@ -94,7 +102,7 @@ def save_model(estimator, path) -> None:
             np.savez(file, **arrays)
 
 
-def load_model(cls, path):
+def load_model(cls: type[_Estimator], path: str | os.PathLike[str]) -> _Estimator:
     """Read a model written by :func:`save_model`; a foreign or damaged file is a ValueError."""
     path = os.fspath(path)
     if not os.path.isfile(path):

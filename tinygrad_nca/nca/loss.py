@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import functools
 import numbers
+from concurrent.futures import Executor
+from typing import Literal
 
 import numpy as np
 
 from .. import ops as tg
 from ..errors import ShapeError
-from ..tensor import as_tensor, value_of
+from ..tensor import ArrayLike, Tensor, as_tensor, value_of
 from ..blockwise import check_executor, resolve_n_jobs, sum_of_blocks
 
 __all__ = ["nca_loss", "encode_labels"]
@@ -37,8 +39,10 @@ DISTANCES = ("gram", "broadcast")
 AUTO_BLOCK_PAIRS = 1 << 21      # pairs (i, j) per row block when block_size is None
 
 
-def nca_loss(A, X, y, objective="expected", distance="gram", block_size=None, n_jobs=None,
-             executor=None):
+def nca_loss(A: ArrayLike, X: ArrayLike, y: ArrayLike,
+             objective: Literal["expected", "log"] = "expected",
+             distance: Literal["gram", "broadcast"] = "gram", block_size: int | None = None,
+             n_jobs: int | None = None, executor: Executor | None = None) -> Tensor:
     r"""The NCA objective f(A) = Σ_i p_i (or Σ_i log p_i), to be *maximised*.
 
     Parameters
@@ -210,7 +214,7 @@ def _row_blocks(rows, n, block_size):
     return blocks
 
 
-def encode_labels(y) -> np.ndarray:
+def encode_labels(y: ArrayLike) -> np.ndarray:
     """Labels of any type as integer codes 0..C−1 (in sorted label order)."""
     y = np.asarray(value_of(y))
     if y.ndim != 1:

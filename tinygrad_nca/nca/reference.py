@@ -21,7 +21,8 @@ import numpy as np
 __all__ = ["nca_loss_and_grad_reference"]
 
 
-def nca_loss_and_grad_reference(A, X, y, objective="expected"):
+def nca_loss_and_grad_reference(A: np.ndarray, X: np.ndarray, y: np.ndarray,
+                                objective: str = "expected") -> tuple[float, np.ndarray]:
     """The NCA objective (to maximise) and its gradient by the paper's formula.
 
     Parameters
