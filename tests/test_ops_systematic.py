@@ -314,7 +314,7 @@ def test_forward_mode_agrees_with_reverse_mode(row, shapes):
     expected = np.zeros(out_shape)
     tolerance = dict(rtol=1e-12, atol=1e-13) if np.asarray(jv).dtype == np.float64 else \
         dict(rtol=1e-6, atol=1e-7)                   # a float32 result (astype)
-    for rev, fwd, x, v in zip(reverse, forward, xs, vs):
+    for rev, fwd, x, v in zip(reverse, forward, xs, vs, strict=True):
         np.testing.assert_allclose(fwd, rev, **tolerance)
         expected = expected + rev.reshape(out_shape + (x.size,)) @ v.reshape(-1)
     np.testing.assert_allclose(jv, expected, **tolerance)
