@@ -307,7 +307,8 @@ def time_call(fn, *args, repeats=5, warmup=1):
     return times
 
 
-def _status_kb(field):
+def status_kb(field):
+    """A field of /proc/self/status in kB (VmRSS: resident now, VmHWM: the peak)."""
     with open("/proc/self/status") as fh:
         for line in fh:
             if line.startswith(field + ":"):
@@ -332,11 +333,11 @@ def _measure_memory_here(name, n, D, d):
     try:  # "5" resets VmHWM to the current RSS (Linux >= 4.0)
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
-        how, base = "VmHWM", _status_kb("VmRSS")
+        how, base = "VmHWM", status_kb("VmRSS")
     except OSError:
         how, base = "ru_maxrss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     fn(A, X, y)
-    peak = _status_kb("VmHWM") if how == "VmHWM" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = status_kb("VmHWM") if how == "VmHWM" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     extra = max(peak - base, 0) * 1024
     print(json.dumps({"method": name, "n": n, "D": D, "d": d, "bytes": extra,
                       "nxn_matrices": extra / (8.0 * n * n), "how": how}))

@@ -335,9 +335,9 @@ def memory_child(name, N, D, d, block_size):
     gc.collect()
     with open("/proc/self/clear_refs", "w") as fh:      # reset VmHWM to the current RSS
         fh.write("5")
-    base = peers._status_kb("VmRSS")
+    base = peers.status_kb("VmRSS")
     fn(A, X, y)
-    extra = max(peers._status_kb("VmHWM") - base, 0) * 1024
+    extra = max(peers.status_kb("VmHWM") - base, 0) * 1024
     traced = None
     if name not in ("jax", "torch"):
         gc.collect()
@@ -434,7 +434,7 @@ def scale_child(name, N, D, d, block_size):
         m.fn(A, X, y)
         seconds.append(time.perf_counter() - start)
     print(json.dumps({"method": name, "N": N, "D": D, "d": d, "seconds": seconds,
-                      "peak_rss": peers._status_kb("VmHWM") * 1024,
+                      "peak_rss": peers.status_kb("VmHWM") * 1024,
                       "block_size": block_size or _auto_block_size(N)}))
 
 

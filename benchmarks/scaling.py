@@ -41,7 +41,7 @@ sys.path.insert(0, os.path.dirname(HERE))     # this checkout's tinygrad_nca, no
 
 import tinygrad_nca as tg                     # noqa: E402
 from tinygrad_nca.blockwise import available_cores  # noqa: E402
-from peers import make_data                   # noqa: E402
+from peers import make_data, status_kb       # noqa: E402
 
 TARGET_SPEEDUP = 1.6        # two jobs on two cores, N = 4000
 TARGET_BYTES = 4e9          # N = 50,000 full batch
@@ -121,22 +121,14 @@ def _blocks_of(args):
     return range(0, args.n, size) if size < args.n else [0]
 
 
-def _status_kb(field):
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
 def big_child(args):
     """In a fresh process: one loss + gradient at --big-n, its time and peak memory (JSON)."""
     X, y, A = make_data(args.big_n, args.D, args.d)
-    data = _status_kb("VmRSS") * 1024
+    data = status_kb("VmRSS") * 1024
     started = time.perf_counter()
     value, gradient = loss_and_gradient(A, X, y, args.big_jobs, args.block_size)
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "peak_rss": _status_kb("VmHWM") * 1024,
+    print(json.dumps({"seconds": seconds, "peak_rss": status_kb("VmHWM") * 1024,
                       "rss_before": data, "x_bytes": X.nbytes, "value": value,
                       "finite": bool(np.isfinite(gradient).all())}))
 
