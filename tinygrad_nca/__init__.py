@@ -19,6 +19,7 @@ from .ops import (abs, add, append, arccos, arccosh, arcsin, arcsinh, arctan, ar
                   stack, std, subtract, sum, swapaxes, take_along_axis, tan, tanh, tensordot,
                   tile, trace, transpose, tril, triu, var, vsplit, vstack, where)
 from .transforms import checkpoint, grad, hvp, jacobian, jvp, stop_gradient, value_and_grad, vjp
+from .jit import jit
 from .gradcheck import check_grads
 from .graph import cost_report, to_dot
 from .blockwise import sum_of_blocks

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import kernels
 from .errors import ShapeError
-from .tensor import Tensor, cast, overwritable, primitive, value_of
+from .tensor import Tensor, _state, cast, overwritable, primitive, value_of
 
 
 def _shape(x):
@@ -76,6 +76,25 @@ def _check_axis(name, axis, shape):
         raise ShapeError(f"{name}: axis {axis} is out of range for shape {shape} "
                          f"({len(shape)} axes)")
     return axis % len(shape)
+
+
+# ------------------------------------------------------------------ masks of values
+# Piecewise-constant factors that VJPs read off their inputs' values (a sign, a mask of
+# the entries inside a clip, the tie weights of a maximum). Each is a constant of the
+# graph, no derivative flows through it, as before; they are primitives applied to the
+# raw arrays (value_of) only so that tg.jit records them as steps of its program instead
+# of freezing the first call's values into it (see jit.py).
+_sign_of = primitive(np.sign, name="sign_of", flops=lambda ans, *a, **k: ans.size)
+_isfinite = primitive(np.isfinite, name="isfinite")
+_floor_divide = primitive(np.floor_divide, name="floor_divide")
+_less = primitive(np.less, name="less")
+_less_equal = primitive(np.less_equal, name="less_equal")
+_greater = primitive(np.greater, name="greater")
+_greater_equal = primitive(np.greater_equal, name="greater_equal")
+_equal = primitive(np.equal, name="equal")
+_not_equal = primitive(np.not_equal, name="not_equal")
+_both_zero = primitive(lambda a, b: (a == 0) & (b == 0), name="both_zero")
+_inside = primitive(lambda x, low, high: (low <= x) & (x <= high), name="inside")
 
 
 # ------------------------------------------------------------------ broadcasting
@@ -220,7 +239,7 @@ def _lowered(x, y):
     x^1 keeps 0·x^(−1) = 0·inf = NaN away from x = 0, at every order). For a tensor y
     only where x = 0 too: elsewhere d/dy of y·x^(y−1) needs the true exponent."""
     if isinstance(y, Tensor):
-        return where((y.value == 0) & (value_of(x) == 0), 1.0, y - 1)
+        return where(_both_zero(y.value, value_of(x)), 1.0, y - 1)
     if isinstance(y, np.ndarray):
         return np.where(y == 0, 1, y - 1).astype(y.dtype)
     return 1 if y == 0 else y - 1
@@ -229,7 +248,7 @@ def _lowered(x, y):
 _power = primitive(np.power, name="power")
 _power.defvjp(lambda g, ans, x, y: g * y * x ** _lowered(x, y),
               # d(x^y)/dy = x^y log x; where x <= 0 the power is not smooth in y: use 0.
-              lambda g, ans, x, y: g * ans * log(where(value_of(x) > 0, x, 1.0)))
+              lambda g, ans, x, y: g * ans * log(where(_greater(value_of(x), 0), x, 1.0)))
 
 
 def power(x, y):
@@ -269,11 +288,15 @@ def negative(x):
     return _negative(_arg(x))
 
 
+@primitive(name="tie_weights")
+def _tie_weights_of(mine, other, ans):
+    chosen = mine == ans
+    return (chosen * np.where(mine == other, 0.5, 1.0)).astype(ans.dtype)
+
+
 def _tie_weights(mine, other, ans):
     """1 where ``mine`` is the one chosen, 1/2 on a tie, else 0 (in ans's dtype)."""
-    mine, other = value_of(mine), value_of(other)
-    chosen = mine == value_of(ans)
-    return (chosen * np.where(mine == other, 0.5, 1.0)).astype(ans.dtype)
+    return _tie_weights_of(value_of(mine), value_of(other), value_of(ans))
 
 
 def _chooser(fn):
@@ -353,7 +376,7 @@ def fmin(x, y):
 
 _mod = primitive(np.mod, name="mod")
 _mod.defvjp(lambda g, ans, x, y: g,     # x mod y = x − ⌊x/y⌋·y, ⌊x/y⌋ piecewise constant
-            lambda g, ans, x, y: -g * np.floor_divide(value_of(x), value_of(y)))
+            lambda g, ans, x, y: -g * _floor_divide(value_of(x), value_of(y)))
 
 
 def mod(x, y):
@@ -589,7 +612,7 @@ def sqrt(x):
     return _sqrt(_arg(x))
 
 
-_abs = _unary(np.abs, lambda g, ans, x: g * np.sign(value_of(x)), name="abs")   # 0 at the kink
+_abs = _unary(np.abs, lambda g, ans, x: g * _sign_of(value_of(x)), name="abs")   # 0 at the kink
 
 
 def abs(x):
@@ -853,7 +876,7 @@ def arctanh(x):
 def _sinc_derivative(x):
     # (cos πx − sinc x) / x, evaluated at a safe x ≠ 0; at x = 0 its Taylor term −π²x/3,
     # which is 0 there and has the right derivative (sinc″(0) = −π²/3).
-    zero = value_of(x) == 0
+    zero = _equal(value_of(x), 0)
     safe = where(zero, 1.0, x)
     return where(zero, x * (-_PI * _PI / 3), (cos(_PI * safe) - sinc(safe)) / safe)
 
@@ -981,15 +1004,11 @@ def round(x, decimals=0):
 
 
 
-def _inside(x, low, high):
-    x, low, high = value_of(x), value_of(low), value_of(high)
-    return (low <= x) & (x <= high)
-
-
 _clip = primitive(np.clip, name="clip").defvjp(
-    lambda g, ans, x, low, high: _where(_inside(x, low, high), g, 0.0),
-    lambda g, ans, x, low, high: _where(value_of(x) < value_of(low), g, 0.0),
-    lambda g, ans, x, low, high: _where(value_of(x) > value_of(high), g, 0.0))
+    lambda g, ans, x, low, high: _where(_inside(value_of(x), value_of(low), value_of(high)),
+                                        g, 0.0),
+    lambda g, ans, x, low, high: _where(_less(value_of(x), value_of(low)), g, 0.0),
+    lambda g, ans, x, low, high: _where(_greater(value_of(x), value_of(high)), g, 0.0))
 
 
 def clip(a, a_min=None, a_max=None):
@@ -1013,7 +1032,7 @@ def clip(a, a_min=None, a_max=None):
 
 
 _nan_to_num = primitive(np.nan_to_num, name="nan_to_num").defvjp(
-    lambda g, ans, x, **k: _where(np.isfinite(value_of(x)), g, 0.0))
+    lambda g, ans, x, **k: _where(_isfinite(value_of(x)), g, 0.0))
 
 
 def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
@@ -2444,7 +2463,8 @@ def _cumprod(x, axis):
 def _cumprod_vjp(g, ans, x, axis):
     # x̄_k = Σ_{i≥k} ḡ_i Π_{j≤i, j≠k} x_j. Without zeros in x that is (Σ_{i≥k} ḡ_i ans_i) / x_k;
     # with zeros, row k of Y is x with x_k set to 1, whose running product gives the terms.
-    if np.all(x.value != 0):
+    # (under tg.jit, the general rule: the program must not depend on where the zeros are)
+    if _state.recorder is None and np.all(x.value != 0):
         return _flip_along(cumsum(_flip_along(g * ans, axis), axis), axis) / x
     xl, gl = moveaxis(x, axis, -1), moveaxis(g, axis, -1)
     n = xl.shape[-1]
@@ -2528,7 +2548,7 @@ def sort(a, axis=-1):
     a = _array(a)
     if axis is None:
         a, axis = ravel(a), 0
-    order = np.argsort(value_of(a), axis=axis, kind="stable")
+    order = _argsort(value_of(a), axis=axis, kind="stable").value
     return take_along_axis(a, order, axis)
 
 
@@ -2541,7 +2561,13 @@ def argsort(a, axis=-1, kind=None):
     >>> tg.argsort(tg.Tensor([3.0, 1.0, 2.0]))
     array([1, 2, 0])
     """
-    return np.argsort(value_of(_array(a)), axis=axis, kind=kind)
+    return _argsort(value_of(_array(a)), axis=axis, kind=kind).value
+
+
+# (primitives on raw arrays, with no derivative: so that tg.jit records them)
+_argsort = primitive(np.argsort, name="argsort")
+_argmax = primitive(np.argmax, name="argmax")
+_argmin = primitive(np.argmin, name="argmin")
 
 
 def argmax(a, axis=None, keepdims=False):
@@ -2553,7 +2579,7 @@ def argmax(a, axis=None, keepdims=False):
     >>> int(tg.argmax(tg.Tensor([1.0, 5.0, 2.0])))
     1
     """
-    return np.argmax(value_of(_array(a)), axis=axis, keepdims=keepdims)
+    return _argmax(value_of(_array(a)), axis=axis, keepdims=keepdims).value
 
 
 def argmin(a, axis=None, keepdims=False):
@@ -2565,7 +2591,14 @@ def argmin(a, axis=None, keepdims=False):
     >>> int(tg.argmin(tg.Tensor([1.0, 5.0, 0.5])))
     2
     """
-    return np.argmin(value_of(_array(a)), axis=axis, keepdims=keepdims)
+    return _argmin(value_of(_array(a)), axis=axis, keepdims=keepdims).value
+
+
+@primitive(name="extreme_share")
+def _extreme_share(x, ans, axis=None):
+    """1/k at the k entries equal to the extreme of their group, 0 elsewhere."""
+    hits = x == np.reshape(ans, kernels.kept_shape(x.shape, axis))
+    return (hits / np.sum(hits, axis=axis, keepdims=True)).astype(x.dtype)
 
 
 def _extreme(fn):
@@ -2574,8 +2607,7 @@ def _extreme(fn):
 
     def vjp(g, ans, x, axis=None, keepdims=False):
         # Every element equal to the extreme shares the gradient equally.
-        hits = value_of(x) == np.reshape(value_of(ans), kernels.kept_shape(x.shape, axis))
-        share = (hits / np.sum(hits, axis=axis, keepdims=True)).astype(x.dtype)
+        share = _extreme_share(value_of(x), value_of(ans), axis=axis)
         return broadcast_to(_unreduce(g, x.shape, axis), x.shape) * share
     return primitive(forward, name=fn.__name__, flops=_reduced_size).defvjp(vjp)
 
@@ -2721,7 +2753,8 @@ def _reflected(fn):
 
 
 def _compare(fn):
-    return lambda self, other: fn(self.value, value_of(other))
+    # (a primitive on the raw arrays, as before a boolean array: so that tg.jit records it)
+    return lambda self, other: fn(self.value, value_of(other)).value
 
 
 Tensor.__add__, Tensor.__radd__ = add, _reflected(add)
@@ -2733,9 +2766,9 @@ Tensor.__mod__, Tensor.__rmod__ = mod, _reflected(mod)
 Tensor.__matmul__, Tensor.__rmatmul__ = matmul, _reflected(matmul)
 Tensor.__neg__ = lambda self: _negative(self)
 Tensor.__abs__ = lambda self: _abs(self)
-Tensor.__lt__, Tensor.__le__ = _compare(np.less), _compare(np.less_equal)
-Tensor.__gt__, Tensor.__ge__ = _compare(np.greater), _compare(np.greater_equal)
-Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
+Tensor.__lt__, Tensor.__le__ = _compare(_less), _compare(_less_equal)
+Tensor.__gt__, Tensor.__ge__ = _compare(_greater), _compare(_greater_equal)
+Tensor.__eq__, Tensor.__ne__ = _compare(_equal), _compare(_not_equal)
 Tensor.__hash__ = lambda self: id(self)
 Tensor.__getitem__ = lambda self, index: _getitem(self, _plain_index(index))
 Tensor.T = property(lambda self: transpose(self),

@@ -40,6 +40,7 @@ class _State(threading.local):
         self.node_listeners = []   # callables(node) told before each node's VJP runs
         self.donated = None        # the cotangent the running VJP may overwrite (overwritable)
         self.capture = None        # the innermost Scope watching for captured tensors, or None
+        self.recorder = None       # a jit trace seeing every primitive call (see jit.py), or None
 
 
 _state = _State()
@@ -318,9 +319,13 @@ class Tensor:
         return self.value if dtype is None else self.value.astype(dtype)
 
     def __float__(self):
+        if _state.recorder is not None:       # a traced value must not steer Python (jit.py)
+            _state.recorder.concretize(self.value, "float()")
         return float(self.value)
 
     def __bool__(self):
+        if _state.recorder is not None:
+            _state.recorder.concretize(self.value, "bool()")
         return bool(self.value)
 
     def item(self):
@@ -337,6 +342,8 @@ class Tensor:
         >>> tg.Tensor([[2.5]]).item()
         2.5
         """
+        if _state.recorder is not None:
+            _state.recorder.concretize(self.value, "item()")
         return self.value.item()
 
     def numpy(self) -> np.ndarray:
@@ -571,7 +578,7 @@ def overwritable(g) -> bool:
     sent to two inputs is referenced twice), not a view (it references its base).
     Never on an interpreter without reference counts (``sys.getrefcount``).
     """
-    return _state.donated is g
+    return _state.donated is g and _state.recorder is None   # (a jit plans its own reuse)
 
 
 def _holders(t):
@@ -877,9 +884,10 @@ class Primitive(Op):
                                 "Tensors; stack them first (tg.stack) so that the gradient "
                                 "reaches each of them")
             raw.append(a)
-        value = self.fun(*raw, **kwargs)
-        if not isinstance(value, np.ndarray):
-            value = np.asarray(value)
+        out = self.fun(*raw, **kwargs)
+        value = out if isinstance(out, np.ndarray) else np.asarray(out)
+        if _state.recorder is not None:       # a jit is tracing: it sees the raw call (jit.py)
+            _state.recorder.record(self, raw, kwargs, value, out is not value)
         if _state.op_listeners:
             for listener in _state.op_listeners:
                 listener(self.name, self.flops(value, *raw, **kwargs))
