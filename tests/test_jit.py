@@ -294,3 +294,70 @@ def test_inputs_and_outputs_are_never_written_into():
     np.testing.assert_array_equal(x, kept)
     assert first[0] is not second[0]
     assert_same(first, second)
+
+
+# ------------------------------------------------------------------ the models use it
+def labelled_data(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    X = rng.standard_normal((n, 4)) + y[:, None] * np.array([1.5, 0.0, -1.0, 0.0])
+    return X, y
+
+
+@pytest.mark.parametrize("objective", ["expected", "log"])
+def test_nca_lbfgs_fit_with_jit_equals_the_eager_fit(objective):
+    X, y = labelled_data()
+    fits = [tg.NCA(2, objective=objective, max_iter=30, random_state=0, jit=jit).fit(X, y)
+            for jit in (True, False)]
+    np.testing.assert_array_equal(fits[0].components_, fits[1].components_)
+    np.testing.assert_array_equal(fits[0].loss_curve_, fits[1].loss_curve_)
+    assert fits[0].n_iter_ == fits[1].n_iter_
+
+
+@pytest.mark.filterwarnings("ignore:.*did not converge")
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_nca_mini_batch_fit_with_jit_equals_the_eager_fit(solver, monkeypatch):
+    import tinygrad_nca.nca.estimator as estimator
+    made = []
+
+    def spy(*args, **kwargs):
+        made.append(estimator_replayed(*args, **kwargs))
+        return made[-1]
+    estimator_replayed = estimator.replayed_objective
+    monkeypatch.setattr(estimator, "replayed_objective", spy)
+    X, y = labelled_data(90)
+    fits = [tg.NCA(2, solver=solver, batch_size=20, max_iter=4, random_state=0, jit=jit,
+                   tol=0.0).fit(X, y) for jit in (True, False)]
+    np.testing.assert_allclose(fits[0].components_, fits[1].components_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-10)
+    sizes = {len(b) for b in tg.stratified_batches(y, 20, 0)}
+    assert len(made) == 1 and 1 <= made[0].step.traces <= len(sizes) + 1
+    assert made[0].step.traces < 4 * 5        # far fewer traces than steps: labels traced
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_autoencoder_fit_with_jit_equals_the_eager_fit(tied):
+    X = np.random.default_rng(0).standard_normal((40, 5))
+    fits = [tg.LinearAutoencoder(2, tied=tied, max_iter=50, random_state=0, jit=jit).fit(X)
+            for jit in (True, False)]
+    np.testing.assert_array_equal(fits[0].components_, fits[1].components_)
+    assert fits[0].loss_curve_ == fits[1].loss_curve_
+
+
+def test_reduction_layer_fit_with_jit_equals_the_eager_fit():
+    from tinygrad_nca.exercises import nca_classifier_loss
+    X, y = labelled_data(40)
+    fits = [tg.LinearReduction(2, nca_classifier_loss, max_iter=20, random_state=0,
+                               jit=jit).fit(X, y) for jit in (True, False)]
+    np.testing.assert_allclose(fits[0].components_, fits[1].components_, rtol=1e-10)
+
+
+def test_reduction_layer_with_an_untraceable_loss_falls_back_with_a_warning():
+    X, y = labelled_data(30)
+
+    def loss(Z, y):                           # a sign read off the values with NumPy
+        return tg.sum(Z * np.sign(tg.value_of(Z))) + 0.5 * tg.sum(Z * Z)
+    with pytest.warns(RuntimeWarning, match="cannot be jitted"):
+        fitted = tg.LinearReduction(1, loss, max_iter=10, random_state=0).fit(X, y)
+    eager = tg.LinearReduction(1, loss, max_iter=10, random_state=0, jit=False).fit(X, y)
+    np.testing.assert_array_equal(fitted.components_, eager.components_)

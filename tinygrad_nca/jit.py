@@ -88,9 +88,11 @@ import threading
 import numpy as np
 
 from . import kernels
-from .tensor import Tensor, _state, is_detecting_anomalies, is_grad_enabled, make_node, observed
+from .tensor import (Op, Tensor, _state, is_detecting_anomalies, is_grad_enabled, make_node,
+                     observed, value_of)
 
-__all__ = ["jit", "Jitted", "Program", "NotTraceableError", "ConcretizationError"]
+__all__ = ["jit", "Jitted", "Program", "NotTraceableError", "ConcretizationError",
+           "replayed_objective", "is_traced"]
 
 
 class NotTraceableError(RuntimeError):
@@ -219,6 +221,10 @@ class _Recorder:
             return             # fun handed back an array it was given: nothing new to compute
         out = self._new_slot(value)
         self.steps.append(_Step(prim.fun, prim.name, args, kw, out, wrapped, _call_site()))
+
+    def traces(self, x) -> bool:
+        """Whether ``x`` (an array or Tensor) holds a traced value (a slot)."""
+        return id(value_of(x)) in self.slot_of
 
     def concretize(self, value, what):
         """Called when a Tensor holding ``value`` is turned into a Python value."""
@@ -905,3 +911,116 @@ def jit(f=None, *, static_argnums=()):
     if f is None:
         return functools.partial(jit, static_argnums=static_argnums)
     return Jitted(f, static_argnums)
+
+
+def is_traced(x) -> bool:
+    """Whether ``x`` holds a value that a :func:`jit` trace in this thread treats as an
+    input of its program (an argument, or a result of the engine's operations on one).
+
+    Code that must choose its operations from such a value's *contents* can take
+    a path that does not (:func:`~tinygrad_nca.nca_loss` does so for labels).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> from tinygrad_nca.jit import is_traced
+    >>> seen = []
+    >>> f = tg.jit(lambda x, y: seen.append((is_traced(x), is_traced(y))) or tg.exp(x),
+    ...            static_argnums=1)
+    >>> _ = f(np.zeros(2), np.ones(2))
+    >>> seen[0]
+    (True, False)
+    """
+    recorder = _state.recorder
+    return recorder is not None and recorder.traces(x)
+
+
+class _Replayed(Op):
+    """The node of a :func:`replayed_objective`: its gradient came with its value."""
+
+    name = "replayed_objective"
+
+    def __init__(self, gradients):
+        self.gradients = gradients
+
+    def backward(self, g, node, needed):
+        if is_grad_enabled():
+            raise NotImplementedError(
+                "replayed_objective: the replayed program gives first derivatives only; "
+                "differentiate the objective itself for a second derivative")
+        for arg, gradient in zip(node._args, self.gradients):
+            if id(arg) in needed:
+                yield arg, g * gradient
+
+    def forward_flops(self, node) -> int:
+        return 0
+
+
+def replayed_objective(f, argnums=0, static_argnums=(), fallback=False):
+    """A stand-in for the scalar function ``f`` whose value and gradient come from one
+    replay of ``jit(value_and_grad(f, argnums), static_argnums)``.
+
+    The result is a function with ``f``'s signature returning a scalar Tensor that
+    :func:`~tinygrad_nca.value_and_grad` (and so every optimiser of
+    :mod:`tinygrad_nca.optim`) differentiates with respect to ``argnums`` in one
+    step: its gradient was computed with its value. Python around it — logging,
+    callbacks — runs eagerly on every call; only ``f`` is traced. First
+    derivatives only.
+
+    Parameters
+    ----------
+    f : callable
+        A scalar objective written with tinygrad_nca operations.
+    argnums : int or tuple of int
+        The arguments to differentiate.
+    static_argnums : int or tuple of int
+        As for :func:`jit`.
+    fallback : bool
+        If ``f`` cannot be traced (:class:`NotTraceableError`,
+        :class:`ConcretizationError`), warn once and evaluate ``f`` eagerly from
+        then on, instead of raising (for objectives written by a user).
+
+    Returns
+    -------
+    callable
+        ``objective(*args) -> Tensor``; ``objective.step`` is the jitted
+        value-and-gradient function.
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> from tinygrad_nca.jit import replayed_objective
+    >>> objective = replayed_objective(lambda w, X: tg.sum(tg.exp(X @ w)))
+    >>> X = np.eye(2)
+    >>> tg.value_and_grad(objective)(np.zeros(2), X)
+    (array(2.), array([1., 1.]))
+    """
+    from .transforms import value_and_grad
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    step = jit(value_and_grad(f, argnums=nums), static_argnums=static_argnums)
+    state = {"eager": False}
+
+    def objective(*args):
+        if state["eager"] or _state.recorder is not None:
+            return f(*args)
+        arrays = [value_of(a) for a in args]
+        try:
+            value, gradients = step(*arrays)
+        except (NotTraceableError, ConcretizationError) as err:
+            if not fallback:
+                raise
+            import warnings
+            warnings.warn(f"the objective cannot be jitted, so it is evaluated eagerly "
+                          f"(pass jit=False to say so): {err}", RuntimeWarning, stacklevel=2)
+            state["eager"] = True
+            return f(*args)
+        inputs = [args[i] for i in nums]
+        differentiated = [(t, gr) for t, gr in zip(inputs, gradients)
+                          if isinstance(t, Tensor) and t.requires_grad]
+        if not differentiated or not is_grad_enabled():
+            return make_node(value, None, ())
+        return make_node(value, _Replayed([gr for _, gr in differentiated]),
+                         [t for t, _ in differentiated])
+    objective.step = step
+    objective.__name__ = getattr(f, "__name__", "objective")
+    return objective

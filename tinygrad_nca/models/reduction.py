@@ -28,6 +28,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import ops
+from ..jit import replayed_objective
 from ..optim import minimize
 from ..tensor import as_tensor
 from ._fitting import check_common_params, fitted_params
@@ -95,6 +96,13 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         :func:`tinygrad_nca.optim.adam`. Default: L-BFGS-B via ``minimize``.
     verbose : int, default=0
         Passed to ``minimize``: 1 prints the iteration table.
+    jit : bool, default=True
+        Evaluate the objective and its gradient by replaying a program traced
+        once (:func:`tinygrad_nca.jit`; ``y`` is static) in the default
+        optimiser: the same result as ``jit=False``, without building the
+        graph at every iteration. A loss the jit cannot trace (one computing
+        with NumPy on its input's values) is evaluated eagerly, with a
+        RuntimeWarning.
 
     Attributes
     ----------
@@ -119,7 +127,7 @@ class LinearReduction(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, n_components=2, loss=None, *, max_iter=200, tol=1e-6, random_state=None,
-                 init="random", optimizer=None, verbose=0):
+                 init="random", optimizer=None, verbose=0, jit=True):
         self.n_components = n_components
         self.loss = loss
         self.max_iter = max_iter
@@ -128,6 +136,7 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         self.init = init
         self.optimizer = optimizer
         self.verbose = verbose
+        self.jit = jit
 
     def fit(self, X, y=None):
         """Minimise ``loss(XA[, y])`` over A.
@@ -201,7 +210,15 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         def fun(A):
             return reduction_objective(A, X, self.loss, y)
         if self.optimizer is None:
-            result = minimize(fun, A0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
+            objective = fun
+            if self.jit:        # X traced, y static (labels decide masks); a loss that
+                #                 cannot be traced is evaluated eagerly, with a warning
+                replayed = replayed_objective(
+                    lambda A, X, y: reduction_objective(A, X, self.loss, y),
+                    static_argnums=2, fallback=True)
+                objective = lambda A: replayed(A, X, y)             # noqa: E731
+            result = minimize(objective, A0, max_iter=self.max_iter, tol=self.tol,
+                              verbose=self.verbose)
         else:
             result = self.optimizer(fun, A0)
         A = fitted_params(self, result, A0)
