@@ -51,9 +51,9 @@ def runs(tmp_path_factory):
         return dict(zip(TUTORIALS, pool.map(run, TUTORIALS)))
 
 
-def test_the_eight_tutorials_exist():
+def test_the_ten_tutorials_exist():
     numbers = [int(script.name[:2]) for script in TUTORIALS]
-    assert numbers == list(range(1, 9)), f"tutorials found: {[s.name for s in TUTORIALS]}"
+    assert numbers == list(range(1, 11)), f"tutorials found: {[s.name for s in TUTORIALS]}"
 
 
 @pytest.mark.parametrize("script", TUTORIALS, ids=[s.stem for s in TUTORIALS])

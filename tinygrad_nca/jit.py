@@ -55,7 +55,9 @@ catches an array changed in place outside a primitive).
 Making the program smaller
 --------------------------
 * *Constant folding*: a step whose inputs are all constants (masks and label
-  codes are constants of a fit) is computed once, at trace time.
+  codes are constants of a fit) is computed once, at trace time — unless its
+  result is larger than ``FOLD_BYTES`` (1 MiB): the program would hold it for
+  good, so it is recomputed on every replay instead.
 * *Dead code*: a step whose result nobody reads (a forward value the gradient
   does not need, a cotangent of a constant) is dropped.
 * *Memory plan*: every slot is freed (its name deleted) right after its last
@@ -417,6 +419,12 @@ def _engine_made(fun) -> bool:
     return module.split(".")[0] in ("numpy", "tinygrad_nca")
 
 
+# The largest result of a step folded into a constant: a program keeps its constants for as
+# long as it lives, and recomputing a large one (an N × N mask cast to floats) is cheap
+# next to the work around it, while keeping it would cost its memory for good.
+FOLD_BYTES = 1 << 20
+
+
 def _owner(array):
     base = array
     while isinstance(base, np.ndarray) and base.base is not None:
@@ -482,7 +490,8 @@ class Program:
         for step in trace.steps:
             args = tuple(sub(a) for a in step.args)
             kwargs = {k: sub(v) for k, v in step.kwargs.items()}
-            if all(isinstance(n, _C) for n in itertools.chain(args, kwargs.values())):
+            if all(isinstance(n, _C) for n in itertools.chain(args, kwargs.values())) \
+                    and trace.arrays[step.out].nbytes <= FOLD_BYTES:
                 known[step.out] = trace.arrays[step.out]    # computed once, while tracing
                 self._folded += 1
                 continue
@@ -603,14 +612,26 @@ class Program:
 
         funs = {}
 
+        def size(node):
+            if isinstance(node, _S):
+                return int(np.prod(self.shapes[node.index]))
+            return getattr(node.value, "size", 0) if isinstance(node, _C) else 0
+
         def function(step):
-            if id(step.fun) not in funs:
+            fun = step.fun
+            # plain_row_loops only resizes NumPy's buffer for large operands; the shapes
+            # of a program are fixed, so for small ones call what it wraps directly
+            if getattr(fun, "__qualname__", "").startswith("plain_row_loops.") and \
+                    size(step.args[0]) < kernels.LARGE and \
+                    (len(step.args) < 2 or size(step.args[1]) < kernels.LARGE):
+                fun = fun.__wrapped__
+            if id(fun) not in funs:
                 base = re.sub(r"\W", "_", step.name) or "f"
                 if keyword.iskeyword(base) or base[0].isdigit() or base in namespace:
                     base = f"{base}_{len(funs)}"
-                funs[id(step.fun)] = base
-                namespace[base] = step.fun
-            return funs[id(step.fun)]
+                funs[id(fun)] = base
+                namespace[base] = fun
+            return funs[id(fun)]
 
         def expr(node):
             if isinstance(node, _S):
