@@ -86,6 +86,7 @@ import os
 import re
 import sys
 import threading
+import weakref
 
 import numpy as np
 
@@ -188,8 +189,11 @@ class _Recorder:
     """Sees every primitive call of one trace (installed as ``_state.recorder``)."""
 
     def __init__(self, inputs):
-        self.slot_of = {}            # id(array) -> slot
-        self.arrays = []             # slot -> the array it held in this trace
+        self.slot_of = {}            # id(array) -> slot, while that array is alive
+        self.meta = []               # slot -> _Meta of its array in this trace
+        self.small = {}              # slot -> its array, if small enough to fold (held)
+        self.results = {}            # slot -> array, for f's results (held)
+        self._watch = []             # weak references that unmap dead arrays
         self.constant_ids = set()    # ids of the constants seen (held in self.held)
         self.held = []               # everything seen: ids must not be reused meanwhile
         self.steps = []
@@ -198,9 +202,22 @@ class _Recorder:
         self.n_inputs = len(inputs)
 
     def _new_slot(self, array):
-        self.slot_of[id(array)] = len(self.arrays)
-        self.arrays.append(array)
-        return len(self.arrays) - 1
+        # Only what the program needs is kept of an array (its shape, dtype, how its memory
+        # is owned), not the array: a trace holds no more memory than an eager call. Its id
+        # is unmapped when it dies, so that an array made later with the same id is not
+        # mistaken for it.
+        slot = len(self.meta)
+        key = id(array)
+        self.slot_of[key] = slot
+        self.meta.append(_Meta(array))
+        if array.nbytes <= FOLD_BYTES:
+            self.small[slot] = array
+        self._watch.append(weakref.ref(array, lambda _, key=key, slot=slot: self._unmap(key, slot)))
+        return slot
+
+    def _unmap(self, key, slot):
+        if self.slot_of.get(key) == slot:
+            del self.slot_of[key]
 
     def _node(self, x):
         if isinstance(x, np.ndarray):
@@ -240,14 +257,36 @@ class _Recorder:
     def output(self, out):
         """The template of f's result: (kind, content) trees of slots and constants."""
         if isinstance(out, Tensor):
-            return ("tensor", self._node(out.value))
+            return ("tensor", self._result(out.value))
         if isinstance(out, np.ndarray):
-            return ("array", self._node(out))
+            return ("array", self._result(out))
         if out.__class__ in (tuple, list):
             return (out.__class__, [self.output(o) for o in out])
         if isinstance(out, dict):
             return (dict, {k: self.output(v) for k, v in out.items()})
         return ("value", _C(out))
+
+
+    def _result(self, array):
+        node = self._node(array)
+        if isinstance(node, _S):
+            self.results[node.index] = array
+        return node
+
+
+class _Meta:
+    """What the memory plan needs to know of a slot's array."""
+    __slots__ = ("shape", "dtype", "owner", "fresh", "base_none")
+
+    def __init__(self, array):
+        self.shape, self.dtype = array.shape, array.dtype
+        # The memory it views: the id of the array owning it. (Should that owner die and its
+        # id be reused, two groups merge: a buffer then lives longer, never shorter.)
+        self.owner = id(_owner(array))
+        self.base_none = array.base is None
+        flags = array.flags
+        self.fresh = (self.base_none and flags.c_contiguous and flags.writeable
+                      and flags.owndata)
 
 
 def _call_site():
@@ -460,8 +499,8 @@ class Program:
     def __init__(self, trace, name):
         self.name = name
         self.n_inputs = trace.n_inputs
-        self.shapes = [a.shape for a in trace.arrays]
-        self.dtypes = [a.dtype for a in trace.arrays]
+        self.shapes = [m.shape for m in trace.meta]
+        self.dtypes = [m.dtype for m in trace.meta]
         steps, out = self._fold(trace)
         steps = self._live(steps, out)
         self.counts = {"recorded": len(trace.steps), "folded": self._folded,
@@ -491,8 +530,8 @@ class Program:
             args = tuple(sub(a) for a in step.args)
             kwargs = {k: sub(v) for k, v in step.kwargs.items()}
             if all(isinstance(n, _C) for n in itertools.chain(args, kwargs.values())) \
-                    and trace.arrays[step.out].nbytes <= FOLD_BYTES:
-                known[step.out] = trace.arrays[step.out]    # computed once, while tracing
+                    and step.out in trace.small:
+                known[step.out] = trace.small[step.out]     # computed once, while tracing
                 self._folded += 1
                 continue
             steps.append(_Step(step.fun, step.name, args, kwargs, step.out, step.wrap,
@@ -536,22 +575,23 @@ class Program:
     # -- the memory plan ------------------------------------------------------------
     def _plan_memory(self, steps, trace, last):
         """Give elementwise ufunc steps (and the softmax VJP) a buffer dying at that step."""
-        arrays, n_in = trace.arrays, trace.n_inputs
+        meta, n_in = trace.meta, trace.n_inputs
         produced = {step.out: step for step in steps}
-        owner_slot = {id(a): s for s, a in enumerate(arrays)}
         group = {}                                   # owner key -> slots viewing its memory
-        for s, a in enumerate(arrays):
-            group.setdefault(id(_owner(a)), []).append(s)
+        for s, m in enumerate(meta):
+            group.setdefault(m.owner, []).append(s)
         # A group dies with its last member; only groups whose owner is a slot made by
         # an engine step, that owns plain writeable memory, may give up their buffer.
         dies_at = {}
         for key, members in group.items():
-            s = owner_slot.get(key)
-            if s is None or s < n_in or s not in produced or s not in last:
+            # the slot owning the memory: the group's member that is no view
+            owners = [s for s in members if meta[s].base_none]
+            if len(owners) != 1:
                 continue
-            a = arrays[s]
-            if not (_engine_made(produced[s].fun) and a.flags.c_contiguous
-                    and a.flags.writeable and a.flags.owndata):
+            s = owners[0]
+            if s < n_in or s not in produced or s not in last:
+                continue
+            if not (_engine_made(produced[s].fun) and meta[s].fresh):
                 continue
             end = max(last.get(m, -1) for m in members)
             if end == last[s] and end < len(steps):    # (its own name is still alive then)
@@ -561,7 +601,7 @@ class Program:
             free = dies_at.get(k, [])
             if not free:
                 continue
-            target = arrays[step.out]
+            target = meta[step.out]
             in_place = _IN_PLACE.get(step.fun)
             if in_place is not None:
                 keyword_, position = in_place
@@ -569,8 +609,8 @@ class Program:
                 if (isinstance(g, _S) and g.index in free and keyword_ in step.kwargs
                         and isinstance(step.kwargs[keyword_], _C)
                         and step.kwargs[keyword_].value is False
-                        and arrays[g.index].shape == target.shape
-                        and arrays[g.index].dtype == target.dtype):
+                        and meta[g.index].shape == target.shape
+                        and meta[g.index].dtype == target.dtype):
                     step.kwargs = dict(step.kwargs, **{keyword_: _C(True)})
                     free.remove(g.index)
                     self.reused.append((step.out, g.index, "overwrite"))
@@ -578,10 +618,10 @@ class Program:
                 continue
             ufunc = _ufunc_of(step.fun)
             if (ufunc is None or ufunc.nout != 1 or "out" in step.kwargs or "where" in step.kwargs
-                    or step.wrap or target.base is not None):
+                    or step.wrap or not target.base_none):
                 continue
             for b in free:
-                if arrays[b].shape == target.shape and arrays[b].dtype == target.dtype:
+                if meta[b].shape == target.shape and meta[b].dtype == target.dtype:
                     step.kwargs = dict(step.kwargs, out=_S(b))
                     free.remove(b)
                     self.reused.append((step.out, b, "out="))
@@ -816,11 +856,11 @@ class Jitted:
         _check_same(real, probe, name)
         del probe
         program = Program(real, name)
-        arrays = [real.arrays[i] for i in range(real.n_inputs)]
+        arrays = [args[i].value if isinstance(args[i], Tensor) else args[i] for i in traced]
         with np.errstate(all="ignore"):
             replayed = program._run(*arrays)
         for s, i in program._result_index.items():
-            if not _same(np.asarray(real.arrays[s]), np.asarray(replayed[i])):
+            if s in real.results and not _same(real.results[s], replayed[i]):
                 raise NotTraceableError(
                     f"not traceable: replaying the program of {name} on the traced arguments "
                     "does not reproduce the traced result: an array was changed in place "
