@@ -50,6 +50,22 @@ def _ours(block_size, forward_only=False):
     return loss_and_grad
 
 
+def _ours_jit(block_size):
+    """tinygrad_nca's loss and gradient through tg.jit: traced on the first call (the warm-up),
+    then every call replays the recorded NumPy calls (the labels are static)."""
+    import tinygrad_nca as tg
+
+    def rows(X):
+        return len(X) if block_size == "full" else block_size
+    step = tg.jit(tg.value_and_grad(
+        lambda A, X, y, rows: tg.nca_loss(A, X, y, block_size=rows)), static_argnums=2)
+
+    def loss_and_grad(A, X, y):
+        value, gradient = step(A, X, y, rows(X))
+        return float(value), gradient
+    return loss_and_grad
+
+
 def all_methods(block_size=None):
     """Every method run.py knows, in table order. tinygrad_nca's default methods use
     ``block_size`` (None: nca_loss's automatic blocks); the "_full" ones the N × N matrices."""
@@ -59,6 +75,10 @@ def all_methods(block_size=None):
         Method("tg", f"tinygrad_nca ({blocks})", _ours(block_size), ours=True,
                block_size=block_size, forward="tg_forward"),
         Method("tg_full", "tinygrad_nca full matrix", _ours("full"), ours=True,
+               forward="tg_forward_full"),
+        Method("tg_jit", f"tinygrad_nca tg.jit ({blocks})", _ours_jit(block_size), ours=True,
+               block_size=block_size, forward="tg_forward"),
+        Method("tg_jit_full", "tinygrad_nca tg.jit full matrix", _ours_jit("full"), ours=True,
                forward="tg_forward_full"),
         Method("tg_f32", f"tinygrad_nca f32 ({blocks})", _ours(block_size), dtype=f32, ours=True,
                block_size=block_size, forward="tg_forward_f32"),

@@ -109,9 +109,9 @@ def parse_args(argv):
     return args
 
 
-METHOD_NAMES = ("tg", "tg_full", "tg_f32", "tg_f32_full", "tg_forward", "tg_forward_full",
-                "tg_forward_f32", "tg_forward_f32_full", "sklearn", "handtuned", "jax",
-                "autograd", "torch", "eq5")
+METHOD_NAMES = ("tg", "tg_full", "tg_jit", "tg_jit_full", "tg_f32", "tg_f32_full", "tg_forward",
+                "tg_forward_full", "tg_forward_f32", "tg_forward_f32_full", "sklearn", "handtuned",
+                "jax", "autograd", "torch", "eq5")
 
 
 def pin_threads(n):
@@ -290,7 +290,8 @@ def measure_tiny(methods, repeats, rounds=10):
 
     size = (32, 8, 2)
     X, y, A = peers.make_data(*size)
-    names = [n for n in ("tg", "autograd", "sklearn", "handtuned", "torch", "jax") if n in methods]
+    names = [n for n in ("tg", "tg_jit", "autograd", "sklearn", "handtuned", "torch", "jax")
+             if n in methods]
     for name in names:                  # warm-up (JAX compiles here)
         for _ in range(5):
             methods[name].fn(A, X, y)

@@ -6,6 +6,7 @@ scikit-learn are loaded on first use.
 from .blockwise import sum_of_blocks
 from .errors import AnomalyError, GradientCheckError, ShapeError
 from .gradcheck import check_grads
+from .jit import jit
 from .graph import cost_report, to_dot
 from .nca import nca_loss
 from .ops import (
@@ -150,7 +151,7 @@ __all__ = [
     "cumprod", "cumsum", "deg2rad", "detect_anomaly", "diag", "diagonal", "diff", "divide",
     "dot", "einsum", "enable_grad", "exp", "exp2", "expand_dims", "expm1", "flatten", "flip",
     "fliplr", "flipud", "floor", "fmax", "fmin", "grad", "hsplit", "hstack", "hvp", "hypot",
-    "inner", "is_grad_enabled", "jacobian", "jvp", "kron", "log", "log10", "log1p", "log2",
+    "inner", "is_grad_enabled", "jacobian", "jit", "jvp", "kron", "log", "log10", "log1p", "log2",
     "log_softmax", "logaddexp", "logaddexp2", "logsumexp", "matmul", "max", "maximum", "mean",
     "min", "minimum", "mod", "moveaxis", "multiply", "nan_to_num", "nca_loss", "negative",
     "no_grad", "outer", "pad", "power", "primitive", "prod", "rad2deg", "ravel", "reciprocal",

@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import (Op, Scope, Tensor, as_tensor, backprop, count_flops,
+from .tensor import (Op, Scope, Tensor, as_tensor, backprop, count_flops, current_recorder,
                      detect_anomaly, enable_grad, is_detecting_anomalies, is_grad_enabled,
-                     make_node, no_grad, observed, silenced)
+                     make_node, no_grad, observed, primitive, silenced)
 
 __all__ = ["sum_of_blocks"]
 
@@ -168,6 +168,9 @@ def sum_of_blocks(f: Callable[..., Any], *args: Any, blocks: Iterable[Any],
         raise ValueError("sum_of_blocks: no blocks given")
     workers = resolve_n_jobs(n_jobs)
     check_executor(executor, n_jobs)
+    if executor is not None and current_recorder() is not None:
+        raise ValueError("sum_of_blocks: tg.jit cannot trace blocks run by an executor (their "
+                         "operations happen in other processes); leave executor=None under a jit")
     if executor is not None:
         _check_picklable(f, executor)
     record = is_grad_enabled()
@@ -179,23 +182,21 @@ def sum_of_blocks(f: Callable[..., Any], *args: Any, blocks: Iterable[Any],
     wanted = tuple(positions) if record else ()
     fixed = (f, values, tensors, wanted, record, executor is None, is_detecting_anomalies())
 
-    # gradients: ("arg", position) or ("captured", id of the tensor) -> summed array
-    total = 0.0
+    # gradients: ("arg", position) or ("captured", id of the tensor) -> summed array.
+    # The sums are primitives, so that tg.jit records them as steps of its program.
+    total = np.zeros((), np.float64)
     gradients: dict[tuple[str, int], np.ndarray] = {}
     captured: dict[int, Tensor] = {}
     with contextlib.closing(_results(fixed, blocks, workers, executor)) as results:
         for term, cts, outside in results:
-            total += term
+            total = _running_sum(total, term).value       # in float64, whatever the dtype
             for t, _ in outside:
                 captured.setdefault(id(t), t)
             keys = [("arg", i) for i in wanted] + [("captured", id(t)) for t, _ in outside]
-            for key, ct in zip(keys, cts + [ct for _, ct in outside], strict=False):
-                if key in gradients:          # our own copies: later blocks add in place
-                    gradients[key] += ct
-                else:
-                    gradients[key] = np.array(ct)
+            for key, ct in zip(keys, cts + [ct for _, ct in outside], strict=True):
+                gradients[key] = ct if key not in gradients else _plus(gradients[key], ct).value
             del cts, outside                  # this block's cotangents are freed here
-    value = np.asarray(total, dtype=_result_dtype(args))
+    value = _to_dtype(total, _result_dtype(args)).value
     if not wanted and not captured:
         return Tensor(value)
     inputs = tuple(args) + tuple(captured.values())
@@ -227,17 +228,26 @@ def block_term(f, values, tensors, wanted, record, local, anomaly, block):
         if term.size != 1:
             raise ValueError(f"sum_of_blocks: f must return a scalar, got shape {term.shape}")
         if not record:
-            return float(term.value), [], []
+            return term.value, [], []
         order, outside = scope.outside(term, leaves)
         if outside and not local:
             raise ValueError("sum_of_blocks: f closes over a differentiable tensor (shape "
                              f"{outside[0].shape}); a task run by an executor holds a copy of "
                              "it, so pass it to sum_of_blocks as an argument instead")
         if not leaves and not outside:
-            return float(term.value), [], []
+            return term.value, [], []
         cts = [ct.value for ct in backprop(term, np.ones_like(term.value), leaves + outside,
                                            order=order)]
-        return float(term.value), cts[:len(leaves)], list(zip(outside, cts[len(leaves):], strict=False))
+        return term.value, cts[:len(leaves)], list(zip(outside, cts[len(leaves):], strict=True))
+
+
+# The running sums of sum_of_blocks (on arrays: no graph, they are not differentiated).
+# The value is summed in float64, as Python floats would be, whatever the terms' dtype.
+_running_sum = primitive(lambda total, term: np.add(total, term, dtype=np.float64),
+                         name="running_sum", flops=lambda *a, **k: 1)
+_plus = primitive(np.add, name="add")
+_to_dtype = primitive(lambda x, dtype: np.asarray(x, dtype=dtype), name="asarray",
+                      flops=lambda *a, **k: 0)
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:
@@ -307,7 +317,8 @@ _Fixed = tuple[Any, Any, Any, Any, Any, Any, Any]
 def _results(fixed: _Fixed, blocks: list[Any], workers: int,
              executor: Any) -> Generator[Any, None, None]:
     """An iterator of ``block_term(*fixed, block)`` for every block, in block order."""
-    if executor is None and (workers == 1 or len(blocks) == 1 or observed()):
+    if executor is None and (workers == 1 or len(blocks) == 1 or observed()
+                             or current_recorder() is not None):    # (a jit sees this thread only)
         return (block_term(*fixed, block) for block in blocks)
     if executor is not None:
         known = getattr(executor, "_max_workers", None)   # the standard library's pools

@@ -55,6 +55,7 @@ def plain_row_loops(fun):
         finally:
             np.setbufsize(previous)
     run.__name__, run.__doc__ = getattr(fun, "__name__", "ufunc"), fun.__doc__
+    run.__wrapped__ = fun        # what it computes (tg.jit passes a ufunc's out= through it)
     return run
 
 

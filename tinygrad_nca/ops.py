@@ -29,7 +29,7 @@ import numpy as np
 from . import kernels
 from .errors import ShapeError
 from .tensor import (ArrayLike, Axis, DTypeLike, Primitive, Shape, Tensor, as_tensor, cast,
-                     overwritable, primitive, value_of)
+                     current_recorder, overwritable, primitive, value_of)
 
 if TYPE_CHECKING:
     from typing_extensions import TypeIs     # (mypy's own copy: never imported at run time)
@@ -104,6 +104,25 @@ def _check_axis(name, axis, shape):
         raise ShapeError(f"{name}: axis {axis} is out of range for shape {shape} "
                          f"({len(shape)} axes)")
     return axis % len(shape)
+
+
+# ------------------------------------------------------------------ masks of values
+# Piecewise-constant factors that VJPs read off their inputs' values (a sign, a mask of
+# the entries inside a clip, the tie weights of a maximum). Each is a constant of the
+# graph, no derivative flows through it, as before; they are primitives applied to the
+# raw arrays (value_of) only so that tg.jit records them as steps of its program instead
+# of freezing the first call's values into it (see jit.py).
+_sign_of = primitive(np.sign, name="sign_of", flops=lambda ans, *a, **k: ans.size)
+_isfinite = primitive(np.isfinite, name="isfinite")
+_floor_divide = primitive(np.floor_divide, name="floor_divide")
+_less = primitive(np.less, name="less")
+_less_equal = primitive(np.less_equal, name="less_equal")
+_greater = primitive(np.greater, name="greater")
+_greater_equal = primitive(np.greater_equal, name="greater_equal")
+_equal = primitive(np.equal, name="equal")
+_not_equal = primitive(np.not_equal, name="not_equal")
+_both_zero = primitive(lambda a, b: (a == 0) & (b == 0), name="both_zero")
+_inside = primitive(lambda x, low, high: (low <= x) & (x <= high), name="inside")
 
 
 # ------------------------------------------------------------------ broadcasting
@@ -248,7 +267,7 @@ def _lowered(x, y):
     x^1 keeps 0·x^(−1) = 0·inf = NaN away from x = 0, at every order). For a tensor y
     only where x = 0 too: elsewhere d/dy of y·x^(y−1) needs the true exponent."""
     if isinstance(y, Tensor):
-        return where((y.value == 0) & (value_of(x) == 0), 1.0, y - 1)
+        return where(_both_zero(y.value, value_of(x)), 1.0, y - 1)
     if isinstance(y, np.ndarray):
         return np.where(y == 0, 1, y - 1).astype(y.dtype)
     return 1 if y == 0 else y - 1
@@ -257,7 +276,7 @@ def _lowered(x, y):
 _power = primitive(np.power, name="power")
 _power.defvjp(lambda g, ans, x, y: g * y * x ** _lowered(x, y),
               # d(x^y)/dy = x^y log x; where x <= 0 the power is not smooth in y: use 0.
-              lambda g, ans, x, y: g * ans * log(where(value_of(x) > 0, x, 1.0)))
+              lambda g, ans, x, y: g * ans * log(where(_greater(value_of(x), 0), x, 1.0)))
 
 
 def power(x: ArrayLike, y: ArrayLike) -> Tensor:
@@ -297,11 +316,15 @@ def negative(x: ArrayLike) -> Tensor:
     return _negative(_arg(x))
 
 
+@primitive(name="tie_weights")
+def _tie_weights_of(mine, other, ans):
+    chosen = mine == ans
+    return (chosen * np.where(mine == other, 0.5, 1.0)).astype(ans.dtype)
+
+
 def _tie_weights(mine, other, ans):
     """1 where ``mine`` is the one chosen, 1/2 on a tie, else 0 (in ans's dtype)."""
-    mine, other = value_of(mine), value_of(other)
-    chosen = mine == value_of(ans)
-    return (chosen * np.where(mine == other, 0.5, 1.0)).astype(ans.dtype)
+    return _tie_weights_of(value_of(mine), value_of(other), value_of(ans))
 
 
 def _chooser(fn):
@@ -381,7 +404,7 @@ def fmin(x: ArrayLike, y: ArrayLike) -> Tensor:
 
 _mod = primitive(np.mod, name="mod")
 _mod.defvjp(lambda g, ans, x, y: g,     # x mod y = x − ⌊x/y⌋·y, ⌊x/y⌋ piecewise constant
-            lambda g, ans, x, y: -g * np.floor_divide(value_of(x), value_of(y)))
+            lambda g, ans, x, y: -g * _floor_divide(value_of(x), value_of(y)))
 
 
 def mod(x: ArrayLike, y: ArrayLike) -> Tensor:
@@ -617,7 +640,7 @@ def sqrt(x: ArrayLike) -> Tensor:
     return _sqrt(_arg(x))
 
 
-_abs = _unary(np.abs, lambda g, ans, x: g * np.sign(value_of(x)), name="abs")   # 0 at the kink
+_abs = _unary(np.abs, lambda g, ans, x: g * _sign_of(value_of(x)), name="abs")   # 0 at the kink
 
 
 def abs(x: ArrayLike) -> Tensor:
@@ -881,7 +904,7 @@ def arctanh(x: ArrayLike) -> Tensor:
 def _sinc_derivative(x):
     # (cos πx − sinc x) / x, evaluated at a safe x ≠ 0; at x = 0 its Taylor term −π²x/3,
     # which is 0 there and has the right derivative (sinc″(0) = −π²/3).
-    zero = value_of(x) == 0
+    zero = _equal(value_of(x), 0)
     safe = where(zero, 1.0, x)
     return where(zero, x * (-_PI * _PI / 3), (cos(_PI * safe) - sinc(safe)) / safe)
 
@@ -1009,15 +1032,11 @@ def round(x: ArrayLike, decimals: int = 0) -> Tensor:
 
 
 
-def _inside(x, low, high):
-    x, low, high = value_of(x), value_of(low), value_of(high)
-    return (low <= x) & (x <= high)
-
-
 _clip = primitive(np.clip, name="clip").defvjp(
-    lambda g, ans, x, low, high: _where(_inside(x, low, high), g, 0.0),
-    lambda g, ans, x, low, high: _where(value_of(x) < value_of(low), g, 0.0),
-    lambda g, ans, x, low, high: _where(value_of(x) > value_of(high), g, 0.0))
+    lambda g, ans, x, low, high: _where(_inside(value_of(x), value_of(low), value_of(high)),
+                                        g, 0.0),
+    lambda g, ans, x, low, high: _where(_less(value_of(x), value_of(low)), g, 0.0),
+    lambda g, ans, x, low, high: _where(_greater(value_of(x), value_of(high)), g, 0.0))
 
 
 def clip(a: ArrayLike, a_min: ArrayLike | None = None, a_max: ArrayLike | None = None) -> Tensor:
@@ -1041,7 +1060,7 @@ def clip(a: ArrayLike, a_min: ArrayLike | None = None, a_max: ArrayLike | None =
 
 
 _nan_to_num = primitive(np.nan_to_num, name="nan_to_num").defvjp(
-    lambda g, ans, x, **k: _where(np.isfinite(value_of(x)), g, 0.0))
+    lambda g, ans, x, **k: _where(_isfinite(value_of(x)), g, 0.0))
 
 
 def nan_to_num(x: ArrayLike, copy: bool = True, nan: float = 0.0, posinf: float | None = None,
@@ -2514,7 +2533,8 @@ def _cumprod(x, axis):
 def _cumprod_vjp(g, ans, x, axis):
     # x̄_k = Σ_{i≥k} ḡ_i Π_{j≤i, j≠k} x_j. Without zeros in x that is (Σ_{i≥k} ḡ_i ans_i) / x_k;
     # with zeros, row k of Y is x with x_k set to 1, whose running product gives the terms.
-    if np.all(x.value != 0):
+    # (under tg.jit, the general rule: the program must not depend on where the zeros are)
+    if current_recorder() is None and np.all(x.value != 0):
         return _flip_along(cumsum(_flip_along(g * ans, axis), axis), axis) / x
     xl, gl = moveaxis(x, axis, -1), moveaxis(g, axis, -1)
     n = xl.shape[-1]
@@ -2599,7 +2619,7 @@ def sort(a: ArrayLike, axis: int | None = -1) -> Tensor:
     a = _array(a)
     if axis is None:
         a, axis = ravel(a), 0
-    order = np.argsort(value_of(a), axis=axis, kind="stable")
+    order = _argsort(value_of(a), axis=axis, kind="stable").value
     return take_along_axis(a, order, axis)
 
 
@@ -2614,7 +2634,13 @@ def argsort(a: ArrayLike, axis: int | None = -1,
     >>> tg.argsort(tg.Tensor([3.0, 1.0, 2.0]))
     array([1, 2, 0])
     """
-    return np.argsort(value_of(_array(a)), axis=axis, kind=kind)
+    return _argsort(value_of(_array(a)), axis=axis, kind=kind).value
+
+
+# (primitives on raw arrays, with no derivative: so that tg.jit records them)
+_argsort = primitive(np.argsort, name="argsort")
+_argmax = primitive(np.argmax, name="argmax")
+_argmin = primitive(np.argmin, name="argmin")
 
 
 def argmax(a: ArrayLike, axis: int | None = None,
@@ -2627,7 +2653,7 @@ def argmax(a: ArrayLike, axis: int | None = None,
     >>> int(tg.argmax(tg.Tensor([1.0, 5.0, 2.0])))
     1
     """
-    return np.argmax(value_of(_array(a)), axis=axis, keepdims=keepdims)
+    return _argmax(value_of(_array(a)), axis=axis, keepdims=keepdims).value
 
 
 def argmin(a: ArrayLike, axis: int | None = None,
@@ -2640,7 +2666,14 @@ def argmin(a: ArrayLike, axis: int | None = None,
     >>> int(tg.argmin(tg.Tensor([1.0, 5.0, 0.5])))
     2
     """
-    return np.argmin(value_of(_array(a)), axis=axis, keepdims=keepdims)
+    return _argmin(value_of(_array(a)), axis=axis, keepdims=keepdims).value
+
+
+@primitive(name="extreme_share")
+def _extreme_share(x, ans, axis=None):
+    """1/k at the k entries equal to the extreme of their group, 0 elsewhere."""
+    hits = x == np.reshape(ans, kernels.kept_shape(x.shape, axis))
+    return (hits / np.sum(hits, axis=axis, keepdims=True)).astype(x.dtype)
 
 
 def _extreme(fn):
@@ -2649,8 +2682,7 @@ def _extreme(fn):
 
     def vjp(g, ans, x, axis=None, keepdims=False):
         # Every element equal to the extreme shares the gradient equally.
-        hits = value_of(x) == np.reshape(value_of(ans), kernels.kept_shape(x.shape, axis))
-        share = (hits / np.sum(hits, axis=axis, keepdims=True)).astype(x.dtype)
+        share = _extreme_share(value_of(x), value_of(ans), axis=axis)
         return broadcast_to(_unreduce(g, x.shape, axis), x.shape) * share
     return primitive(forward, name=fn.__name__, flops=_reduced_size).defvjp(vjp)
 
@@ -2797,7 +2829,8 @@ def _reflected(fn):
 
 
 def _compare(fn):
-    return lambda self, other: fn(self.value, value_of(other))
+    # (a primitive on the raw arrays, as before a boolean array: so that tg.jit records it)
+    return lambda self, other: fn(self.value, value_of(other)).value
 
 
 def _negative_method(self):
@@ -2835,9 +2868,9 @@ _TENSOR_METHODS = {
     "__matmul__": matmul, "__rmatmul__": _reflected(matmul),
     "__neg__": _negative_method,
     "__abs__": _abs_method,
-    "__lt__": _compare(np.less), "__le__": _compare(np.less_equal),
-    "__gt__": _compare(np.greater), "__ge__": _compare(np.greater_equal),
-    "__eq__": _compare(np.equal), "__ne__": _compare(np.not_equal),
+    "__lt__": _compare(_less), "__le__": _compare(_less_equal),
+    "__gt__": _compare(_greater), "__ge__": _compare(_greater_equal),
+    "__eq__": _compare(_equal), "__ne__": _compare(_not_equal),
     "__getitem__": _getitem_method,
     "T": property(lambda self: transpose(self),
                   doc="The transpose (all axes reversed), recorded: ``transpose(self)``."),

@@ -28,7 +28,7 @@ from .errors import AnomalyError, ShapeError
 __all__ = ["Tensor", "Op", "Primitive", "primitive", "no_grad", "enable_grad",
            "is_grad_enabled", "detect_anomaly", "as_tensor", "value_of", "cast",
            "backprop", "topological_order", "closed_over", "Scope", "listening",
-           "observed", "silenced", "is_detecting_anomalies", "count_flops", "overwritable", "make_node",
+           "observed", "silenced", "recording", "current_recorder", "is_detecting_anomalies", "count_flops", "overwritable", "make_node",
            "ArrayLike", "Axis", "Shape", "DTypeLike"]
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ class _State(threading.local):
         self.node_listeners: list[Callable[[Tensor], Any]] = []   # told before each node's VJP
         self.donated: Tensor | None = None   # the cotangent the running VJP may overwrite (overwritable)
         self.capture: Scope | None = None    # the innermost Scope watching for captured tensors
+        self.recorder: Any = None   # a jit trace seeing every primitive call (see jit.py), or None
 
 
 _state = _State()
@@ -355,9 +356,13 @@ class Tensor:
             return self.value if dtype is None else self.value.astype(dtype)
 
     def __float__(self) -> float:
+        if _state.recorder is not None:       # a traced value must not steer Python (jit.py)
+            _state.recorder.concretize(self.value, "float()")
         return float(self.value)
 
     def __bool__(self) -> bool:
+        if _state.recorder is not None:
+            _state.recorder.concretize(self.value, "bool()")
         return bool(self.value)
 
     def item(self) -> Any:
@@ -374,6 +379,8 @@ class Tensor:
         >>> tg.Tensor([[2.5]]).item()
         2.5
         """
+        if _state.recorder is not None:
+            _state.recorder.concretize(self.value, "item()")
         return self.value.item()
 
     def numpy(self) -> np.ndarray:
@@ -704,7 +711,7 @@ def overwritable(g: Tensor) -> bool:
     sent to two inputs is referenced twice), not a view (it references its base).
     Never on an interpreter without reference counts (``sys.getrefcount``).
     """
-    return _state.donated is g
+    return _state.donated is g and _state.recorder is None   # (a jit plans its own reuse)
 
 
 def _holders(t: Tensor) -> tuple[int, int]:
@@ -853,6 +860,23 @@ def listening(on_op: Callable[[str, int], Any] | None = None,
         for listeners, listener in pairs:
             if listener is not None:
                 listeners.remove(listener)
+
+
+@contextlib.contextmanager
+def recording(recorder: Any) -> Iterator[Any]:
+    """Show every primitive call in this thread to ``recorder`` inside the block: its
+    ``record(primitive, raw_args, kwargs, value, wrapped)`` is called for each, and its
+    ``concretize(value, how)`` when a tensor is turned into a Python number (tg.jit's trace)."""
+    previous, _state.recorder = _state.recorder, recorder
+    try:
+        yield recorder
+    finally:
+        _state.recorder = previous
+
+
+def current_recorder() -> Any:
+    """The recorder of :func:`recording` active in this thread, or None."""
+    return _state.recorder
 
 
 def observed() -> bool:
@@ -1017,9 +1041,10 @@ class Primitive(Op):
                                 "Tensors; stack them first (tg.stack) so that the gradient "
                                 "reaches each of them")
             raw.append(a)
-        value = self.fun(*raw, **kwargs)
-        if not isinstance(value, np.ndarray):
-            value = np.asarray(value)
+        out = self.fun(*raw, **kwargs)
+        value = out if isinstance(out, np.ndarray) else np.asarray(out)
+        if _state.recorder is not None:       # a jit is tracing: it sees the raw call (jit.py)
+            _state.recorder.record(self, raw, kwargs, value, out is not value)
         if _state.op_listeners:
             for listener in _state.op_listeners:
                 listener(self.name, self.flops(value, *raw, **kwargs))

@@ -30,6 +30,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .. import ops
+from ..jit import replayed_objective
 from ..optim import minimize
 from ..tensor import ArrayLike, Tensor
 from ._fitting import check_common_params, fitted_params
@@ -126,6 +127,11 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         tuple (W⁽¹⁾, W⁽²⁾) otherwise. Default: L-BFGS-B via ``minimize``.
     verbose : int, default=0
         Passed to ``minimize``: 1 prints the iteration table.
+    jit : bool, default=True
+        Evaluate the error and its gradient by replaying a program traced
+        once (:func:`tinygrad_nca.jit`) in the default optimiser: the same
+        result as ``jit=False``, bit for bit, without building the graph at
+        every iteration.
 
     Attributes
     ----------
@@ -165,7 +171,7 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
 
     def __init__(self, n_components: int = 2, *, tied: bool = True, max_iter: int = 2000,
                  tol: float = 1e-10, random_state: int | np.random.RandomState | None = None,
-                 optimizer: Any = None, verbose: int = 0) -> None:
+                 optimizer: Any = None, verbose: int = 0, jit: bool = True) -> None:
         self.n_components = n_components
         self.tied = tied
         self.max_iter = max_iter
@@ -173,6 +179,7 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.optimizer = optimizer
         self.verbose = verbose
+        self.jit = jit
 
     def fit(self, X: npt.ArrayLike, y: Any = None) -> LinearAutoencoder:
         """Centre X and minimise the reconstruction error over the weights.
@@ -240,7 +247,14 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
             fun = lambda W, X: reconstruction_error(W[0], W[1], X) / n_samples
 
         if self.optimizer is None:
-            result = minimize(fun, x0, args=(Xc,), max_iter=self.max_iter, tol=self.tol,
+            objective = fun
+            if self.jit and self.tied:
+                objective = replayed_objective(fun)
+            elif self.jit:
+                error = replayed_objective(lambda W1, W2, X: reconstruction_error(W1, W2, X)
+                                           / n_samples, argnums=(0, 1))
+                objective = lambda W, X: error(W[0], W[1], X)       # noqa: E731
+            result = minimize(objective, x0, args=(Xc,), max_iter=self.max_iter, tol=self.tol,
                               verbose=self.verbose)
         else:
             result = self.optimizer(lambda params: fun(params, Xc), x0)

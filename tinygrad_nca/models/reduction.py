@@ -30,6 +30,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import ops
+from ..jit import replayed_objective
 from ..optim import minimize
 from ..tensor import ArrayLike, Tensor, as_tensor
 from ._fitting import check_common_params, fitted_params
@@ -101,6 +102,13 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         :func:`tinygrad_nca.optim.adam`. Default: L-BFGS-B via ``minimize``.
     verbose : int, default=0
         Passed to ``minimize``: 1 prints the iteration table.
+    jit : bool, default=True
+        Evaluate the objective and its gradient by replaying a program traced
+        once (:func:`tinygrad_nca.jit`; ``y`` is static) in the default
+        optimiser: the same result as ``jit=False``, without building the
+        graph at every iteration. A loss the jit cannot trace (one computing
+        with NumPy on its input's values) is evaluated eagerly, with a
+        RuntimeWarning.
 
     Attributes
     ----------
@@ -134,7 +142,7 @@ class LinearReduction(TransformerMixin, BaseEstimator):
                  max_iter: int = 200, tol: float = 1e-6,
                  random_state: int | np.random.RandomState | None = None,
                  init: str | np.ndarray = "random", optimizer: Any = None,
-                 verbose: int = 0) -> None:
+                 verbose: int = 0, jit: bool = True) -> None:
         self.n_components = n_components
         self.loss = loss
         self.max_iter = max_iter
@@ -143,6 +151,7 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         self.init = init
         self.optimizer = optimizer
         self.verbose = verbose
+        self.jit = jit
 
     def fit(self, X: npt.ArrayLike, y: npt.ArrayLike | None = None) -> LinearReduction:
         """Minimise ``loss(XA[, y])`` over A.
@@ -216,7 +225,15 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         def fun(A):
             return reduction_objective(A, X, self.loss, y)
         if self.optimizer is None:
-            result = minimize(fun, A0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose)
+            objective = fun
+            if self.jit:        # X traced, y static (labels decide masks); a loss that
+                #                 cannot be traced is evaluated eagerly, with a warning
+                replayed = replayed_objective(
+                    lambda A, X, y: reduction_objective(A, X, self.loss, y),
+                    static_argnums=2, fallback=True)
+                objective = lambda A: replayed(A, X, y)             # noqa: E731
+            result = minimize(objective, A0, max_iter=self.max_iter, tol=self.tol,
+                              verbose=self.verbose)
         else:
             result = self.optimizer(fun, A0)
         A = fitted_params(self, result, A0)

@@ -32,6 +32,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ..jit import replayed_objective
 from ..optim import SGD, Adam, descend, minimize
 from ..tensor import value_of
 from .io import load_model, save_model
@@ -164,6 +165,14 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         (n_samples × n_components), never X. It is used, not shut down, and
         shared, not copied, by :func:`sklearn.base.clone`. Give ``n_jobs`` or
         ``executor``, not both.
+    jit : bool, default=True
+        Evaluate the objective and its gradient by replaying a program traced
+        once (:func:`tinygrad_nca.jit`): the same NumPy calls without building
+        the graph, several times faster for small problems. The labels are
+        static for "lbfgs" (one program per fit) and traced for "adam" and
+        "sgd" (one program per batch size). The fit equals ``jit=False``'s to
+        rounding (bit for bit for "lbfgs"). Not used with ``n_jobs`` > 1 or an
+        ``executor``, whose blocks run elsewhere.
 
     Attributes
     ----------
@@ -231,6 +240,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         "n_jobs": [Interval(Integral, None, -1, closed="right"),
                    Interval(Integral, 1, None, closed="left"), None],
         "executor": [concurrent.futures.Executor, None],
+        "jit": ["boolean"],
     }
 
     def __init__(self, n_components: int | None = None, *, init: str | npt.ArrayLike = "auto",
@@ -241,7 +251,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
                  dtype: npt.DTypeLike = np.float64, max_memory: int | float | str | None = None,
                  solver: Literal["lbfgs", "sgd", "adam"] = "lbfgs",
                  batch_size: int | None = None, learning_rate: float | None = None,
-                 n_jobs: int | None = None, executor: Executor | None = None) -> None:
+                 n_jobs: int | None = None, executor: Executor | None = None, jit: bool = True) -> None:
         self.n_components = n_components
         self.init = init
         self.warm_start = warm_start
@@ -258,6 +268,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         self.learning_rate = learning_rate
         self.n_jobs = n_jobs
         self.executor = executor
+        self.jit = jit
 
     def __sklearn_clone__(self):
         """A clone that shares ``executor``: scikit-learn's clone deep-copies every
@@ -384,8 +395,13 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         state: dict[str, Any] = {"previous": None, "converged": False,
                                  "clock": time.perf_counter()}
 
+        def objective_of(A, X, y):
+            return nca_loss(A, X, y, objective=objective, block_size=block_size, **jobs)
+        if self._jitted():      # the labels decide the masks: static, one program per fit
+            objective_of = replayed_objective(objective_of, static_argnums=2)
+
         def loss(A, X, y):
-            value = nca_loss(A, X, y, objective=objective, block_size=block_size, **jobs)
+            value = objective_of(A, X, y)
             last["A"], last["value"] = np.array(value_of(A)), float(value.value)
             if state["previous"] is None:
                 state["previous"] = last["value"]          # the objective at the start
@@ -394,8 +410,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         def objective_at(A):
             if "A" in last and np.array_equal(last["A"], A):
                 return last["value"]
-            return float(nca_loss(A, X, y, objective=objective, block_size=block_size,
-                                  **jobs).value)
+            return float(objective_of(A, X, y).value)
 
         def on_iteration(A, n_iter):
             value = objective_at(A)
@@ -454,10 +469,14 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
             index = epoch_batches[step % n_batches]
             return X[index], y[index]
 
+        def objective_of(A, Xb, yb):
+            return nca_loss(A, Xb, yb, objective=objective, block_size=block_size,
+                            n_jobs=self.n_jobs, executor=self.executor)
+        if self._jitted():      # labels traced too: one program per batch size
+            objective_of = replayed_objective(objective_of)
+
         def loss(A, Xb, yb):
-            value = nca_loss(A, Xb, yb, objective=objective, block_size=block_size,
-                             n_jobs=self.n_jobs, executor=self.executor)
-            return value * (-1.0 / Xb.shape[0])
+            return objective_of(A, Xb, yb) * (-1.0 / Xb.shape[0])
 
         state: dict[str, Any] = {"clock": time.perf_counter(), "losses": [], "converged": False,
                                  "epochs": [], "first": None}
@@ -510,6 +529,11 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         return result, state["converged"]
 
     # ------------------------------------------------------------------ checks and init
+    def _jitted(self):
+        """Whether the objective is replayed (see ``jit``): not when blocks run on
+        other threads or processes, which a trace cannot follow."""
+        return bool(self.jit) and self.executor is None and self.n_jobs in (None, 1)
+
     def _float_dtype(self):
         dtype = np.dtype(self.dtype)
         if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):

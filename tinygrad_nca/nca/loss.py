@@ -29,8 +29,9 @@ import numpy as np
 
 from .. import ops as tg
 from ..errors import ShapeError
-from ..tensor import ArrayLike, Tensor, as_tensor, value_of
+from ..tensor import ArrayLike, Tensor, as_tensor, primitive, value_of
 from ..blockwise import check_executor, resolve_n_jobs, sum_of_blocks
+from ..jit import is_traced
 
 __all__ = ["nca_loss", "encode_labels"]
 
@@ -128,10 +129,17 @@ def nca_loss(A: ArrayLike, X: ArrayLike, y: ArrayLike,
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
     A, X = as_tensor(A), as_tensor(X)
-    codes = _check_shapes(A, X, y)
-    # the smallest integer type for the codes: comparing uint8 to build the class mask of a
-    # block is several times faster than comparing int64
-    codes = codes.astype(np.min_scalar_type(int(codes.max(initial=0))))
+    traced_labels = is_traced(y)
+    if traced_labels:
+        # Under tg.jit with the labels as an input of the program (mini-batches: one
+        # program per batch shape), nothing may depend on their values outside the
+        # engine's operations: every point is a row, and the class masks are primitives.
+        codes = _check_traced_labels(A, X, y)
+    else:
+        codes = _check_shapes(A, X, y)
+        # the smallest integer type for the codes: comparing uint8 to build the class mask
+        # of a block is several times faster than comparing int64
+        codes = codes.astype(np.min_scalar_type(int(codes.max(initial=0))))
     if block_size is not None and (isinstance(block_size, bool)
                                    or not isinstance(block_size, numbers.Integral)
                                    or block_size < 1):
@@ -143,8 +151,7 @@ def nca_loss(A: ArrayLike, X: ArrayLike, y: ArrayLike,
     n = Z.shape[0]
     # Points without a classmate contribute nothing to either objective (see
     # above), so they are never rows; they remain columns (neighbours).
-    counts = np.bincount(codes)
-    rows = np.flatnonzero(counts[codes] >= 2)
+    rows = np.arange(n) if traced_labels else np.flatnonzero(np.bincount(codes)[codes] >= 2)
     # The columns' half of the Gram-form logits, shared by every block.
     columns = None
     if distance == "gram":
@@ -175,8 +182,7 @@ def _block_objective(Z, columns, index, codes, objective, distance):
     diagonal = (np.arange(row_ids.size), row_ids)                   # the entries (i, i)
     others = np.ones((row_ids.size, n), dtype=bool)
     others[diagonal] = False                                        # j ≠ i
-    same = codes[None, :] == codes[row_ids][:, None]
-    same[diagonal] = False                                          # j ∈ C_i
+    same = _same_class(codes, row_ids, objective == "log").value    # j ∈ C_i
     logits = _logits(Z, columns, index, distance)                   # −d_ij (+ row constant)
     if objective == "expected":
         p = tg.softmax(logits, axis=1, where=others)
@@ -184,6 +190,27 @@ def _block_objective(Z, columns, index, codes, objective, distance):
     log_p = (tg.logsumexp(logits, axis=1, where=same)
              - tg.logsumexp(logits, axis=1, where=others))
     return tg.sum(log_p)
+
+
+@primitive(name="same_class")
+def _same_class(codes, row_ids, log_objective):
+    """The mask j ∈ C_i (same class, j ≠ i) of rows ``row_ids`` against every column.
+
+    A row with no classmate is all False; for the "log" objective it becomes the
+    mask j ≠ i instead, so that its log p_i = logsumexp − logsumexp of the same
+    entries is exactly 0, as is its gradient (such rows are not rows at all unless
+    the labels are traced by tg.jit, see nca_loss). A primitive on the codes, so
+    that tg.jit records it when the labels are an input of its program.
+    """
+    same = codes[None, :] == codes[row_ids][:, None]
+    diagonal = (np.arange(row_ids.size), row_ids)
+    same[diagonal] = False
+    if log_objective:
+        lonely = ~same.any(axis=1)
+        if lonely.any():
+            same[lonely] = True
+            same[np.flatnonzero(lonely), row_ids[lonely]] = False
+    return same
 
 
 def _logits(Z, columns, index, distance):
@@ -220,6 +247,15 @@ def encode_labels(y: ArrayLike) -> np.ndarray:
     if y.ndim != 1:
         raise ShapeError(f"nca_loss: y must be a 1-D array of labels, got shape {y.shape}")
     return np.unique(y, return_inverse=True)[1].ravel()
+
+
+def _check_traced_labels(A, X, y):
+    """The labels as they are (numbers: tg.jit traces them), after the shape checks."""
+    labels = value_of(y)
+    if labels.ndim != 1:
+        raise ShapeError(f"nca_loss: y must be a 1-D array of labels, got shape {labels.shape}")
+    _check_shapes(A, X, np.zeros(labels.shape[0], dtype=np.int8))
+    return labels
 
 
 def _check_shapes(A, X, y):
