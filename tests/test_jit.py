@@ -32,7 +32,7 @@ def assert_same(a, b):
     """Equal results: same structure, dtypes, shapes and bits."""
     if isinstance(a, (tuple, list)):
         assert type(a) is type(b) and len(a) == len(b)
-        for x, z in zip(a, b):
+        for x, z in zip(a, b, strict=True):
             assert_same(x, z)
         return
     a, b = np.asarray(tg.value_of(a)), np.asarray(tg.value_of(b))
@@ -114,7 +114,7 @@ def test_op_table_rows_replay_their_value_and_gradient(row):
             if row.name == "cumprod":     # under jit its VJP takes the rule valid with zeros
                 got, want = jitted(*xs), eager(*xs)
                 np.testing.assert_allclose(got[0], want[0], rtol=1e-13)
-                for a, b in zip(got[1], want[1]):
+                for a, b in zip(got[1], want[1], strict=True):
                     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
             else:
                 assert_same(jitted(*xs), eager(*xs))
@@ -269,7 +269,7 @@ def test_many_replays_give_the_same_results_and_never_share_buffers():
     rng = np.random.default_rng(5)
     points = [A + 0.1 * rng.standard_normal(A.shape) for _ in range(20)]
     results = [jitted(a, X) for a in points]
-    for a, result in zip(points, results):     # earlier results were not overwritten later
+    for a, result in zip(points, results, strict=True):   # earlier results not overwritten later
         assert_same(result, eager(a, X))
     assert len({id(r[1]) for r in results}) == len(results)
 

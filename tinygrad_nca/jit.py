@@ -78,7 +78,6 @@ tracing only, as in JAX.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import keyword
@@ -304,7 +303,7 @@ def _trace(f, args, traced, kwargs):
     inputs = [args[i].value if isinstance(args[i], Tensor) else args[i] for i in traced]
     recorder = _Recorder(inputs)
     call = list(args)
-    for i, array in zip(traced, inputs):     # a Tensor argument: a fresh constant Tensor
+    for i, array in zip(traced, inputs, strict=True):  # a Tensor argument: a fresh constant Tensor
         if isinstance(args[i], Tensor):
             call[i] = make_node(array, None, ())
     with recording(recorder):
@@ -361,14 +360,16 @@ _ADVICE = ("computed outside the engine's operations, or Python control flow on 
 
 def _check_same(real, probe, name):
     """Raise NotTraceableError unless the two traces recorded the same program."""
-    for k, (a, b) in enumerate(zip(real.steps, probe.steps)):
+    # strict=False: the probe may have run more or fewer steps (reported after the loop)
+    for k, (a, b) in enumerate(zip(real.steps, probe.steps, strict=False)):
         if a.fun is not b.fun or a.wrap != b.wrap or a.kwargs.keys() != b.kwargs.keys() \
                 or len(a.args) != len(b.args) or a.out != b.out:
             raise NotTraceableError(
                 f"not traceable: {name} ran different operations on other values of the "
                 f"same shapes: step {k} is {a.name} (at {a.where}) on your arguments but "
                 f"{b.name} (at {b.where}) on the probe: the choice was {_ADVICE}")
-        labelled = [(f"argument {i}", x, y) for i, (x, y) in enumerate(zip(a.args, b.args))]
+        labelled = [(f"argument {i}", x, y)
+                    for i, (x, y) in enumerate(zip(a.args, b.args, strict=True))]
         labelled += [(f"keyword {key}=", a.kwargs[key], b.kwargs[key]) for key in a.kwargs]
         for label, x, y in labelled:
             if not _same_node(x, y):
@@ -574,7 +575,7 @@ class Program:
         # A group dies with its last member; only groups whose owner is a slot made by
         # an engine step, that owns plain writeable memory, may give up their buffer.
         dies_at = {}
-        for key, members in group.items():
+        for members in group.values():
             # the slot owning the memory: the group's member that is no view
             owners = [s for s in members if meta[s].base_none]
             if len(owners) != 1:
@@ -1000,7 +1001,7 @@ class _Replayed(Op):
             raise NotImplementedError(
                 "replayed_objective: the replayed program gives first derivatives only; "
                 "differentiate the objective itself for a second derivative")
-        for arg, gradient in zip(node._args, self.gradients):
+        for arg, gradient in zip(node._args, self.gradients, strict=True):
             if id(arg) in needed:
                 yield arg, g * gradient
 
@@ -1067,7 +1068,7 @@ def replayed_objective(f, argnums=0, static_argnums=(), fallback=False):
             state["eager"] = True
             return f(*args)
         inputs = [args[i] for i in nums]
-        differentiated = [(t, gr) for t, gr in zip(inputs, gradients)
+        differentiated = [(t, gr) for t, gr in zip(inputs, gradients, strict=True)
                           if isinstance(t, Tensor) and t.requires_grad]
         if not differentiated or not is_grad_enabled():
             return make_node(value, None, ())

@@ -172,7 +172,7 @@ for n in sizes:
 assert jit_ms[0] < eager_ms[0]            # at the smallest N the replay wins clearly
 
 # %%
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: E402
 
 fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
 ax.loglog(sizes, eager_ms, "o-", label="eager: value_and_grad(nca_loss)")
