@@ -86,12 +86,18 @@ import re
 import sys
 import threading
 import weakref
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 
 import numpy as np
 
 from . import kernels
 from .tensor import (Op, Tensor, current_recorder, is_detecting_anomalies, is_grad_enabled,
                      make_node, observed, recording, value_of)
+
+if TYPE_CHECKING:
+    from .transforms import Argnums
 
 __all__ = ["jit", "Jitted", "Program", "NotTraceableError", "ConcretizationError",
            "replayed_objective", "is_traced"]
@@ -162,6 +168,9 @@ class _Seq:
         self.kind, self.items = kind, items
 
 
+_Node: TypeAlias = _S | _C | _Seq        # an argument of a step, as a trace records it
+
+
 class _Step:
     """One primitive call: ``out = fun(*args, **kwargs)`` (``wrap``: fun returned a
     NumPy scalar that the engine turned into an array)."""
@@ -196,11 +205,12 @@ class _Recorder:
         self.constant_ids = set()    # ids of the constants seen (held in self.held)
         self.held = []               # everything seen: ids must not be reused meanwhile
         self.steps = []
+        self.out: tuple[Any, Any] | None = None   # the template of f's result (set by _trace)
         for a in inputs:
             self._new_slot(a)
         self.n_inputs = len(inputs)
 
-    def _new_slot(self, array):
+    def _new_slot(self, array: np.ndarray) -> int:
         # Only what the program needs is kept of an array (its shape, dtype, how its memory
         # is owned), not the array: a trace holds no more memory than an eager call. Its id
         # is unmapped when it dies, so that an array made later with the same id is not
@@ -211,10 +221,13 @@ class _Recorder:
         self.meta.append(_Meta(array))
         if array.nbytes <= FOLD_BYTES:
             self.small[slot] = array
-        self._watch.append(weakref.ref(array, lambda _, key=key, slot=slot: self._unmap(key, slot)))
+
+        def unmap(_: weakref.ref[np.ndarray]) -> None:
+            self._unmap(key, slot)
+        self._watch.append(weakref.ref(array, unmap))
         return slot
 
-    def _unmap(self, key, slot):
+    def _unmap(self, key: int, slot: int) -> None:
         if self.slot_of.get(key) == slot:
             del self.slot_of[key]
 
@@ -240,7 +253,7 @@ class _Recorder:
         out = self._new_slot(value)
         self.steps.append(_Step(prim.fun, prim.name, args, kw, out, wrapped, _call_site()))
 
-    def traces(self, x) -> bool:
+    def traces(self, x: Any) -> bool:
         """Whether ``x`` (an array or Tensor) holds a traced value (a slot)."""
         return id(value_of(x)) in self.slot_of
 
@@ -288,9 +301,10 @@ class _Meta:
                       and flags.owndata)
 
 
-def _call_site():
+def _call_site() -> str:
     """Where the primitive was called from: the first frames above Primitive.__call__."""
-    frame, places = sys._getframe(3), []
+    frame: FrameType | None = sys._getframe(3)
+    places: list[str] = []
     while frame is not None and len(places) < 3:
         code = frame.f_code
         places.append(f"{os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}")
@@ -313,7 +327,7 @@ def _trace(f, args, traced, kwargs):
 
 
 # ------------------------------------------------------------------ comparing two traces
-def _same(a, b) -> bool:
+def _same(a: Any, b: Any) -> bool:
     """Whether two constants are equal (arrays: same dtype, shape and values, NaN = NaN)."""
     if a is b:
         return True
@@ -337,7 +351,7 @@ def _same(a, b) -> bool:
     return equal if isinstance(equal, bool) else False
 
 
-def _same_node(a, b) -> bool:
+def _same_node(a: _Node, b: _Node) -> bool:
     if isinstance(a, _S):
         return isinstance(b, _S) and a.index == b.index
     if isinstance(a, _Seq):
@@ -346,7 +360,7 @@ def _same_node(a, b) -> bool:
     return isinstance(b, _C) and _same(a.value, b.value)
 
 
-def _describe(value) -> str:
+def _describe(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"an array {value.dtype}{list(value.shape)}"
     text = repr(value)
@@ -391,7 +405,7 @@ def _check_same(real, probe, name):
             f"operations from its inputs (it differs on probe arguments): it was {_ADVICE}")
 
 
-def _same_output(a, b) -> bool:
+def _same_output(a: tuple[Any, Any], b: tuple[Any, Any]) -> bool:
     if a[0] != b[0]:
         return False
     if a[0] in (tuple, list):
@@ -440,7 +454,7 @@ def _ufunc_of(fun):
 _IN_PLACE = {kernels.softmax_vjp: ("overwrite", 0)}
 
 
-def _engine_made(fun) -> bool:
+def _engine_made(fun: Callable[..., Any]) -> bool:
     """Whether ``fun`` is NumPy's or the engine's: functions known to hand back a fresh
     array or a view, never an array kept somewhere else (a cache), which must not be
     overwritten."""
@@ -505,7 +519,7 @@ class Program:
 
     # -- folding and dead code ----------------------------------------------------
     def _fold(self, trace):
-        known = {}              # slot -> array, for slots whose value is a constant
+        known: dict[int, np.ndarray] = {}      # slot -> array, for slots whose value is a constant
 
         def sub(node):
             if isinstance(node, _S):
@@ -569,12 +583,12 @@ class Program:
         """Give elementwise ufunc steps (and the softmax VJP) a buffer dying at that step."""
         meta, n_in = trace.meta, trace.n_inputs
         produced = {step.out: step for step in steps}
-        group = {}                                   # owner key -> slots viewing its memory
+        group: dict[int, list[int]] = {}             # owner key -> slots viewing its memory
         for s, m in enumerate(meta):
             group.setdefault(m.owner, []).append(s)
         # A group dies with its last member; only groups whose owner is a slot made by
         # an engine step, that owns plain writeable memory, may give up their buffer.
-        dies_at = {}
+        dies_at: dict[int, list[int]] = {}           # step -> slots whose buffer dies there
         for members in group.values():
             # the slot owning the memory: the group's member that is no view
             owners = [s for s in members if meta[s].base_none]
@@ -624,7 +638,7 @@ class Program:
     def _compile(self, steps, out, last):
         namespace = {"_asarray": np.asarray}
         names = {}                                # id(object) -> name in the namespace
-        self._constants = []
+        self._constants: list[tuple[str, Any]] = []   # (name, value), in order
 
         def constant(value):
             # Python's own scalars are written as literals (their exact type matters:
@@ -642,7 +656,7 @@ class Program:
                 self._constants.append((names[key], value))
             return names[key]
 
-        funs = {}
+        funs: dict[int, str] = {}                 # id(function) -> name in the namespace
 
         def size(node):
             if isinstance(node, _S):
@@ -675,7 +689,7 @@ class Program:
                 return f"[{inner}]"
             return constant(node.value)
 
-        frees = {}
+        frees: dict[int, list[int]] = {}          # step -> slots dead after it
         for s, k in last.items():
             if k < len(steps):
                 frees.setdefault(k, []).append(s)
@@ -966,7 +980,7 @@ def jit(f=None, *, static_argnums=()):
     return Jitted(f, static_argnums)
 
 
-def is_traced(x) -> bool:
+def is_traced(x: Any) -> bool:
     """Whether ``x`` holds a value that a :func:`jit` trace in this thread treats as an
     input of its program (an argument, or a result of the engine's operations on one).
 
@@ -1005,11 +1019,22 @@ class _Replayed(Op):
             if id(arg) in needed:
                 yield arg, g * gradient
 
-    def forward_flops(self, node) -> int:
+    def forward_flops(self, node: Tensor) -> int:
         return 0
 
 
-def replayed_objective(f, argnums=0, static_argnums=(), fallback=False):
+class ReplayedObjective(Protocol):
+    """What :func:`replayed_objective` returns: a function with ``f``'s signature, and the
+    jitted value-and-gradient function it replays as its attribute ``step``."""
+
+    step: Jitted
+    __name__: str
+
+    def __call__(self, *args: Any) -> Any: ...
+
+
+def replayed_objective(f: Callable[..., Any], argnums: Argnums = 0, static_argnums: Argnums = (),
+                       fallback: bool = False) -> ReplayedObjective:
     """A stand-in for the scalar function ``f`` whose value and gradient come from one
     replay of ``jit(value_and_grad(f, argnums), static_argnums)``.
 
@@ -1053,7 +1078,7 @@ def replayed_objective(f, argnums=0, static_argnums=(), fallback=False):
     step = jit(value_and_grad(f, argnums=nums), static_argnums=static_argnums)
     state = {"eager": False}
 
-    def objective(*args):
+    def objective(*args: Any) -> Any:
         if state["eager"] or current_recorder() is not None:
             return f(*args)
         arrays = [value_of(a) for a in args]
@@ -1074,6 +1099,8 @@ def replayed_objective(f, argnums=0, static_argnums=(), fallback=False):
             return make_node(value, None, ())
         return make_node(value, _Replayed([gr for _, gr in differentiated]),
                          [t for t, _ in differentiated])
-    objective.step = step
     objective.__name__ = getattr(f, "__name__", "objective")
-    return objective
+    # a function object takes attributes; declared to type checkers by ReplayedObjective
+    replayed = cast(ReplayedObjective, objective)
+    replayed.step = step
+    return replayed

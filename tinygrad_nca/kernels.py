@@ -8,6 +8,8 @@ derivatives: the derivative of each operation is written in ops.py.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = ["ROW_BUFFER", "LARGE", "plain_row_loops", "matmul", "kept_shape", "LETTERS",
@@ -55,7 +57,9 @@ def plain_row_loops(fun):
         finally:
             np.setbufsize(previous)
     run.__name__, run.__doc__ = getattr(fun, "__name__", "ufunc"), fun.__doc__
-    run.__wrapped__ = fun        # what it computes (tg.jit passes a ufunc's out= through it)
+    # run.__wrapped__ = fun: what it computes (tg.jit passes a ufunc's out= through it); set
+    # by update_wrapper, told to copy nothing else (run keeps the name and doc set above)
+    functools.update_wrapper(run, fun, assigned=(), updated=())
     return run
 
 
