@@ -142,6 +142,7 @@ __version__ = "0.1.0"   # the one place it is written: pyproject.toml reads it f
 
 # Everything above and the lazily served names below (`from tinygrad_nca import *`, and
 # what linters and type checkers take as the package's public names).
+# fmt: off  (a long list of names stays packed, not one per line)
 __all__ = [
     "AnomalyError", "GradientCheckError", "Primitive", "ShapeError", "Tensor", "ArrayLike",
     "abs", "add", "append", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2",
@@ -164,6 +165,7 @@ __all__ = [
     "LinearReduction", "load_dataset", "make_rings", "load_csv", "plot_embeddings",
     "__version__",
 ]
+# fmt: on
 
 # Names served lazily: module attribute -> (submodule, attribute). Their modules
 # import SciPy / scikit-learn / matplotlib, which `import tinygrad_nca` must not.

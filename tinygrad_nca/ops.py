@@ -34,6 +34,7 @@ from .tensor import (ArrayLike, Axis, DTypeLike, Primitive, Shape, Tensor, as_te
 if TYPE_CHECKING:
     from typing_extensions import TypeIs     # (mypy's own copy: never imported at run time)
 
+# fmt: off  (a long list of names stays packed, not one per line)
 __all__ = [
     "abs", "add", "append", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2",
     "arctanh", "argmax", "argmin", "argsort", "array_split", "astype", "atleast_1d",
@@ -49,6 +50,7 @@ __all__ = [
     "subtract", "sum", "swapaxes", "take_along_axis", "tan", "tanh", "tensordot", "tile", "trace",
     "transpose", "tril", "triu", "var", "vsplit", "vstack", "where",
 ]
+# fmt: on
 
 
 def _one_number(v: Any) -> TypeIs[int]:
@@ -2858,6 +2860,7 @@ def _transpose_method(self, *axes):
 
 # Everything Tensor gets here, by name: what type checkers see of it is declared in the class
 # (tensor.py, under TYPE_CHECKING), and tests/test_typing.py checks that the two agree.
+# fmt: off  (the table of what Tensor gets, one row per operator pair)
 _TENSOR_METHODS = {
     "__add__": add, "__radd__": _reflected(add),
     "__sub__": subtract, "__rsub__": _reflected(subtract),
@@ -2885,6 +2888,7 @@ _TENSOR_METHODS = {
     "reshape": _reshape_method,
     "transpose": _transpose_method,
 }
+# fmt: on
 for _name, _method in _TENSOR_METHODS.items():
     setattr(Tensor, _name, _method)
 # Defining __eq__ in a class body would unset __hash__; attached afterwards it does not,
