@@ -9,6 +9,7 @@ median of each, and the median of the per-round ratios B / A (what the closing
 note of an engine refactor quotes: "no slower than noise" means a ratio near 1
 with the spread of the rounds around it). One BLAS thread.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,14 +48,17 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="calls per subprocess (min kept)")
     args = parser.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
-                         text=True, check=True).stdout.strip()
+    top = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         trees = {}
         for label, rev in (("A", args.rev_a), ("B", args.rev_b)):
             trees[label] = os.path.join(tmp, label)
-            subprocess.run(["git", "-C", top, "worktree", "add", "--detach", "-q", trees[label], rev],
-                           check=True)
+            subprocess.run(
+                ["git", "-C", top, "worktree", "add", "--detach", "-q", trees[label], rev],
+                check=True,
+            )
         try:
             times = {"A": [], "B": []}
             rng = random.Random(0)
@@ -62,20 +66,42 @@ def main():
                 order = ["A", "B"]
                 rng.shuffle(order)
                 for label in order:
-                    out = subprocess.run([sys.executable, "-c", TIMER, trees[label], str(args.n),
-                                          str(args.D), str(args.d), str(args.repeats)],
-                                         capture_output=True, text=True, env=env, check=True)
+                    out = subprocess.run(
+                        [
+                            sys.executable,
+                            "-c",
+                            TIMER,
+                            trees[label],
+                            str(args.n),
+                            str(args.D),
+                            str(args.d),
+                            str(args.repeats),
+                        ],
+                        capture_output=True,
+                        text=True,
+                        env=env,
+                        check=True,
+                    )
                     times[label].append(float(out.stdout.split()[-1]))
-                print(f"round {r + 1}: A {times['A'][-1] * 1e3:8.1f} ms   B {times['B'][-1] * 1e3:8.1f} ms"
-                      f"   B/A {times['B'][-1] / times['A'][-1]:.3f}", flush=True)
+                print(
+                    f"round {r + 1}: A {times['A'][-1] * 1e3:8.1f} ms   B {times['B'][-1] * 1e3:8.1f} ms"
+                    f"   B/A {times['B'][-1] / times['A'][-1]:.3f}",
+                    flush=True,
+                )
         finally:
             for tree in trees.values():
-                subprocess.run(["git", "-C", top, "worktree", "remove", "--force", tree], check=False)
+                subprocess.run(
+                    ["git", "-C", top, "worktree", "remove", "--force", tree], check=False
+                )
     ratios = np.array(times["B"]) / np.array(times["A"])
-    print(f"N = {args.n}, D = {args.D}, d = {args.d}: A ({args.rev_a}) median "
-          f"{np.median(times['A']) * 1e3:.1f} ms, B ({args.rev_b}) median {np.median(times['B']) * 1e3:.1f} ms")
-    print(f"B / A: median of per-round ratios {np.median(ratios):.3f} "
-          f"(range {ratios.min():.3f}–{ratios.max():.3f}, {args.rounds} rounds)")
+    print(
+        f"N = {args.n}, D = {args.D}, d = {args.d}: A ({args.rev_a}) median "
+        f"{np.median(times['A']) * 1e3:.1f} ms, B ({args.rev_b}) median {np.median(times['B']) * 1e3:.1f} ms"
+    )
+    print(
+        f"B / A: median of per-round ratios {np.median(ratios):.3f} "
+        f"(range {ratios.min():.3f}–{ratios.max():.3f}, {args.rounds} rounds)"
+    )
 
 
 if __name__ == "__main__":

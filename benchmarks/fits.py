@@ -9,6 +9,7 @@ standardise → NCA → 1-NN. Prints a Markdown table with the ratio of fit time
 (tinygrad_nca / scikit-learn) and both accuracies; issue 12's target is a ratio ≤ 1.0 with the
 same accuracy.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,6 +32,7 @@ DATASETS = ("iris", "wine", "breast_cancer", "digits")
 def load(name):
     from sklearn import datasets
     from sklearn.preprocessing import StandardScaler
+
     X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
     return StandardScaler().fit_transform(X), y
 
@@ -39,8 +41,11 @@ def estimators(d):
     from sklearn.neighbors import NeighborhoodComponentsAnalysis as SklearnNCA
 
     from tinygrad_nca import NeighborhoodComponentsAnalysis as OurNCA
-    return {"tinygrad_nca": lambda: OurNCA(n_components=d, random_state=0),
-            "scikit-learn": lambda: SklearnNCA(n_components=d, random_state=0)}
+
+    return {
+        "tinygrad_nca": lambda: OurNCA(n_components=d, random_state=0),
+        "scikit-learn": lambda: SklearnNCA(n_components=d, random_state=0),
+    }
 
 
 def fit_seconds(make, X, y):
@@ -55,6 +60,7 @@ def accuracy(make, X, y):
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
     pipe = make_pipeline(StandardScaler(), make(), KNeighborsClassifier(1))
     folds = StratifiedKFold(5, shuffle=True, random_state=0)
     return float(np.mean(cross_val_score(pipe, X, y, cv=folds)))
@@ -65,15 +71,17 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--datasets", default=",".join(DATASETS))
     args = parser.parse_args(argv)
-    warnings.simplefilter("ignore")          # ConvergenceWarnings of both, at max_iter=50
-    print("| data | N × D | d | tinygrad_nca fit | scikit-learn fit | ratio | 1-NN accuracy "
-          "(ours / scikit-learn, 5-fold) |")
+    warnings.simplefilter("ignore")  # ConvergenceWarnings of both, at max_iter=50
+    print(
+        "| data | N × D | d | tinygrad_nca fit | scikit-learn fit | ratio | 1-NN accuracy "
+        "(ours / scikit-learn, 5-fold) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name in args.datasets.split(","):
         X, y = load(name)
         for d in (2, X.shape[1]):
             makers = estimators(d)
-            for make in makers.values():       # warm-up: imports, first trace of the jit
+            for make in makers.values():  # warm-up: imports, first trace of the jit
                 make().fit(X[:50], y[:50]) if len(set(y[:50])) > 1 else None
             times = {label: [] for label in makers}
             for _ in range(args.repeats):
@@ -81,9 +89,11 @@ def main(argv=None):
                     times[label].append(fit_seconds(make, X, y))
             ours, theirs = (float(np.median(times[label])) for label in makers)
             acc = [accuracy(make, X, y) for make in makers.values()]
-            print(f"| {name} | {X.shape[0]} × {X.shape[1]} | {d} | {ours * 1e3:.0f} ms | "
-                  f"{theirs * 1e3:.0f} ms | {ours / theirs:.2f} | {acc[0]:.4f} / {acc[1]:.4f} |",
-                  flush=True)
+            print(
+                f"| {name} | {X.shape[0]} × {X.shape[1]} | {d} | {ours * 1e3:.0f} ms | "
+                f"{theirs * 1e3:.0f} ms | {ours / theirs:.2f} | {acc[0]:.4f} / {acc[1]:.4f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

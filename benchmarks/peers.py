@@ -15,13 +15,16 @@ Use:  from peers import PEERS, available_methods, make_data, time_call, peak_ext
 CLI:  python peers.py --selftest            agreement check + timing table
       python peers.py --memory NAME N D d   peak extra RSS of one call (used by peak_extra_memory)
 """
+
 import os
 
 # One thread for every BLAS / OpenMP pool, unless the caller chose otherwise.  This only has an
 # effect if it runs before numpy (or torch, jax) is first imported in the process.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
 
 import importlib
 import json
@@ -182,8 +185,8 @@ def numpy_handtuned_loss_grad(A, X, y):
 def autograd_loss_grad(A, X, y):
     """HIPS autograd (reverse mode over numpy), written as a user would: Gram-form distances,
     -inf diagonal, explicit max-subtracted softmax, masked sum."""
-    from autograd import value_and_grad
     import autograd.numpy as anp
+    from autograd import value_and_grad
 
     same = _same_class(y)
     eye = _per_labels("eye", y, lambda y: np.eye(len(y), dtype=bool))
@@ -261,15 +264,17 @@ def jax_compile_seconds(A, X, y):
     return time.perf_counter() - t
 
 
-PEERS = OrderedDict([
-    ("sklearn", sklearn_loss_grad),
-    ("numpy_handtuned", numpy_handtuned_loss_grad),
-    ("jax", jax_loss_grad),
-    ("autograd", autograd_loss_grad),
-    ("torch", torch_loss_grad),
-    ("paper_eq5", paper_eq5_loss_grad),
-    ("paper_eq5_dDN2", paper_eq5_dDN2_loss_grad),
-])
+PEERS = OrderedDict(
+    [
+        ("sklearn", sklearn_loss_grad),
+        ("numpy_handtuned", numpy_handtuned_loss_grad),
+        ("jax", jax_loss_grad),
+        ("autograd", autograd_loss_grad),
+        ("torch", torch_loss_grad),
+        ("paper_eq5", paper_eq5_loss_grad),
+        ("paper_eq5_dDN2", paper_eq5_dDN2_loss_grad),
+    ]
+)
 _REQUIRES = {"sklearn": "sklearn", "jax": "jax", "autograd": "autograd", "torch": "torch"}
 
 
@@ -337,10 +342,23 @@ def _measure_memory_here(name, n, D, d):
     except OSError:
         how, base = "ru_maxrss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     fn(A, X, y)
-    peak = status_kb("VmHWM") if how == "VmHWM" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = (
+        status_kb("VmHWM") if how == "VmHWM" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    )
     extra = max(peak - base, 0) * 1024
-    print(json.dumps({"method": name, "n": n, "D": D, "d": d, "bytes": extra,
-                      "nxn_matrices": extra / (8.0 * n * n), "how": how}))
+    print(
+        json.dumps(
+            {
+                "method": name,
+                "n": n,
+                "D": D,
+                "d": d,
+                "bytes": extra,
+                "nxn_matrices": extra / (8.0 * n * n),
+                "how": how,
+            }
+        )
+    )
 
 
 def peak_extra_memory(method_name, n, D, d, env=None):
@@ -351,8 +369,20 @@ def peak_extra_memory(method_name, n, D, d, env=None):
     variables for the child (e.g. glibc MALLOC_* tuning)."""
     child_env = dict(os.environ, **(env or {}))
     out = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--memory", method_name, str(n), str(D), str(d)],
-        env=child_env, capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--memory",
+            method_name,
+            str(n),
+            str(D),
+            str(d),
+        ],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -369,8 +399,10 @@ def selftest(tol=1e-8):
     X, y, A = make_data(300, 20, 5)
     ref_name = "paper_eq5"
     ref_loss, ref_grad = methods[ref_name](A, X, y)
-    print(f"\nagreement at N=300 D=20 d=5 vs {ref_name} (f = {ref_loss:.12g}, |grad|max = "
-          f"{np.abs(ref_grad).max():.3g}):")
+    print(
+        f"\nagreement at N=300 D=20 d=5 vs {ref_name} (f = {ref_loss:.12g}, |grad|max = "
+        f"{np.abs(ref_grad).max():.3g}):"
+    )
     ok = True
     for name, fn in methods.items():
         loss, grad = fn(A, X, y)
@@ -378,7 +410,9 @@ def selftest(tol=1e-8):
         el, eg = abs(loss - ref_loss) / abs(ref_loss), _rel(grad, ref_grad)
         good = el < tol and eg < tol
         ok &= good
-        print(f"  {name:16s} loss rel err {el:.1e}   grad rel err {eg:.1e}   {'ok' if good else 'FAIL'}")
+        print(
+            f"  {name:16s} loss rel err {el:.1e}   grad rel err {eg:.1e}   {'ok' if good else 'FAIL'}"
+        )
 
     big = 300.0 * A  # squared distances ~1e5: exp would underflow to 0/0 without the max shift
     finite = [k for k, fn in methods.items() if all(np.isfinite(v).all() for v in fn(big, X, y))]
@@ -389,7 +423,9 @@ def selftest(tol=1e-8):
     X, y, A = make_data(n, D, d)
     print(f"\ntimes at N={n} D={D} d={d}, one loss+gradient, median of 5 after 1 warm-up:")
     if "jax" in methods:
-        print(f"  jax ahead-of-time compile: {jax_compile_seconds(A, X, y) * 1e3:.0f} ms (not in the table)")
+        print(
+            f"  jax ahead-of-time compile: {jax_compile_seconds(A, X, y) * 1e3:.0f} ms (not in the table)"
+        )
     rows = {}
     for name, fn in methods.items():
         reps = 1 if name.startswith("paper_eq5") else 5
@@ -398,7 +434,9 @@ def selftest(tol=1e-8):
     print(f"  {'method':16s} {'median':>10s} {'min':>10s} {'max':>10s} {'/sklearn':>9s}")
     for name, t in rows.items():
         ratio = f"{np.median(t) / base:9.2f}" if base else ""
-        print(f"  {name:16s} {np.median(t) * 1e3:8.1f}ms {t.min() * 1e3:8.1f}ms {t.max() * 1e3:8.1f}ms {ratio}")
+        print(
+            f"  {name:16s} {np.median(t) * 1e3:8.1f}ms {t.min() * 1e3:8.1f}ms {t.max() * 1e3:8.1f}ms {ratio}"
+        )
     print("\nselftest " + ("passed" if ok else "FAILED"))
     return ok
 

@@ -26,6 +26,7 @@ Run:   OMP_NUM_THREADS=2 python benchmarks/stochastic_nca.py      (~25 minutes o
        python benchmarks/stochastic_nca.py --quick        (small sizes, ~1 minute)
        python benchmarks/stochastic_nca.py --n 20000 --epochs 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,18 @@ from sklearn.preprocessing import StandardScaler
 from tinygrad_nca import NeighborhoodComponentsAnalysis, nca_loss
 
 
-def make_data(n_train, n_test, n_features, seed, latent=40, informative=20, clusters=2,
-              class_sep=1.5, nuisance=3.0, noise=1.0):
+def make_data(
+    n_train,
+    n_test,
+    n_features,
+    seed,
+    latent=40,
+    informative=20,
+    clusters=2,
+    class_sep=1.5,
+    nuisance=3.0,
+    noise=1.0,
+):
     """Standardised synthetic 10-class data: (X_train, y_train, X_test, y_test).
 
     Like images, the points lie near a low-dimensional subspace: a
@@ -56,14 +67,22 @@ def make_data(n_train, n_test, n_features, seed, latent=40, informative=20, clus
     ``n_features`` dimensions by a random matrix, plus isotropic Gaussian
     noise of standard deviation ``noise``.
     """
-    Z, y = make_classification(n_samples=n_train + n_test, n_features=latent,
-                               n_informative=informative, n_redundant=0, n_classes=10,
-                               n_clusters_per_class=clusters, class_sep=class_sep, flip_y=0.0,
-                               shuffle=False, random_state=seed)
+    Z, y = make_classification(
+        n_samples=n_train + n_test,
+        n_features=latent,
+        n_informative=informative,
+        n_redundant=0,
+        n_classes=10,
+        n_clusters_per_class=clusters,
+        class_sep=class_sep,
+        flip_y=0.0,
+        shuffle=False,
+        random_state=seed,
+    )
     rng = np.random.RandomState(seed)
-    order = rng.permutation(len(y))             # shuffle=False sorts the points by class
+    order = rng.permutation(len(y))  # shuffle=False sorts the points by class
     Z, y = Z[order], y[order]
-    Z[:, informative:] *= nuisance              # unshuffled: the informative columns first
+    Z[:, informative:] *= nuisance  # unshuffled: the informative columns first
     mixing = rng.standard_normal((latent, n_features)) / np.sqrt(latent)
     X = Z @ mixing
     X += noise * rng.standard_normal(X.shape)
@@ -93,10 +112,18 @@ def fit_timed(estimator, X, y):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100_000, help="training points for (a)")
-    parser.add_argument("--n-subset", type=int, default=5_000,
-                        help="training points per subset in the Adam vs L-BFGS comparison (b)")
-    parser.add_argument("--n-subsets", type=int, default=1,
-                        help="disjoint subsets in (b) (the README's table: 3; ~10 minutes each)")
+    parser.add_argument(
+        "--n-subset",
+        type=int,
+        default=5_000,
+        help="training points per subset in the Adam vs L-BFGS comparison (b)",
+    )
+    parser.add_argument(
+        "--n-subsets",
+        type=int,
+        default=1,
+        help="disjoint subsets in (b) (the README's table: 3; ~10 minutes each)",
+    )
     parser.add_argument("--n-test", type=int, default=10_000, help="held-out points")
     parser.add_argument("--features", type=int, default=784)
     parser.add_argument("--components", type=int, default=32)
@@ -104,26 +131,43 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=8, help="max_iter of (a)")
     parser.add_argument("--subset-epochs", type=int, default=300, help="max_iter of Adam in (b)")
     parser.add_argument("--lbfgs-iter", type=int, default=200, help="max_iter of L-BFGS in (b)")
-    parser.add_argument("--subset-batch-size", type=int, default=None,
-                        help="batch_size of Adam in (b) (default: --batch-size)")
-    parser.add_argument("--control-epochs", type=int, default=200,
-                        help="max_iter of the one-batch Adam control in (b) (0: none)")
-    parser.add_argument("--record-every", type=int, default=20,
-                        help="score the path of each fit in (b) every this many iterations")
+    parser.add_argument(
+        "--subset-batch-size",
+        type=int,
+        default=None,
+        help="batch_size of Adam in (b) (default: --batch-size)",
+    )
+    parser.add_argument(
+        "--control-epochs",
+        type=int,
+        default=200,
+        help="max_iter of the one-batch Adam control in (b) (0: none)",
+    )
+    parser.add_argument(
+        "--record-every",
+        type=int,
+        default=20,
+        help="score the path of each fit in (b) every this many iterations",
+    )
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--latent", type=int, default=40, help="dimension the data lie near")
-    parser.add_argument("--informative", type=int, default=20,
-                        help="latent directions that separate the classes")
+    parser.add_argument(
+        "--informative", type=int, default=20, help="latent directions that separate the classes"
+    )
     parser.add_argument("--noise", type=float, default=1.0, help="noise standard deviation")
-    parser.add_argument("--nuisance", type=float, default=3.0,
-                        help="scale of the class-blind latent directions")
+    parser.add_argument(
+        "--nuisance", type=float, default=3.0, help="scale of the class-blind latent directions"
+    )
     parser.add_argument("--clusters", type=int, default=2, help="Gaussian clusters per class")
     parser.add_argument("--class-sep", type=float, default=1.5)
     parser.add_argument("--skip-large", action="store_true", help="run (b) only")
     parser.add_argument("--skip-subset", action="store_true", help="run (a) only")
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes: n=20000, D=196, 3 epochs; (b) on 2 × 1000 points")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes: n=20000, D=196, 3 epochs; (b) on 2 × 1000 points",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.features, args.epochs = 20_000, 196, 3
@@ -132,28 +176,46 @@ def main(argv=None):
         args.record_every, args.subset_batch_size = 10, 250
 
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
-    print(f"# stochastic NCA benchmark — {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={threads}, dtype {args.dtype}")
+    print(
+        f"# stochastic NCA benchmark — {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={threads}, dtype {args.dtype}"
+    )
     started = time.perf_counter()
     X_train, y_train, X_test, y_test = make_data(
-        args.n, args.n_test, args.features, args.seed, args.latent, args.informative,
-        args.clusters, args.class_sep, args.nuisance, args.noise)
-    print(f"# data: {args.n} training × {args.features} features, {args.n_test} held out, "
-          f"10 classes (make_classification, seed {args.seed}); "
-          f"made in {time.perf_counter() - started:.1f}s")
+        args.n,
+        args.n_test,
+        args.features,
+        args.seed,
+        args.latent,
+        args.informative,
+        args.clusters,
+        args.class_sep,
+        args.nuisance,
+        args.noise,
+    )
+    print(
+        f"# data: {args.n} training × {args.features} features, {args.n_test} held out, "
+        f"10 classes (make_classification, seed {args.seed}); "
+        f"made in {time.perf_counter() - started:.1f}s"
+    )
     common = dict(n_components=args.components, dtype=args.dtype, random_state=args.seed)
     rows = []
 
     if not args.skip_large:
-        print(f"\n## (a) Adam on all {args.n} points, batch_size={args.batch_size}, "
-              f"max_iter={args.epochs} epochs")
-        adam = NeighborhoodComponentsAnalysis(solver="adam", batch_size=args.batch_size,
-                                              max_iter=args.epochs, verbose=1, **common)
+        print(
+            f"\n## (a) Adam on all {args.n} points, batch_size={args.batch_size}, "
+            f"max_iter={args.epochs} epochs"
+        )
+        adam = NeighborhoodComponentsAnalysis(
+            solver="adam", batch_size=args.batch_size, max_iter=args.epochs, verbose=1, **common
+        )
         seconds = fit_timed(adam, X_train, y_train)
         accuracy = knn_accuracy(adam.transform, X_train, y_train, X_test, y_test)
         rows.append((f"(a) adam, N={args.n}", seconds, adam.n_iter_, [np.nan], [accuracy]))
-        print(f"fit: {seconds:.1f}s for {adam.n_iter_} epochs; held-out 3-NN accuracy "
-              f"(all {args.n} training points as reference) {accuracy:.4f}")
+        print(
+            f"fit: {seconds:.1f}s for {adam.n_iter_} epochs; held-out 3-NN accuracy "
+            f"(all {args.n} training points as reference) {accuracy:.4f}"
+        )
 
     if not args.skip_subset:
         rows += compare_on_subsets(args, common, X_train, y_train, X_test, y_test)
@@ -205,29 +267,42 @@ def compare_on_subsets(args, common, X_train, y_train, X_test, y_test):
     batch_size = args.subset_batch_size or args.batch_size
     if n_subset * k > len(y_train):
         raise SystemExit(f"--n-subsets {k} × --n-subset {n_subset} > --n {len(y_train)}")
-    print(f"\n## (b) Adam vs full-batch L-BFGS on {k} disjoint subsets of {n_subset} points "
-          f"(same PCA start; L-BFGS tol=0, max_iter={args.lbfgs_iter}; Adam "
-          f"batch_size={batch_size}, max_iter={args.subset_epochs} epochs)")
+    print(
+        f"\n## (b) Adam vs full-batch L-BFGS on {k} disjoint subsets of {n_subset} points "
+        f"(same PCA start; L-BFGS tol=0, max_iter={args.lbfgs_iter}; Adam "
+        f"batch_size={batch_size}, max_iter={args.subset_epochs} epochs)"
+    )
     table = {}
     for s in range(k):
-        X_sub = X_train[s * n_subset:(s + 1) * n_subset]
-        y_sub = y_train[s * n_subset:(s + 1) * n_subset]
+        X_sub = X_train[s * n_subset : (s + 1) * n_subset]
+        y_sub = y_train[s * n_subset : (s + 1) * n_subset]
         start = PCA(n_components=args.components, random_state=args.seed).fit(X_sub).components_
-        runs = [("lbfgs", dict(max_iter=args.lbfgs_iter, tol=0.0), 1),
-                ("adam", dict(solver="adam", batch_size=batch_size,
-                              max_iter=args.subset_epochs), args.record_every)]
+        runs = [
+            ("lbfgs", dict(max_iter=args.lbfgs_iter, tol=0.0), 1),
+            (
+                "adam",
+                dict(solver="adam", batch_size=batch_size, max_iter=args.subset_epochs),
+                args.record_every,
+            ),
+        ]
         if s == 0 and args.control_epochs:
-            runs.append(("adam, one batch of all", dict(solver="adam", batch_size=n_subset,
-                                                        max_iter=args.control_epochs),
-                         args.record_every))
+            runs.append(
+                (
+                    "adam, one batch of all",
+                    dict(solver="adam", batch_size=n_subset, max_iter=args.control_epochs),
+                    args.record_every,
+                )
+            )
 
         def score(A):
             objective = float(nca_loss(A, X_sub, y_sub).value) / n_subset
             return objective, knn_accuracy(lambda X: X @ A.T, X_sub, y_sub, X_test, y_test)
 
         at_start = score(start)
-        print(f"\n### subset {s + 1}: training points {s * n_subset}–{(s + 1) * n_subset - 1}; "
-              f"PCA start: objective {at_start[0]:.4f}/point, held-out 3-NN {at_start[1]:.4f}")
+        print(
+            f"\n### subset {s + 1}: training points {s * n_subset}–{(s + 1) * n_subset - 1}; "
+            f"PCA start: objective {at_start[0]:.4f}/point, held-out 3-NN {at_start[1]:.4f}"
+        )
         table.setdefault("PCA start", []).append((np.nan, 0, *at_start))
         for name, params, every in runs:
             path = Path(start.shape, every)
@@ -240,18 +315,31 @@ def compare_on_subsets(args, common, X_train, y_train, X_test, y_test):
                 stop = sklearn_stop(estimator.loss_curve_)
                 if stop is not None and stop in path.kept:
                     table.setdefault("lbfgs, scikit-learn's stop (tol=1e-5)", []).append(
-                        (np.nan, stop, *score(path.kept[stop])))
+                        (np.nan, stop, *score(path.kept[stop]))
+                    )
             shown = sorted(n for n in path.kept if n % args.record_every == 0)
-            along = "  ".join(f"{n}: {o:.3f}/{a:.3f}"
-                              for n, (o, a) in ((n, score(path.kept[n])) for n in shown))
-            print(f"{name}: {seconds:.1f}s, {estimator.n_iter_} iterations/epochs, objective "
-                  f"{final[0]:.4f}/point, held-out 3-NN {final[1]:.4f}\n"
-                  f"  along the way (iteration: objective/point / held-out 3-NN): {along}")
+            along = "  ".join(
+                f"{n}: {o:.3f}/{a:.3f}" for n, (o, a) in ((n, score(path.kept[n])) for n in shown)
+            )
+            print(
+                f"{name}: {seconds:.1f}s, {estimator.n_iter_} iterations/epochs, objective "
+                f"{final[0]:.4f}/point, held-out 3-NN {final[1]:.4f}\n"
+                f"  along the way (iteration: objective/point / held-out 3-NN): {along}"
+            )
     rows = []
     for name, results in table.items():
-        seconds, n_iter, objective, accuracy = (np.array(r, dtype=float) for r in zip(*results, strict=False))
-        rows.append((f"(b) {name}, N={n_subset} ×{k}", np.mean(seconds), np.mean(n_iter),
-                     objective, accuracy))
+        seconds, n_iter, objective, accuracy = (
+            np.array(r, dtype=float) for r in zip(*results, strict=False)
+        )
+        rows.append(
+            (
+                f"(b) {name}, N={n_subset} ×{k}",
+                np.mean(seconds),
+                np.mean(n_iter),
+                objective,
+                accuracy,
+            )
+        )
     return rows
 
 
@@ -264,23 +352,29 @@ def print_table(rows):
             return f"{values[0]:.4f}"
         return f"{values.mean():.4f} ± {values.std(ddof=1):.4f}"
 
-    print("\n| run | fit seconds | iterations / epochs | training objective / point "
-          "| held-out 3-NN accuracy | per subset |")
+    print(
+        "\n| run | fit seconds | iterations / epochs | training objective / point "
+        "| held-out 3-NN accuracy | per subset |"
+    )
     print("|---|---:|---:|---:|---:|---|")
     for name, seconds, n_iter, objective, accuracy in rows:
         shown = "—" if np.isnan(seconds) else f"{seconds:.1f}"
         each = " ".join(f"{a:.4f}" for a in accuracy) if len(accuracy) > 1 else ""
-        print(f"| {name} | {shown} | {n_iter:.0f} | {spread(objective)} | {spread(accuracy)} "
-              f"| {each} |")
+        print(
+            f"| {name} | {shown} | {n_iter:.0f} | {spread(objective)} | {spread(accuracy)} "
+            f"| {each} |"
+        )
     by_name = {name.rsplit(", N=", 1)[0]: accuracy for name, _, _, _, accuracy in rows}
     for lbfgs in ["(b) lbfgs", "(b) lbfgs, scikit-learn's stop (tol=1e-5)"]:
         if lbfgs in by_name and len(by_name[lbfgs]) == len(by_name["(b) adam"]):
             gaps = 100 * (np.asarray(by_name["(b) adam"]) - np.asarray(by_name[lbfgs]))
             within = np.all(np.abs(gaps) <= 1)
-            print(f"Adam − {lbfgs[4:]}, per subset: {' '.join(f'{g:+.2f}' for g in gaps)} "
-                  f"accuracy points (mean {gaps.mean():+.2f}); within 1 point on every subset: "
-                  f"{'yes' if within else 'no'}; Adam at least 1 point below it on any: "
-                  f"{'yes' if np.any(gaps < -1) else 'no'}")
+            print(
+                f"Adam − {lbfgs[4:]}, per subset: {' '.join(f'{g:+.2f}' for g in gaps)} "
+                f"accuracy points (mean {gaps.mean():+.2f}); within 1 point on every subset: "
+                f"{'yes' if within else 'no'}; Adam at least 1 point below it on any: "
+                f"{'yes' if np.any(gaps < -1) else 'no'}"
+            )
 
 
 if __name__ == "__main__":

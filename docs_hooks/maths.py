@@ -15,6 +15,7 @@ of reaching a reader as ``\\frac{...}``.
 in the HTML of every page, docstrings rendered by mkdocstrings included, and this hook replaces
 each with ``<math>...</math>``.
 """
+
 from __future__ import annotations
 
 import html
@@ -23,7 +24,9 @@ import re
 MATH = re.compile(
     r'<(?P<tag>span|div) class="arithmatex">\s*'
     r"(?:\\\((?P<inline>.*?)\\\)|\\\[(?P<display>.*?)\\\])"
-    r"\s*</(?P=tag)>", re.S)
+    r"\s*</(?P=tag)>",
+    re.S,
+)
 
 _converter = None
 
@@ -31,28 +34,32 @@ _converter = None
 def _to_mathml(tex: str, display: bool) -> str:
     global _converter
     if _converter is None:
-        import math_core          # imported on first use: a page without maths does not need it
+        import math_core  # imported on first use: a page without maths does not need it
+
         _converter = math_core.LatexToMathML(fancy_error=False)
     return _converter.convert_with_local_state(tex, displaystyle=display)
 
 
 def typeset(page_html: str, where: str = "the page") -> str:
     """Replace the arithmatex TeX in ``page_html`` by MathML; raise ValueError on TeX it cannot read."""
+
     def replace(match: re.Match) -> str:
         display = match["display"] is not None
         tex = html.unescape(match["display"] if display else match["inline"]).strip()
         try:
             mathml = _to_mathml(tex, display)
-        except Exception as err:        # math_core.LatexError, with the position in the TeX
+        except Exception as err:  # math_core.LatexError, with the position in the TeX
             raise ValueError(f"{where}: cannot typeset the maths {tex!r}: {err}") from None
         if display:
             return f'<div class="math-display">{mathml}</div>'
         return mathml
+
     return MATH.sub(replace, page_html)
 
 
 def on_page_content(html_text, page, config, files):
     from mkdocs.exceptions import PluginError
+
     try:
         return typeset(html_text, page.file.src_uri)
     except ValueError as err:

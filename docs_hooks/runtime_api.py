@@ -24,6 +24,7 @@ engine however its code is laid out. Configured in mkdocs.yml::
       - docs_hooks/runtime_api.py:RuntimeAPI:
           classes: [tinygrad_nca.Tensor]
 """
+
 from __future__ import annotations
 
 import builtins
@@ -35,21 +36,66 @@ import griffe
 
 # What each special method means in Python syntax (the language's data model, not the engine's).
 # ``x`` is the instance, ``y`` another operand; a reflected method runs when ``y`` is not one.
-_BINARY = {"add": "+", "sub": "-", "mul": "*", "matmul": "@", "truediv": "/", "floordiv": "//",
-           "mod": "%", "pow": "**", "lshift": "<<", "rshift": ">>", "and": "&", "or": "|",
-           "xor": "^"}
+_BINARY = {
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "matmul": "@",
+    "truediv": "/",
+    "floordiv": "//",
+    "mod": "%",
+    "pow": "**",
+    "lshift": "<<",
+    "rshift": ">>",
+    "and": "&",
+    "or": "|",
+    "xor": "^",
+}
 _COMPARE = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
-_OTHER = {"neg": "-x", "pos": "+x", "invert": "~x", "abs": "abs(x)", "getitem": "x[i]",
-          "setitem": "x[i] = y", "delitem": "del x[i]", "len": "len(x)", "iter": "iter(x)",
-          "contains": "y in x", "bool": "bool(x)", "float": "float(x)", "int": "int(x)",
-          "index": "operator.index(x)", "complex": "complex(x)", "round": "round(x)",
-          "hash": "hash(x)", "repr": "repr(x)", "str": "str(x)", "format": "format(x, spec)",
-          "call": "x(...)", "array": "np.asarray(x)"}
+_OTHER = {
+    "neg": "-x",
+    "pos": "+x",
+    "invert": "~x",
+    "abs": "abs(x)",
+    "getitem": "x[i]",
+    "setitem": "x[i] = y",
+    "delitem": "del x[i]",
+    "len": "len(x)",
+    "iter": "iter(x)",
+    "contains": "y in x",
+    "bool": "bool(x)",
+    "float": "float(x)",
+    "int": "int(x)",
+    "index": "operator.index(x)",
+    "complex": "complex(x)",
+    "round": "round(x)",
+    "hash": "hash(x)",
+    "repr": "repr(x)",
+    "str": "str(x)",
+    "format": "format(x, spec)",
+    "call": "x(...)",
+    "array": "np.asarray(x)",
+}
 # Special names that are not operations on an instance (construction, class machinery).
-_NOT_OPERATORS = {"__init__", "__new__", "__init_subclass__", "__class_getitem__", "__subclasshook__",
-                  "__getattr__", "__getattribute__", "__setattr__", "__delattr__", "__dir__",
-                  "__reduce__", "__reduce_ex__", "__getstate__", "__setstate__", "__sizeof__",
-                  "__copy__", "__deepcopy__"}
+_NOT_OPERATORS = {
+    "__init__",
+    "__new__",
+    "__init_subclass__",
+    "__class_getitem__",
+    "__subclasshook__",
+    "__getattr__",
+    "__getattribute__",
+    "__setattr__",
+    "__delattr__",
+    "__dir__",
+    "__reduce__",
+    "__reduce_ex__",
+    "__getstate__",
+    "__setstate__",
+    "__sizeof__",
+    "__copy__",
+    "__deepcopy__",
+}
 
 
 def python_syntax(name: str) -> str:
@@ -81,7 +127,9 @@ def _qualified_name(obj) -> str:
     if type(obj).__name__ == "ufunc":
         return f"numpy.{obj.__name__}"
     module = getattr(obj, "__module__", None)
-    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
+    name = (
+        getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
+    )
     return f"{module}.{name}" if module else name
 
 
@@ -91,7 +139,8 @@ def delegate(function) -> tuple[object, str]:
     first global it calls, named after the module it is looked up in."""
     function = inspect.unwrap(getattr(function, "__func__", function))
     if not inspect.isfunction(function) or (
-            function.__name__ != "<lambda>" and "<locals>" not in function.__qualname__):
+        function.__name__ != "<lambda>" and "<locals>" not in function.__qualname__
+    ):
         return function, _qualified_name(function)
     for cell in function.__closure__ or ():
         if callable(cell.cell_contents) and not isinstance(cell.cell_contents, type):
@@ -138,23 +187,34 @@ def _rank(name: str) -> int:
 def operator_table(cls: type) -> str:
     """Markdown table of the special methods of ``cls`` that Python syntax calls."""
     rows = []
-    names = [name for name, value in own_namespace(cls).items()
-             if name.startswith("__") and name.endswith("__") and name not in _NOT_OPERATORS
-             and callable(value)]         # not __slots__, __module__, __array_ufunc__ = None, ...
+    names = [
+        name
+        for name, value in own_namespace(cls).items()
+        if name.startswith("__")
+        and name.endswith("__")
+        and name not in _NOT_OPERATORS
+        and callable(value)
+    ]  # not __slots__, __module__, __array_ufunc__ = None, ...
     for name in sorted(names, key=_rank):
         value = own_namespace(cls)[name]
         target, target_name = delegate(value)
         text = summary(value) or (summary(target) if target is not value else "")
         # a method written in the class body calls nothing worth naming: it is the code itself
-        calls = "" if target is value and getattr(value, "__qualname__", "").startswith(
-            cls.__qualname__ + ".") else f"`{target_name}`"
+        calls = (
+            ""
+            if target is value
+            and getattr(value, "__qualname__", "").startswith(cls.__qualname__ + ".")
+            else f"`{target_name}`"
+        )
         text = text.replace("|", "\\|")
         rows.append(f"| `{python_syntax(name)}` | `{name}` | {calls} | {text} |")
     if not rows:
         return ""
-    return ("The special methods of the class at run time, with the Python syntax that calls "
-            "them (`x` an instance, `y` another operand) and the function each one calls.\n\n"
-            "| expression | method | calls | what it does |\n|---|---|---|---|\n" + "\n".join(rows))
+    return (
+        "The special methods of the class at run time, with the Python syntax that calls "
+        "them (`x` an instance, `y` another operand) and the function each one calls.\n\n"
+        "| expression | method | calls | what it does |\n|---|---|---|---|\n" + "\n".join(rows)
+    )
 
 
 def _annotation(value) -> str | None:
@@ -163,11 +223,13 @@ def _annotation(value) -> str | None:
     return value if isinstance(value, str) else inspect.formatannotation(value)
 
 
-_KINDS = {inspect.Parameter.POSITIONAL_ONLY: griffe.ParameterKind.positional_only,
-          inspect.Parameter.POSITIONAL_OR_KEYWORD: griffe.ParameterKind.positional_or_keyword,
-          inspect.Parameter.VAR_POSITIONAL: griffe.ParameterKind.var_positional,
-          inspect.Parameter.KEYWORD_ONLY: griffe.ParameterKind.keyword_only,
-          inspect.Parameter.VAR_KEYWORD: griffe.ParameterKind.var_keyword}
+_KINDS = {
+    inspect.Parameter.POSITIONAL_ONLY: griffe.ParameterKind.positional_only,
+    inspect.Parameter.POSITIONAL_OR_KEYWORD: griffe.ParameterKind.positional_or_keyword,
+    inspect.Parameter.VAR_POSITIONAL: griffe.ParameterKind.var_positional,
+    inspect.Parameter.KEYWORD_ONLY: griffe.ParameterKind.keyword_only,
+    inspect.Parameter.VAR_KEYWORD: griffe.ParameterKind.var_keyword,
+}
 
 
 def runtime_function(name: str, value, cls: type, _docstring=griffe.Docstring) -> griffe.Function:
@@ -175,23 +237,39 @@ def runtime_function(name: str, value, cls: type, _docstring=griffe.Docstring) -
     function = getattr(value, "__func__", value)
     try:
         signature = inspect.signature(function)
-    except (TypeError, ValueError):                   # a callable without a readable signature
-        signature = inspect.Signature([
-            inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
-            inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)])
-    parameters = griffe.Parameters(*[
-        griffe.Parameter(p.name, kind=_KINDS[p.kind], annotation=_annotation(p.annotation),
-                         default=None if p.default is p.empty else repr(p.default))
-        for p in signature.parameters.values()])
-    result = griffe.Function(name, parameters=parameters,
-                             returns=_annotation(signature.return_annotation))
+    except (TypeError, ValueError):  # a callable without a readable signature
+        signature = inspect.Signature(
+            [
+                inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+                inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+            ]
+        )
+    parameters = griffe.Parameters(
+        *[
+            griffe.Parameter(
+                p.name,
+                kind=_KINDS[p.kind],
+                annotation=_annotation(p.annotation),
+                default=None if p.default is p.empty else repr(p.default),
+            )
+            for p in signature.parameters.values()
+        ]
+    )
+    result = griffe.Function(
+        name, parameters=parameters, returns=_annotation(signature.return_annotation)
+    )
     doc = own_doc(function)
     qualname = getattr(function, "__qualname__", "")
-    elsewhere = (getattr(function, "__name__", None) == name and "<locals>" not in qualname
-                 and not qualname.startswith(cls.__qualname__ + "."))
-    if elsewhere and signature.parameters:     # a function of the package used as the method
-        doc = (f"The function `{function.__module__}.{qualname}`, attached to `{cls.__name__}` "
-               f"as a method: `t.{name}(...)` is `{qualname}(t, ...)`.\n\n{doc}")
+    elsewhere = (
+        getattr(function, "__name__", None) == name
+        and "<locals>" not in qualname
+        and not qualname.startswith(cls.__qualname__ + ".")
+    )
+    if elsewhere and signature.parameters:  # a function of the package used as the method
+        doc = (
+            f"The function `{function.__module__}.{qualname}`, attached to `{cls.__name__}` "
+            f"as a method: `t.{name}(...)` is `{qualname}(t, ...)`.\n\n{doc}"
+        )
     if doc:
         result.docstring = _docstring(doc, parent=result)
     return result
@@ -216,6 +294,7 @@ def complete(static: griffe.Class, cls: type, parser=None, parser_options=None) 
 
     ``parser`` and its options read the docstrings added (those the package is read with).
     """
+
     def _docstring(text: str, parent: griffe.Object) -> griffe.Docstring:
         return griffe.Docstring(text, parent=parent, parser=parser, parser_options=parser_options)
 
@@ -225,9 +304,13 @@ def complete(static: griffe.Class, cls: type, parser=None, parser_options=None) 
             continue
         member = static.members.get(name)
         if isinstance(value, property):
-            if member is not None and member.is_attribute and "property" in member.labels \
-                    and member.docstring:
-                continue                              # already documented from the source
+            if (
+                member is not None
+                and member.is_attribute
+                and "property" in member.labels
+                and member.docstring
+            ):
+                continue  # already documented from the source
             new = runtime_property(name, value, _docstring)
         elif callable(value) or isinstance(value, (staticmethod, classmethod)):
             if member is not None:
@@ -236,21 +319,25 @@ def complete(static: griffe.Class, cls: type, parser=None, parser_options=None) 
                     changed.append(name)
                 continue
             new = runtime_function(name, value, cls, _docstring)
-        else:                                         # data: a slot, a class attribute
-            doc = getattr(value, "__doc__", None) if type(value).__name__ in (
-                "member_descriptor", "getset_descriptor") else None
+        else:  # data: a slot, a class attribute
+            doc = (
+                getattr(value, "__doc__", None)
+                if type(value).__name__ in ("member_descriptor", "getset_descriptor")
+                else None
+            )
             if member is not None and not member.docstring and doc:
                 member.docstring = _docstring(inspect.cleandoc(doc), parent=member)
                 changed.append(name)
             continue
-        if member is not None:                       # keep its place in source order
+        if member is not None:  # keep its place in source order
             new.lineno, new.endlineno = member.lineno, member.endlineno
         static.set_member(name, new)
         changed.append(name)
     table = operator_table(cls)
     if table and static.docstring is not None:
-        static.docstring.value = static.docstring.value.rstrip() + \
-            "\n\nOperators\n---------\n" + table + "\n"
+        static.docstring.value = (
+            static.docstring.value.rstrip() + "\n\nOperators\n---------\n" + table + "\n"
+        )
     return changed
 
 

@@ -4,6 +4,7 @@ The docstrings follow NumPy's style, whose Sphinx roles (:func:`minimize`, :clas
 mkdocstrings leaves as literal text. After rendering, ``:role:<code>name</code>`` becomes
 ``<code>name</code>``, and a leading ``~`` keeps only the last dotted component, as Sphinx does.
 """
+
 import re
 
 ROLE = re.compile(r":(?:func|class|meth|mod|data|attr|obj|exc):<code>(~?)([^<]*)</code>")

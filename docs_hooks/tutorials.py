@@ -20,6 +20,7 @@ of the tutorial, its helper module, the package sources and the size mode, so an
 not run again. ``TINYGRAD_NCA_SMALL=1`` renders the tutorials in their small-size mode (the docs test
 does this to stay fast).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,7 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"
-HELPER = "_tutorial.py"          # the set-up module the tutorials import
+HELPER = "_tutorial.py"  # the set-up module the tutorials import
 CELL_MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 
 
@@ -84,8 +85,9 @@ def run_cells(script: Path, folder: Path) -> None:
         code = compile("\n" * cell["first_line"] + cell["source"], str(script), "exec")
         with contextlib.redirect_stdout(printed):
             exec(code, namespace)
-        records.append({"printed": printed.getvalue(),
-                        "figures": sorted(set(os.listdir(figures)) - before)})
+        records.append(
+            {"printed": printed.getvalue(), "figures": sorted(set(os.listdir(figures)) - before)}
+        )
     (folder / "cells.json").write_text(json.dumps(records, indent=1), encoding="utf-8")
 
 
@@ -103,14 +105,19 @@ def execute(script: Path, cache: Path, small: bool) -> Path:
     folder = cache / f"{script.stem}-{_fingerprint(script, small)}"
     if (folder / "cells.json").exists():
         return folder
-    shutil.rmtree(folder, ignore_errors=True)          # leftovers of a failed run
+    shutil.rmtree(folder, ignore_errors=True)  # leftovers of a failed run
     env = dict(os.environ, TINYGRAD_NCA_SMALL="1" if small else "0", MPLBACKEND="Agg")
     # One BLAS thread: the tutorials' problems are small, their timings more repeatable, and two
     # tutorials run side by side.
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    done = subprocess.run([sys.executable, __file__, "run", str(script), str(folder)],
-                          cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "run", str(script), str(folder)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"tutorial {script.name} failed:\n{done.stderr[-4000:]}")
     return folder
@@ -125,21 +132,26 @@ def to_markdown(script: Path, folder: Path) -> str:
     for cell in split_cells(script.read_text(encoding="utf-8")):
         if cell["kind"] == "markdown":
             text = prose(cell["source"])
-            if not parts and text.startswith("# "):    # under the title: where the page comes from
+            if not parts and text.startswith("# "):  # under the title: where the page comes from
                 title, _, text = text.partition("\n")
-                parts += [title, f"!!! note \"Run it yourself\"\n    This page is generated from "
-                                 f"`tutorials/{script.name}`; run it with `{command}` "
-                                 f"(add `--small` for a quick run).\n\n"
-                                 f"    Download [{script.name}]({script.name}){{: download }} "
-                                 f"or the notebook [{script.stem}.ipynb]({script.stem}.ipynb)"
-                                 f"{{: download }}, with [{HELPER}]({HELPER}){{: download }} "
-                                 f"beside it (the set-up every tutorial imports)."]
+                parts += [
+                    title,
+                    f'!!! note "Run it yourself"\n    This page is generated from '
+                    f"`tutorials/{script.name}`; run it with `{command}` "
+                    f"(add `--small` for a quick run).\n\n"
+                    f"    Download [{script.name}]({script.name}){{: download }} "
+                    f"or the notebook [{script.stem}.ipynb]({script.stem}.ipynb)"
+                    f"{{: download }}, with [{HELPER}]({HELPER}){{: download }} "
+                    f"beside it (the set-up every tutorial imports).",
+                ]
             parts.append(text)
             continue
         record = next(records)
         parts.append(f"```python\n{cell['source'].strip()}\n```")
         # show the figure folder a reader gets by default, not this build's cache folder
-        printed = record["printed"].replace(str(folder / "figures"), f"tutorials/_output/{script.stem}")
+        printed = record["printed"].replace(
+            str(folder / "figures"), f"tutorials/_output/{script.stem}"
+        )
         if printed.strip():
             parts.append(f"```text\n{printed.rstrip()}\n```")
         for name in record["figures"]:
@@ -156,15 +168,24 @@ def to_notebook(script: Path) -> str:
     for number, cell in enumerate(split_cells(script.read_text(encoding="utf-8"))):
         markdown = cell["kind"] == "markdown"
         text = prose(cell["source"]) if markdown else cell["source"].strip("\n")
-        entry = {"cell_type": cell["kind"], "id": f"cell-{number}", "metadata": {},
-                 "source": text.splitlines(keepends=True)}
+        entry = {
+            "cell_type": cell["kind"],
+            "id": f"cell-{number}",
+            "metadata": {},
+            "source": text.splitlines(keepends=True),
+        }
         if not markdown:
             entry.update(execution_count=None, outputs=[])
         cells.append(entry)
-    notebook = {"nbformat": 4, "nbformat_minor": 5, "cells": cells,
-                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                            "language": "python"},
-                             "language_info": {"name": "python"}}}
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+    }
     return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
 
 
@@ -172,7 +193,7 @@ def render_all(small: bool, cache: Path) -> dict[str, tuple[str, list[Path]]]:
     """Render every tutorial: ``{stem: (markdown, [figure paths])}``."""
     scripts = sorted(TUTORIALS.glob("[0-9]*.py"))
     cache.mkdir(parents=True, exist_ok=True)
-    (cache / ".gitignore").write_text("*\n")   # generated output never gets committed
+    (cache / ".gitignore").write_text("*\n")  # generated output never gets committed
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
         folders = list(pool.map(lambda s: execute(s, cache, small), scripts))
     pages = {}
@@ -194,15 +215,18 @@ def on_files(files, config):
     except RuntimeError as err:
         raise PluginError(str(err)) from None
     # the helper module every tutorial imports, offered for download with them
-    files.append(File.generated(config, f"tutorials/{HELPER}", abs_src_path=str(TUTORIALS / HELPER)))
+    files.append(
+        File.generated(config, f"tutorials/{HELPER}", abs_src_path=str(TUTORIALS / HELPER))
+    )
     for stem, (markdown, figures) in pages.items():
         script = TUTORIALS / f"{stem}.py"
         files.append(File.generated(config, f"tutorials/{stem}.md", content=markdown))
         files.append(File.generated(config, f"tutorials/{stem}.py", abs_src_path=str(script)))
         files.append(File.generated(config, f"tutorials/{stem}.ipynb", content=to_notebook(script)))
         for figure in figures:
-            files.append(File.generated(config, f"tutorials/{stem}/{figure.name}",
-                                        abs_src_path=str(figure)))
+            files.append(
+                File.generated(config, f"tutorials/{stem}/{figure.name}", abs_src_path=str(figure))
+            )
     return files
 
 

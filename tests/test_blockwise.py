@@ -1,4 +1,5 @@
 """sum_of_blocks: the same value and gradient as the unblocked sum, in less memory."""
+
 import numpy as np
 import pytest
 
@@ -25,7 +26,8 @@ def test_value_and_gradient_match_the_unblocked_sum(problem):
     Z, W = problem
     full = tg.value_and_grad(lambda Z, W: _term(Z, W, slice(None)), (0, 1))(Z, W)
     blocked = tg.value_and_grad(
-        lambda Z, W: tg.sum_of_blocks(_term, Z, W, blocks=_blocks(40, 7)), (0, 1))(Z, W)
+        lambda Z, W: tg.sum_of_blocks(_term, Z, W, blocks=_blocks(40, 7)), (0, 1)
+    )(Z, W)
     assert float(blocked[0]) == pytest.approx(float(full[0]), rel=1e-12)
     for g_full, g_blocked in zip(full[1], blocked[1], strict=False):
         np.testing.assert_allclose(g_blocked, g_full, rtol=1e-10, atol=1e-12)
@@ -33,8 +35,9 @@ def test_value_and_gradient_match_the_unblocked_sum(problem):
 
 def test_gradient_and_second_derivative_against_finite_differences(problem):
     Z, W = problem
-    tg.check_grads(lambda Z, W: tg.sum_of_blocks(_term, Z, W, blocks=_blocks(40, 16)),
-                   Z, W, order=2)
+    tg.check_grads(
+        lambda Z, W: tg.sum_of_blocks(_term, Z, W, blocks=_blocks(40, 16)), Z, W, order=2
+    )
 
 
 def test_peak_live_bytes_scale_with_the_block_not_the_whole(problem):
@@ -52,6 +55,7 @@ def test_peak_live_bytes_scale_with_the_block_not_the_whole(problem):
             out = original(self, *args, **kwargs)
             sizes.append(out.value.nbytes)
             return out
+
         tg.Primitive.__call__ = spy
         try:
             tg.grad(f)(Z, W)
@@ -82,5 +86,3 @@ def test_a_non_scalar_term_is_refused(problem):
 def test_empty_blocks_are_refused(problem):
     with pytest.raises(ValueError, match="no blocks"):
         tg.sum_of_blocks(_term, *problem, blocks=[])
-
-

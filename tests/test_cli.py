@@ -1,4 +1,5 @@
 """The command line, in-process through ``main`` and once as a real process."""
+
 import csv
 import io
 import os
@@ -35,7 +36,9 @@ def iris_csv(tmp_path_factory):
     """iris as a user's CSV file: text labels in the middle column."""
     iris = load_iris()
     names = ["sepal_length", "sepal_width", "species", "petal_length", "petal_width"]
-    rows = [[*x[:2], iris.target_names[t], *x[2:]] for x, t in zip(iris.data, iris.target, strict=False)]
+    rows = [
+        [*x[:2], iris.target_names[t], *x[2:]] for x, t in zip(iris.data, iris.target, strict=False)
+    ]
     return _write_csv(tmp_path_factory.mktemp("data") / "iris.csv", names, rows)
 
 
@@ -56,10 +59,29 @@ def fitted(iris_csv, tmp_path_factory):
         mp.setattr(cli, "_estimator_class", lambda: Recording)
         mp.setattr(sys, "stdout", stdout)
         mp.setattr(sys, "stderr", stderr)
-        status = main(["fit", "--csv", iris_csv, "--target", "species", "--max-iter", "15",
-                       "--seed", "3", "--output-dir", str(out_dir)])
-    return dict(status=status, out=stdout.getvalue(), err=stderr.getvalue(), dir=out_dir,
-                recorded=recorded, csv=iris_csv)
+        status = main(
+            [
+                "fit",
+                "--csv",
+                iris_csv,
+                "--target",
+                "species",
+                "--max-iter",
+                "15",
+                "--seed",
+                "3",
+                "--output-dir",
+                str(out_dir),
+            ]
+        )
+    return dict(
+        status=status,
+        out=stdout.getvalue(),
+        err=stderr.getvalue(),
+        dir=out_dir,
+        recorded=recorded,
+        csv=iris_csv,
+    )
 
 
 # ---------------------------------------------------------------------- fit
@@ -67,8 +89,11 @@ def test_fit_reports_and_writes_plot_and_model(fitted):
     assert fitted["status"] == 0, fitted["err"]
     out = fitted["out"]
     assert "3-NN accuracy on the 38 held-out samples" in out
-    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()
-            if line.strip().split()[:1] in (["raw"], ["PCA"], ["NCA"])}
+    rows = {
+        line.split()[0]: line.split()[1:]
+        for line in out.splitlines()
+        if line.strip().split()[:1] in (["raw"], ["PCA"], ["NCA"])
+    }
     assert rows["raw"][0] == "4" and rows["PCA"][0] == "2" and rows["NCA"][0] == "2"
     assert all(0.0 <= float(r[1]) <= 1.0 for r in rows.values())
     png = fitted["dir"] / "iris_embedding.png"
@@ -86,16 +111,19 @@ def test_fit_standardises_on_the_training_part_and_saves_a_raw_feature_model(fit
     iris = load_iris()
     X = iris.data
     y = iris.target_names[iris.target]
-    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.25, stratify=y,
-                                                   random_state=3)
+    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.25, stratify=y, random_state=3)
     mean, std = X_train.mean(axis=0), X_train.std(axis=0)
     recorded = fitted["recorded"]
     np.testing.assert_allclose(recorded["X"], (X_train - mean) / std, rtol=1e-12, atol=1e-12)
     assert recorded["y"].tolist() == y_train.tolist()
 
     model = NeighborhoodComponentsAnalysis.load(fitted["dir"] / "iris_nca.npz")
-    assert model.feature_names_in_.tolist() == ["sepal_length", "sepal_width",
-                                                "petal_length", "petal_width"]
+    assert model.feature_names_in_.tolist() == [
+        "sepal_length",
+        "sepal_width",
+        "petal_length",
+        "petal_width",
+    ]
     # On raw rows the saved model gives the standardised embedding moved by a
     # constant vector, so every distance (all that k-NN uses) is the same.
     Z_saved = X_test @ model.components_.T
@@ -105,41 +133,91 @@ def test_fit_standardises_on_the_training_part_and_saves_a_raw_feature_model(fit
 
 
 def test_fit_on_a_bundled_dataset_with_lda(tmp_path, capsys):
-    status = main(["fit", "--dataset", "wine", "--max-iter", "5", "--lda", "--quiet",
-                   "--output-dir", str(tmp_path)])
+    status = main(
+        [
+            "fit",
+            "--dataset",
+            "wine",
+            "--max-iter",
+            "5",
+            "--lda",
+            "--quiet",
+            "--output-dir",
+            str(tmp_path),
+        ]
+    )
     out, err = capsys.readouterr()
     assert status == 0, err
-    assert [line.split()[0] for line in out.splitlines()
-            if line.startswith("  ") and line.split()[0] in ("raw", "PCA", "LDA", "NCA")] \
-        == ["raw", "PCA", "LDA", "NCA"]
+    assert [
+        line.split()[0]
+        for line in out.splitlines()
+        if line.startswith("  ") and line.split()[0] in ("raw", "PCA", "LDA", "NCA")
+    ] == ["raw", "PCA", "LDA", "NCA"]
     assert "NCA, PCA, LDA: held-out samples" in out
-    assert "iteration" not in err                               # --quiet
-    assert "stopped at --max-iter 5" in err                     # ConvergenceWarning, one line
+    assert "iteration" not in err  # --quiet
+    assert "stopped at --max-iter 5" in err  # ConvergenceWarning, one line
     assert len(err.splitlines()) == 1
 
 
 def test_three_components_plot_their_principal_axes(tmp_path, capsys):
-    status = main(["fit", "--dataset", "iris", "--n-components", "3", "--max-iter", "5",
-                   "--quiet", "--output-dir", str(tmp_path)])
+    status = main(
+        [
+            "fit",
+            "--dataset",
+            "iris",
+            "--n-components",
+            "3",
+            "--max-iter",
+            "5",
+            "--quiet",
+            "--output-dir",
+            str(tmp_path),
+        ]
+    )
     out, _ = capsys.readouterr()
     assert status == 0
-    assert "principal axes of each 3-D embedding" not in out    # the title is in the PNG
+    assert "principal axes of each 3-D embedding" not in out  # the title is in the PNG
     assert (tmp_path / "iris_embedding.png").read_bytes().startswith(PNG_SIGNATURE)
-    assert NeighborhoodComponentsAnalysis.load(tmp_path / "iris_nca.npz").components_.shape \
-        == (3, 4)
+    assert NeighborhoodComponentsAnalysis.load(tmp_path / "iris_nca.npz").components_.shape == (
+        3,
+        4,
+    )
 
 
 def test_lda_beyond_its_dimension_is_a_note_not_an_error(tmp_path, capsys):
-    status = main(["fit", "--dataset", "breast_cancer", "--lda", "--max-iter", "1", "--quiet",
-                   "--output-dir", str(tmp_path)])
+    status = main(
+        [
+            "fit",
+            "--dataset",
+            "breast_cancer",
+            "--lda",
+            "--max-iter",
+            "1",
+            "--quiet",
+            "--output-dir",
+            str(tmp_path),
+        ]
+    )
     _, err = capsys.readouterr()
     assert status == 0
     assert "no LDA: it gives at most 1 dimensions" in err
 
 
 def test_one_component_writes_no_plot(tmp_path, capsys):
-    status = main(["fit", "--dataset", "iris", "--n-components", "1", "--max-iter", "3",
-                   "--quiet", "--output-dir", str(tmp_path)])
+    status = main(
+        [
+            "fit",
+            "--dataset",
+            "iris",
+            "--n-components",
+            "1",
+            "--max-iter",
+            "3",
+            "--quiet",
+            "--output-dir",
+            str(tmp_path),
+        ]
+    )
     out, _ = capsys.readouterr()
     assert status == 0 and "no plot" in out
     assert os.listdir(tmp_path) == ["iris_nca.npz"]
@@ -158,8 +236,9 @@ def test_transform_is_x_times_components_and_keeps_other_columns(fitted, tmp_pat
     assert [r[0] for r in rows[1:]] == list(iris.target_names[iris.target])
     model = NeighborhoodComponentsAnalysis.load(model_path)
     expected = iris.data @ model.components_.T
-    np.testing.assert_allclose(np.array([r[1:] for r in rows[1:]], dtype=float), expected,
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        np.array([r[1:] for r in rows[1:]], dtype=float), expected, rtol=1e-12, atol=1e-12
+    )
     assert sorted(os.listdir(tmp_path)) == ["projected.csv"]
 
 
@@ -173,8 +252,12 @@ def test_transform_to_stdout_with_a_model_without_feature_names(tmp_path, capsys
     assert main(["transform", str(tmp_path / "plain.npz"), data]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == ",".join(NCA_COLUMNS) == ",".join(model.get_feature_names_out())
-    np.testing.assert_allclose(np.array([line.split(",") for line in lines[1:]], dtype=float),
-                               X @ model.components_.T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        np.array([line.split(",") for line in lines[1:]], dtype=float),
+        X @ model.components_.T,
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 # ---------------------------------------------------------------------- bad input
@@ -193,12 +276,14 @@ def _fails_with_one_line(capsys, argv, *fragments, status=1):
 def bad_files(tmp_path_factory, fitted):
     d = tmp_path_factory.mktemp("bad")
     files = {
-        "text_feature": _write_csv(d / "text.csv", ["a", "colour", "y"],
-                                   [[1, "red", 0], [2, "blue", 1]] * 4),
+        "text_feature": _write_csv(
+            d / "text.csv", ["a", "colour", "y"], [[1, "red", 0], [2, "blue", 1]] * 4
+        ),
         "one_class": _write_csv(d / "one.csv", ["a", "y"], [[i, "x"] for i in range(8)]),
         "nan": _write_csv(d / "nan.csv", ["a", "b", "y"], [[1, "nan", 0], [2, 3, 1]] * 4),
-        "singleton": _write_csv(d / "single.csv", ["a", "b", "y"],
-                                [[1, 1, 0], [2, 2, 0], [3, 3, 1]]),
+        "singleton": _write_csv(
+            d / "single.csv", ["a", "b", "y"], [[1, 1, 0], [2, 2, 0], [3, 3, 1]]
+        ),
         "few_features": _write_csv(d / "few.csv", ["sepal_length", "y"], [[1, 0]]),
         "model_junk": str(d / "junk.npz"),
         "model_foreign": str(d / "foreign.npz"),
@@ -213,43 +298,52 @@ def bad_files(tmp_path_factory, fitted):
     return files
 
 
-@pytest.mark.parametrize("argv, fragments", [
-    (["fit", "--csv", "{missing}", "--target", "y"], ["no such file"]),
-    (["fit", "--csv", "{iris}", "--target", "label"], ["no column 'label'", "'species'"]),
-    (["fit", "--csv", "{text_feature}", "--target", "y"], ["non-numeric", "'colour'"]),
-    (["fit", "--csv", "{one_class}", "--target", "y"], ["one class only"]),
-    (["fit", "--csv", "{nan}", "--target", "y"], ["NaN in column 'b'"]),
-    (["fit", "--csv", "{empty}", "--target", "y"], ["empty"]),
-    (["fit", "--csv", "{singleton}", "--target", "y"], ["single sample"]),
-    (["fit", "--csv", "{iris}"], ["--target"]),
-    (["fit", "--target", "y"], ["--csv"]),
-    (["fit", "--dataset", "iris", "--csv", "{iris}", "--target", "species"], ["not both"]),
-    (["fit", "--dataset", "iris", "--n-components", "5"], ["more than the 4 features"]),
-    (["fit", "--dataset", "iris", "--test-size", "0.01"], ["too few"]),
-    (["transform", "{missing}", "{iris}"], ["no model file"]),
-    (["transform", "{model_junk}", "{iris}"], ["not a tinygrad_nca model file"]),
-    (["transform", "{model_foreign}", "{iris}"], ["not a tinygrad_nca model file"]),
-    (["transform", "{model}", "{missing}"], ["no such file"]),
-    (["transform", "{model}", "{few_features}"], ["lacks the model's feature column(s)",
-                                                   "'petal_length'"]),
-    (["transform", "{model}", "{nan}"], ["lacks"]),
-])
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["fit", "--csv", "{missing}", "--target", "y"], ["no such file"]),
+        (["fit", "--csv", "{iris}", "--target", "label"], ["no column 'label'", "'species'"]),
+        (["fit", "--csv", "{text_feature}", "--target", "y"], ["non-numeric", "'colour'"]),
+        (["fit", "--csv", "{one_class}", "--target", "y"], ["one class only"]),
+        (["fit", "--csv", "{nan}", "--target", "y"], ["NaN in column 'b'"]),
+        (["fit", "--csv", "{empty}", "--target", "y"], ["empty"]),
+        (["fit", "--csv", "{singleton}", "--target", "y"], ["single sample"]),
+        (["fit", "--csv", "{iris}"], ["--target"]),
+        (["fit", "--target", "y"], ["--csv"]),
+        (["fit", "--dataset", "iris", "--csv", "{iris}", "--target", "species"], ["not both"]),
+        (["fit", "--dataset", "iris", "--n-components", "5"], ["more than the 4 features"]),
+        (["fit", "--dataset", "iris", "--test-size", "0.01"], ["too few"]),
+        (["transform", "{missing}", "{iris}"], ["no model file"]),
+        (["transform", "{model_junk}", "{iris}"], ["not a tinygrad_nca model file"]),
+        (["transform", "{model_foreign}", "{iris}"], ["not a tinygrad_nca model file"]),
+        (["transform", "{model}", "{missing}"], ["no such file"]),
+        (
+            ["transform", "{model}", "{few_features}"],
+            ["lacks the model's feature column(s)", "'petal_length'"],
+        ),
+        (["transform", "{model}", "{nan}"], ["lacks"]),
+    ],
+)
 def test_bad_input_is_one_line_and_status_1(capsys, bad_files, tmp_path, argv, fragments):
     names = dict(bad_files, missing=str(tmp_path / "absent.csv"))
-    argv = [a.format(**names) for a in argv] + (["--output-dir", str(tmp_path)]
-                                                if argv[0] == "fit" else [])
+    argv = [a.format(**names) for a in argv] + (
+        ["--output-dir", str(tmp_path)] if argv[0] == "fit" else []
+    )
     _fails_with_one_line(capsys, argv, *fragments)
     assert not any(name.endswith(".npz") for name in os.listdir(tmp_path))
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["fit", "--dataset", "mnist"], "invalid choice: 'mnist'"),
-    (["fit", "--n-components", "0"], "expected a number >= 1"),
-    (["fit", "--max-iter", "many"], "expected a whole number"),
-    (["fit", "--test-size", "1.5"], "between 0 and 1"),
-    (["fit", "--colour"], "unrecognized arguments: --colour"),
-    (["transform", "model.npz"], "required: DATA.csv"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["fit", "--dataset", "mnist"], "invalid choice: 'mnist'"),
+        (["fit", "--n-components", "0"], "expected a number >= 1"),
+        (["fit", "--max-iter", "many"], "expected a whole number"),
+        (["fit", "--test-size", "1.5"], "between 0 and 1"),
+        (["fit", "--colour"], "unrecognized arguments: --colour"),
+        (["transform", "model.npz"], "required: DATA.csv"),
+    ],
+)
 def test_malformed_command_line_is_one_line_and_status_2(capsys, argv, fragment):
     _fails_with_one_line(capsys, argv, fragment, status=2)
 
@@ -257,16 +351,28 @@ def test_malformed_command_line_is_one_line_and_status_2(capsys, argv, fragment)
 def test_output_dir_that_is_a_file(capsys, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    _fails_with_one_line(capsys, ["fit", "--dataset", "iris", "--max-iter", "2", "--quiet",
-                                  "--output-dir", str(blocker)], str(blocker))
+    _fails_with_one_line(
+        capsys,
+        ["fit", "--dataset", "iris", "--max-iter", "2", "--quiet", "--output-dir", str(blocker)],
+        str(blocker),
+    )
 
 
 def test_help_is_useful(capsys):
     assert main(["fit", "--help"]) == 0
-    text = " ".join(capsys.readouterr().out.split())      # argparse wraps to the terminal
-    for fragment in ("--dataset", "rings", "--csv", "--target", "--n-components D",
-                     "default: 2, so that it can be plotted", "--output-dir",
-                     "tinygrad_nca_output", "examples:", "tinygrad-nca fit --csv"):
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal
+    for fragment in (
+        "--dataset",
+        "rings",
+        "--csv",
+        "--target",
+        "--n-components D",
+        "default: 2, so that it can be plotted",
+        "--output-dir",
+        "tinygrad_nca_output",
+        "examples:",
+        "tinygrad-nca fit --csv",
+    ):
         assert fragment in text, fragment
     assert main(["--help"]) == 0
     assert "fit" in capsys.readouterr().out
@@ -286,11 +392,11 @@ def test_progress_rewrites_one_line_on_a_terminal():
     stream = _Terminal()
     progress = Progress(stream, max_iter=50, objective_at=lambda flat: float(np.sum(flat)))
     progress(np.array([1.0, 2.0]), 1)
-    progress(np.array([5.0, 5.0]), 2)        # within the refresh interval: not shown
+    progress(np.array([5.0, 5.0]), 2)  # within the refresh interval: not shown
     text = stream.getvalue()
     assert text.startswith("\rNCA  iteration    1/50   objective            3 ")
     assert text.endswith(" s\x1b[K") and "\n" not in text
-    progress.clear()                         # the fit ended: the line goes away
+    progress.clear()  # the fit ended: the line goes away
     assert stream.getvalue() == text + "\r\x1b[K"
     progress.clear()
     assert stream.getvalue() == text + "\r\x1b[K"
@@ -320,10 +426,10 @@ def test_progress_objective_is_the_nca_objective():
     same = y[:, None] == y[None, :]
     expected = (p * same).sum()
     log = np.log((p * same).sum(axis=1)).sum()
-    np.testing.assert_allclose(cli._objective_function(X, y, 2, "expected")(A.ravel()), expected,
-                               rtol=1e-12)
-    np.testing.assert_allclose(cli._objective_function(X, y, 2, "log")(A.ravel()), log,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        cli._objective_function(X, y, 2, "expected")(A.ravel()), expected, rtol=1e-12
+    )
+    np.testing.assert_allclose(cli._objective_function(X, y, 2, "log")(A.ravel()), log, rtol=1e-12)
 
 
 # ---------------------------------------------------------------------- atomic writes
@@ -354,16 +460,45 @@ def test_atomic_path_gives_ordinary_permissions(tmp_path):
 def test_python_dash_m_runs_the_main_job(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     done = subprocess.run(
-        [sys.executable, "-m", "tinygrad_nca", "fit", "--dataset", "rings", "--max-iter", "5",
-         "--output-dir", str(tmp_path / "out")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "tinygrad_nca",
+            "fit",
+            "--dataset",
+            "rings",
+            "--max-iter",
+            "5",
+            "--output-dir",
+            str(tmp_path / "out"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "NCA" in done.stdout and "iteration" in done.stderr
     assert sorted(os.listdir(tmp_path / "out")) == ["rings_embedding.png", "rings_nca.npz"]
 
-    bad = subprocess.run([sys.executable, "-m", "tinygrad_nca", "fit", "--csv",
-                          str(tmp_path / "absent.csv"), "--target", "y"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tinygrad_nca",
+            "fit",
+            "--csv",
+            str(tmp_path / "absent.csv"),
+            "--target",
+            "y",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1
     assert bad.stderr.startswith("tinygrad-nca: error: ") and len(bad.stderr.splitlines()) == 1
 
@@ -372,7 +507,9 @@ def test_interrupt_is_one_line_and_writes_no_model(tmp_path, capsys, monkeypatch
     def interrupted(*args):
         def objective_at(transformation):
             raise KeyboardInterrupt
+
         return objective_at
+
     monkeypatch.setattr(cli, "_objective_function", interrupted)
     status = main(["fit", "--dataset", "iris", "--output-dir", str(tmp_path)])
     err = capsys.readouterr().err
@@ -385,6 +522,7 @@ def test_a_reader_that_stops_early_is_not_an_error(fitted, capsys, monkeypatch):
     class ClosedPipe(io.StringIO):
         def write(self, text):
             raise BrokenPipeError(32, "Broken pipe")
+
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     status = main(["transform", str(fitted["dir"] / "iris_nca.npz"), fitted["csv"]])
     assert status == 141
@@ -394,16 +532,33 @@ def test_a_reader_that_stops_early_is_not_an_error(fitted, capsys, monkeypatch):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_fit_runs_with_the_blas_threads_asked_for(tmp_path, capsys, monkeypatch, threads):
     from threadpoolctl import threadpool_info
+
     seen = []
 
     class Recording(NeighborhoodComponentsAnalysis):
         def fit(self, X, y):
-            seen.append({pool["num_threads"] for pool in threadpool_info()
-                         if pool["user_api"] == "blas"})
+            seen.append(
+                {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+            )
             return super().fit(X, y)
+
     monkeypatch.setattr(cli, "_estimator_class", lambda: Recording)
-    status = main(["fit", "--dataset", "iris", "--n-components", "1", "--max-iter", "3",
-                   "--quiet", "--threads", str(threads), "--output-dir", str(tmp_path)])
+    status = main(
+        [
+            "fit",
+            "--dataset",
+            "iris",
+            "--n-components",
+            "1",
+            "--max-iter",
+            "3",
+            "--quiet",
+            "--threads",
+            str(threads),
+            "--output-dir",
+            str(tmp_path),
+        ]
+    )
     assert status == 0
     assert seen == [{threads}]
 
@@ -411,6 +566,7 @@ def test_fit_runs_with_the_blas_threads_asked_for(tmp_path, capsys, monkeypatch,
 # ---------------------------------------------------------------------- version and bare command
 def test_version(capsys):
     import tinygrad_nca
+
     assert main(["--version"]) == 0
     assert capsys.readouterr().out == f"tinygrad-nca {tinygrad_nca.__version__}\n"
 
@@ -429,12 +585,34 @@ def test_fit_checks_its_output_dir_before_reading_any_data(capsys, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     # The CSV does not exist either: the output location is reported, so it was checked first.
-    err = _fails_with_one_line(capsys, ["fit", "--csv", str(tmp_path / "absent.csv"),
-                                        "--target", "y", "--output-dir", str(blocker)])
-    assert err == f"tinygrad-nca: error: cannot use --output-dir {str(blocker)!r}: it is a " \
-                  "file, not a folder\n"
-    err = _fails_with_one_line(capsys, ["fit", "--csv", str(tmp_path / "absent.csv"),
-                                        "--target", "y", "--output-dir", str(blocker / "sub")])
+    err = _fails_with_one_line(
+        capsys,
+        [
+            "fit",
+            "--csv",
+            str(tmp_path / "absent.csv"),
+            "--target",
+            "y",
+            "--output-dir",
+            str(blocker),
+        ],
+    )
+    assert (
+        err == f"tinygrad-nca: error: cannot use --output-dir {str(blocker)!r}: it is a "
+        "file, not a folder\n"
+    )
+    err = _fails_with_one_line(
+        capsys,
+        [
+            "fit",
+            "--csv",
+            str(tmp_path / "absent.csv"),
+            "--target",
+            "y",
+            "--output-dir",
+            str(blocker / "sub"),
+        ],
+    )
     assert f"cannot create --output-dir {str(blocker / 'sub')!r}: not a directory" in err
 
 
@@ -443,62 +621,113 @@ def test_an_unwritable_output_dir_is_named(capsys, tmp_path, monkeypatch):
     # refusal is simulated where the check writes its probe file.)
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied", os.path.join(kwargs["dir"], ".tmp123"))
+
     monkeypatch.setattr(cli.tempfile, "TemporaryFile", refuse)
     out_dir = tmp_path / "new" / "results"
-    err = _fails_with_one_line(capsys, ["fit", "--dataset", "iris", "--output-dir",
-                                        str(out_dir)])
-    assert err == f"tinygrad-nca: error: cannot write in --output-dir {str(out_dir)!r}: " \
-                  "permission denied\n"
-    assert os.listdir(tmp_path) == []          # the folders it made for the check are gone
+    err = _fails_with_one_line(capsys, ["fit", "--dataset", "iris", "--output-dir", str(out_dir)])
+    assert (
+        err == f"tinygrad-nca: error: cannot write in --output-dir {str(out_dir)!r}: "
+        "permission denied\n"
+    )
+    assert os.listdir(tmp_path) == []  # the folders it made for the check are gone
 
 
 def test_a_failed_fit_leaves_no_empty_output_dir(capsys, tmp_path):
     out_dir = tmp_path / "new" / "results"
-    _fails_with_one_line(capsys, ["fit", "--csv", str(tmp_path / "absent.csv"), "--target", "y",
-                                  "--output-dir", str(out_dir)], "no such file")
+    _fails_with_one_line(
+        capsys,
+        [
+            "fit",
+            "--csv",
+            str(tmp_path / "absent.csv"),
+            "--target",
+            "y",
+            "--output-dir",
+            str(out_dir),
+        ],
+        "no such file",
+    )
     assert os.listdir(tmp_path) == []
 
 
-def test_a_failed_model_write_names_the_model_file_not_a_temporary_one(capsys, tmp_path,
-                                                                       monkeypatch):
+def test_a_failed_model_write_names_the_model_file_not_a_temporary_one(
+    capsys, tmp_path, monkeypatch
+):
     from tinygrad_nca.nca import io as model_io
 
     def disk_full(file, **arrays):
         raise OSError(28, "No space left on device", getattr(file, "name", None))
+
     monkeypatch.setattr(model_io.np, "savez", disk_full)
-    status = main(["fit", "--dataset", "iris", "--n-components", "1", "--max-iter", "2",
-                   "--quiet", "--output-dir", str(tmp_path)])
+    status = main(
+        [
+            "fit",
+            "--dataset",
+            "iris",
+            "--n-components",
+            "1",
+            "--max-iter",
+            "2",
+            "--quiet",
+            "--output-dir",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 1 and "Traceback" not in err
-    assert err.splitlines()[-1] == f"tinygrad-nca: error: cannot write " \
-                                   f"{tmp_path / 'iris_nca.npz'}: no space left on device"
-    assert os.listdir(tmp_path) == []          # and the temporary file is gone
+    assert (
+        err.splitlines()[-1] == f"tinygrad-nca: error: cannot write "
+        f"{tmp_path / 'iris_nca.npz'}: no space left on device"
+    )
+    assert os.listdir(tmp_path) == []  # and the temporary file is gone
 
 
 def test_transform_checks_its_output_before_loading_the_model(capsys, tmp_path, bad_files):
     folder = tmp_path / "existing"
     folder.mkdir()
-    err = _fails_with_one_line(capsys, ["transform", str(tmp_path / "absent.npz"),
-                                        bad_files["iris"], "--output", str(folder)])
-    assert err == f"tinygrad-nca: error: --output {str(folder)!r} is a folder; give a file " \
-                  "name\n"
+    err = _fails_with_one_line(
+        capsys,
+        ["transform", str(tmp_path / "absent.npz"), bad_files["iris"], "--output", str(folder)],
+    )
+    assert err == f"tinygrad-nca: error: --output {str(folder)!r} is a folder; give a file name\n"
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    err = _fails_with_one_line(capsys, ["transform", str(tmp_path / "absent.npz"),
-                                        bad_files["iris"], "--output", str(blocker / "out.csv")])
+    err = _fails_with_one_line(
+        capsys,
+        [
+            "transform",
+            str(tmp_path / "absent.npz"),
+            bad_files["iris"],
+            "--output",
+            str(blocker / "out.csv"),
+        ],
+    )
     assert f"the folder of --output {str(blocker / 'out.csv')!r}: it is a file" in err
 
 
 def test_transform_creates_a_missing_output_folder_as_fit_does(capsys, tmp_path, fitted):
     output = tmp_path / "new" / "deeper" / "projected.csv"
-    assert main(["transform", str(fitted["dir"] / "iris_nca.npz"), fitted["csv"],
-                 "--output", str(output)]) == 0
+    assert (
+        main(
+            [
+                "transform",
+                str(fitted["dir"] / "iris_nca.npz"),
+                fitted["csv"],
+                "--output",
+                str(output),
+            ]
+        )
+        == 0
+    )
     assert output.read_text().startswith("species," + ",".join(NCA_COLUMNS) + "\n")
     capsys.readouterr()
     # A failure removes the folders it made (and only those).
     again = tmp_path / "other" / "projected.csv"
-    _fails_with_one_line(capsys, ["transform", str(tmp_path / "absent.npz"), fitted["csv"],
-                                  "--output", str(again)], "no model file")
+    _fails_with_one_line(
+        capsys,
+        ["transform", str(tmp_path / "absent.npz"), fitted["csv"], "--output", str(again)],
+        "no model file",
+    )
     assert sorted(os.listdir(tmp_path)) == ["new"]
 
 
@@ -524,14 +753,18 @@ def _iris_with(tmp_path, fitted, delimiter, name):
     return str(path), rows
 
 
-@pytest.mark.parametrize("delimiter, name, option", [
-    (";", "iris.csv", []),                        # guessed
-    ("\t", "iris.tsv", []),                       # guessed
-    ("\t", "iris.tsv", ["--delimiter", "tab"]),   # given
-    ("|", "iris.txt", ["--delimiter", "|"]),      # given (never guessed)
-])
-def test_transform_reads_and_writes_the_files_delimiter(capsys, tmp_path, fitted, delimiter,
-                                                        name, option):
+@pytest.mark.parametrize(
+    "delimiter, name, option",
+    [
+        (";", "iris.csv", []),  # guessed
+        ("\t", "iris.tsv", []),  # guessed
+        ("\t", "iris.tsv", ["--delimiter", "tab"]),  # given
+        ("|", "iris.txt", ["--delimiter", "|"]),  # given (never guessed)
+    ],
+)
+def test_transform_reads_and_writes_the_files_delimiter(
+    capsys, tmp_path, fitted, delimiter, name, option
+):
     path, rows = _iris_with(tmp_path, fitted, delimiter, name)
     model_path = str(fitted["dir"] / "iris_nca.npz")
     assert main(["transform", model_path, path, *option]) == 0
@@ -545,29 +778,53 @@ def test_transform_reads_and_writes_the_files_delimiter(capsys, tmp_path, fitted
 
 def test_fit_reads_a_semicolon_file(capsys, tmp_path, fitted):
     path, _ = _iris_with(tmp_path, fitted, ";", "iris_semicolons.csv")
-    status = main(["fit", "--csv", path, "--target", "species", "--n-components", "1",
-                   "--max-iter", "2", "--quiet", "--output-dir", str(tmp_path / "out")])
+    status = main(
+        [
+            "fit",
+            "--csv",
+            path,
+            "--target",
+            "species",
+            "--n-components",
+            "1",
+            "--max-iter",
+            "2",
+            "--quiet",
+            "--output-dir",
+            str(tmp_path / "out"),
+        ]
+    )
     assert status == 0
     assert capsys.readouterr().out.startswith("iris_semicolons: 150 samples, 4 features, 3 classes")
 
 
-@pytest.mark.parametrize("argv, message, status", [
-    (["transform", "m.npz", "d.csv", "--delimiter", ";;"], "expected one character", 2),
-    (["fit", "--dataset", "iris", "--delimiter", ";"], "--delimiter is for a CSV file", 1),
-])
+@pytest.mark.parametrize(
+    "argv, message, status",
+    [
+        (["transform", "m.npz", "d.csv", "--delimiter", ";;"], "expected one character", 2),
+        (["fit", "--dataset", "iris", "--delimiter", ";"], "--delimiter is for a CSV file", 1),
+    ],
+)
 def test_bad_delimiter_options(capsys, tmp_path, argv, message, status):
-    _fails_with_one_line(capsys, argv + (["--output-dir", str(tmp_path)] if argv[0] == "fit"
-                                         else []), message, status=status)
+    _fails_with_one_line(
+        capsys,
+        argv + (["--output-dir", str(tmp_path)] if argv[0] == "fit" else []),
+        message,
+        status=status,
+    )
 
 
 def test_a_data_column_named_like_an_output_column_is_an_error(capsys, tmp_path, fitted):
     path, rows = _iris_with(tmp_path, fitted, ",", "clash.csv")
     with open(path, "w", newline="") as f:
-        csv.writer(f).writerows([row + [NCA_COLUMNS[1] if i == 0 else "x"]
-                                 for i, row in enumerate(rows)])
-    _fails_with_one_line(capsys, ["transform", str(fitted["dir"] / "iris_nca.npz"), path],
-                         f"has column(s) '{NCA_COLUMNS[1]}', the name(s) of the projected "
-                         "columns")
+        csv.writer(f).writerows(
+            [row + [NCA_COLUMNS[1] if i == 0 else "x"] for i, row in enumerate(rows)]
+        )
+    _fails_with_one_line(
+        capsys,
+        ["transform", str(fitted["dir"] / "iris_nca.npz"), path],
+        f"has column(s) '{NCA_COLUMNS[1]}', the name(s) of the projected columns",
+    )
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"])
@@ -590,12 +847,14 @@ def test_csv_writing_matches_the_csv_module(delimiter):
     numbers.append("0.5")
     ours = io.StringIO()
     cli.write_csv_columns(ours, header, [ids, texts, numbers], delimiter)
-    assert list(csv.reader(io.StringIO(ours.getvalue(), newline=""), delimiter=delimiter)) \
-        == [header, *map(list, zip(ids, texts, numbers, strict=False))]
+    assert list(csv.reader(io.StringIO(ours.getvalue(), newline=""), delimiter=delimiter)) == [
+        header,
+        *map(list, zip(ids, texts, numbers, strict=False)),
+    ]
 
 
 def test_csv_writing_in_blocks(monkeypatch):
-    column = [str(i) for i in range(150_000)]             # more than one block of rows
+    column = [str(i) for i in range(150_000)]  # more than one block of rows
     stream = io.StringIO()
     cli.write_csv_columns(stream, ["k"], [column])
     assert stream.getvalue() == "k\n" + "\n".join(column) + "\n"

@@ -1,4 +1,5 @@
 """Data sets: scikit-learn's bundled sets, the NCA paper's rings, and CSV files."""
+
 import os
 import warnings
 
@@ -12,17 +13,26 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
 from tinygrad_nca import datasets
-from tinygrad_nca.datasets import (DATASETS, load_csv, load_dataset, make_rings, read_csv_columns,
-                                   sniff_delimiter)
+from tinygrad_nca.datasets import (
+    DATASETS,
+    load_csv,
+    load_dataset,
+    make_rings,
+    read_csv_columns,
+    sniff_delimiter,
+)
 
 
 # ---------------------------------------------------------------------- bundled sets
-@pytest.mark.parametrize("name, loader, shape, n_classes", [
-    ("digits", sk_datasets.load_digits, (1797, 64), 10),
-    ("wine", sk_datasets.load_wine, (178, 13), 3),
-    ("iris", sk_datasets.load_iris, (150, 4), 3),
-    ("breast_cancer", sk_datasets.load_breast_cancer, (569, 30), 2),
-])
+@pytest.mark.parametrize(
+    "name, loader, shape, n_classes",
+    [
+        ("digits", sk_datasets.load_digits, (1797, 64), 10),
+        ("wine", sk_datasets.load_wine, (178, 13), 3),
+        ("iris", sk_datasets.load_iris, (150, 4), 3),
+        ("breast_cancer", sk_datasets.load_breast_cancer, (569, 30), 2),
+    ],
+)
 def test_bundled_sets_are_scikit_learns(name, loader, shape, n_classes):
     X, y, info = load_dataset(name)
     reference = loader()
@@ -79,30 +89,38 @@ def test_rings_are_reproducible():
     assert not np.allclose(a, c)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"n_rings": 1}, "n_rings"),
-    ({"n_samples": 5, "n_rings": 3}, "n_samples"),
-    ({"n_noise_dims": -1}, "n_noise_dims"),
-    ({"noise": -0.1}, "noise"),
-    ({"noise_dims_std": float("nan")}, "noise_dims_std"),
-    # wrong types: each used to pass, or fail inside NumPy without naming the parameter
-    ({"noise": "a"}, "noise must be a finite number"),
-    ({"noise": None}, "noise must be a finite number"),
-    ({"noise_dims_std": True}, "noise_dims_std must be a finite number"),
-    ({"n_noise_dims": True}, "n_noise_dims must be an integer"),
-    ({"n_samples": 300.0}, "n_samples must be an integer"),
-    ({"seed": "x"}, "seed must be an integer >= 0 or None"),
-    ({"seed": -1}, "seed must be an integer >= 0 or None"),
-    ({"seed": 1.5}, "seed must be an integer >= 0 or None"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_rings": 1}, "n_rings"),
+        ({"n_samples": 5, "n_rings": 3}, "n_samples"),
+        ({"n_noise_dims": -1}, "n_noise_dims"),
+        ({"noise": -0.1}, "noise"),
+        ({"noise_dims_std": float("nan")}, "noise_dims_std"),
+        # wrong types: each used to pass, or fail inside NumPy without naming the parameter
+        ({"noise": "a"}, "noise must be a finite number"),
+        ({"noise": None}, "noise must be a finite number"),
+        ({"noise_dims_std": True}, "noise_dims_std must be a finite number"),
+        ({"n_noise_dims": True}, "n_noise_dims must be an integer"),
+        ({"n_samples": 300.0}, "n_samples must be an integer"),
+        ({"seed": "x"}, "seed must be an integer >= 0 or None"),
+        ({"seed": -1}, "seed must be an integer >= 0 or None"),
+        ({"seed": 1.5}, "seed must be an integer >= 0 or None"),
+    ],
+)
 def test_rings_reject_bad_parameters(kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_rings(**kwargs)
 
 
 def test_rings_accept_numpy_integers_and_no_seed():
-    X, y = make_rings(np.int64(12), n_rings=np.int32(3), n_noise_dims=np.int64(1),
-                      noise=np.float32(0.0), seed=None)
+    X, y = make_rings(
+        np.int64(12),
+        n_rings=np.int32(3),
+        n_noise_dims=np.int64(1),
+        noise=np.float32(0.0),
+        seed=None,
+    )
     assert X.shape == (12, 3) and np.bincount(y).tolist() == [4, 4, 4]
 
 
@@ -132,15 +150,17 @@ def test_rings_defeat_pca_and_lda_but_not_nca():
     for seed in range(5):
         X, y = make_rings(200, seed=seed)
         X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=0.25, stratify=y, random_state=seed)
+            X, y, test_size=0.25, stratify=y, random_state=seed
+        )
         scaler = StandardScaler().fit(X_train)
         X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-        models = {"PCA": PCA(n_components=2),
-                  "LDA": LinearDiscriminantAnalysis(n_components=2),
-                  "NCA": NeighborhoodComponentsAnalysis(n_components=2, max_iter=100,
-                                                        random_state=seed)}
+        models = {
+            "PCA": PCA(n_components=2),
+            "LDA": LinearDiscriminantAnalysis(n_components=2),
+            "NCA": NeighborhoodComponentsAnalysis(n_components=2, max_iter=100, random_state=seed),
+        }
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")       # a ConvergenceWarning is not the point here
+            warnings.simplefilter("ignore")  # a ConvergenceWarning is not the point here
             for name, model in models.items():
                 scores[name].append(_held_out_accuracy(model, X_train, y_train, X_test, y_test))
     mean = {name: float(np.mean(s)) for name, s in scores.items()}
@@ -172,23 +192,30 @@ def test_csv_integer_labels_and_byte_order_mark(tmp_path):
     np.testing.assert_array_equal(X[:, 0], [0.5, 1.5, 2.5])
 
 
-@pytest.mark.parametrize("text, target, error, message", [
-    ("", "y", ValueError, "empty"),
-    ("a,y\n", "y", ValueError, "no data rows"),
-    ("a,b,y\n1,2,0\n3,4,1\n", "label", ValueError, "no column 'label'.*'a', 'b', 'y'"),
-    ("a,colour,shape,y\n1,red,2,0\n2,blue,x,1\n", "y", ValueError,
-     "non-numeric feature column.*'colour'.*'red'.*'shape'.*'x'"),
-    ("a,b,y\n1,nan,0\n2,3,1\n", "y", ValueError, "NaN in column 'b' on line 2"),
-    ("a,b,y\n1,2,0\n2,inf,1\n", "y", ValueError, "infinite value in column 'b' on line 3"),
-    ("a,b,y\n1,,0\n2,3,1\n", "y", ValueError, "missing value in column 'b' on line 2"),
-    ("a,y\n1,0\n2,\n", "y", ValueError, "missing label .* line 3"),
-    ("a,y\n1,same\n2,same\n", "y", ValueError, "one class only"),
-    ("a,y\n1,0\n2,1,5\n", "y", ValueError, "line 3 has 3 fields, the header has 2"),
-    ("a,y\n1,0\n2,1.5\n", "y", ValueError, "holds '1.5' on line 3.*continuous"),
-    ("a,a,y\n1,2,0\n3,4,1\n", "y", ValueError, "duplicate column names: 'a'"),
-    ("y\n0\n1\n", "y", ValueError, "no feature columns"),
-    ("a,,y\n1,2,0\n3,4,1\n", "y", ValueError, "column 2 of the header has no name"),
-])
+@pytest.mark.parametrize(
+    "text, target, error, message",
+    [
+        ("", "y", ValueError, "empty"),
+        ("a,y\n", "y", ValueError, "no data rows"),
+        ("a,b,y\n1,2,0\n3,4,1\n", "label", ValueError, "no column 'label'.*'a', 'b', 'y'"),
+        (
+            "a,colour,shape,y\n1,red,2,0\n2,blue,x,1\n",
+            "y",
+            ValueError,
+            "non-numeric feature column.*'colour'.*'red'.*'shape'.*'x'",
+        ),
+        ("a,b,y\n1,nan,0\n2,3,1\n", "y", ValueError, "NaN in column 'b' on line 2"),
+        ("a,b,y\n1,2,0\n2,inf,1\n", "y", ValueError, "infinite value in column 'b' on line 3"),
+        ("a,b,y\n1,,0\n2,3,1\n", "y", ValueError, "missing value in column 'b' on line 2"),
+        ("a,y\n1,0\n2,\n", "y", ValueError, "missing label .* line 3"),
+        ("a,y\n1,same\n2,same\n", "y", ValueError, "one class only"),
+        ("a,y\n1,0\n2,1,5\n", "y", ValueError, "line 3 has 3 fields, the header has 2"),
+        ("a,y\n1,0\n2,1.5\n", "y", ValueError, "holds '1.5' on line 3.*continuous"),
+        ("a,a,y\n1,2,0\n3,4,1\n", "y", ValueError, "duplicate column names: 'a'"),
+        ("y\n0\n1\n", "y", ValueError, "no feature columns"),
+        ("a,,y\n1,2,0\n3,4,1\n", "y", ValueError, "column 2 of the header has no name"),
+    ],
+)
 def test_csv_errors_name_the_problem(tmp_path, text, target, error, message):
     path = _write(tmp_path, text)
     with pytest.raises(error, match=message):
@@ -209,14 +236,17 @@ def test_csv_not_text(tmp_path):
         load_csv(str(path), "y")
 
 
-@pytest.mark.parametrize("path, target, delimiter, error, message", [
-    (0, "kind", ",", TypeError, "path must be a file name.*int 0"),     # open(0) reads stdin
-    (None, "kind", ",", TypeError, "path must be a file name"),
-    ("PATH", 1, ",", ValueError, r"target must be the name of a column \(a str\), got 1"),
-    ("PATH", None, ",", ValueError, "target must be the name of a column"),
-    ("PATH", "kind", "", ValueError, "delimiter must be a single character"),
-    ("PATH", "kind", ";;", ValueError, "delimiter must be a single character"),
-])
+@pytest.mark.parametrize(
+    "path, target, delimiter, error, message",
+    [
+        (0, "kind", ",", TypeError, "path must be a file name.*int 0"),  # open(0) reads stdin
+        (None, "kind", ",", TypeError, "path must be a file name"),
+        ("PATH", 1, ",", ValueError, r"target must be the name of a column \(a str\), got 1"),
+        ("PATH", None, ",", ValueError, "target must be the name of a column"),
+        ("PATH", "kind", "", ValueError, "delimiter must be a single character"),
+        ("PATH", "kind", ";;", ValueError, "delimiter must be a single character"),
+    ],
+)
 def test_load_csv_argument_types(tmp_path, path, target, delimiter, error, message):
     csv_path = tmp_path / "t.csv"
     csv_path.write_text("a,kind\n1,x\n2,y\n")
@@ -225,17 +255,20 @@ def test_load_csv_argument_types(tmp_path, path, target, delimiter, error, messa
 
 
 # ---------------------------------------------------------------------- delimiters
-@pytest.mark.parametrize("text, delimiter", [
-    ("a,b,y\n1,2,0\n3,4,1\n", ","),
-    ("a;b;y\n1;2;0\n3;4;1\n", ";"),
-    ("a\tb\ty\n1\t2\t0\n3\t4\t1\n", "\t"),
-    ("a;b\n1,5;2,0\n3,25;4,0\n", ";"),                 # decimal commas in a ";" file
-    ("name\tscore\nSmith, J\t3.5\nLee, K\t4.0\n", "\t"),  # commas inside tab-separated text
-    ('name,score\n"Smith; J",3.5\n"Lee; K",4.0\n', ","),  # a quoted ";" is not a delimiter
-    ("a,b;c\n1,2;3\n4,5;6\n", ","),                    # both fit with 2 fields: "," first
-    ("a;b,c;d\n1;2,3;4\n", ";"),                        # both fit: ";" gives more fields
-    ("value\n1\n2\n", ","),                             # one column: nothing to guess from
-])
+@pytest.mark.parametrize(
+    "text, delimiter",
+    [
+        ("a,b,y\n1,2,0\n3,4,1\n", ","),
+        ("a;b;y\n1;2;0\n3;4;1\n", ";"),
+        ("a\tb\ty\n1\t2\t0\n3\t4\t1\n", "\t"),
+        ("a;b\n1,5;2,0\n3,25;4,0\n", ";"),  # decimal commas in a ";" file
+        ("name\tscore\nSmith, J\t3.5\nLee, K\t4.0\n", "\t"),  # commas inside tab-separated text
+        ('name,score\n"Smith; J",3.5\n"Lee; K",4.0\n', ","),  # a quoted ";" is not a delimiter
+        ("a,b;c\n1,2;3\n4,5;6\n", ","),  # both fit with 2 fields: "," first
+        ("a;b,c;d\n1;2,3;4\n", ";"),  # both fit: ";" gives more fields
+        ("value\n1\n2\n", ","),  # one column: nothing to guess from
+    ],
+)
 def test_sniff_delimiter(tmp_path, text, delimiter):
     assert sniff_delimiter(_write(tmp_path, text)) == delimiter
 
@@ -254,7 +287,7 @@ def test_load_csv_with_other_delimiters(tmp_path, delimiter):
     X, y, info = load_csv(path, "kind", delimiter=delimiter)
     np.testing.assert_array_equal(X, [[1.5, 2.0], [3.0, -40.0]])
     assert y.tolist() == ["cat", "dog"] and info.feature_names == ("a", "b")
-    if delimiter != "|":                   # "|" is not guessed: it must be given
+    if delimiter != "|":  # "|" is not guessed: it must be given
         X_guessed, _, _ = load_csv(path, "kind")
         np.testing.assert_array_equal(X_guessed, X)
 
@@ -301,6 +334,7 @@ def test_a_clean_file_is_read_by_numpy_not_cell_by_cell(tmp_path, monkeypatch):
 
     def careful_reader(*args, **kwargs):
         raise AssertionError("the cell-by-cell reader was used")
+
     monkeypatch.setattr(datasets, "read_csv_table", careful_reader)
     table = read_csv_columns(path, ["b", "a"])
     assert table.X.shape == (1000, 2) and table.X[0].tolist() == [-2.0, 1.5]
@@ -312,5 +346,7 @@ def test_errors_from_a_large_file_still_name_the_line(tmp_path):
     rows = ["1.5,-2,x"] * 5000
     rows[3210] = "1.5,oops,x"
     path = _write(tmp_path, "a,b,label\n" + "\n".join(rows) + "\n")
-    with pytest.raises(ValueError, match=r"non-numeric feature column\(s\) 'b' \(e.g. 'oops' on line 3212\)"):
+    with pytest.raises(
+        ValueError, match=r"non-numeric feature column\(s\) 'b' \(e.g. 'oops' on line 3212\)"
+    ):
         load_csv(path, "label")

@@ -4,6 +4,7 @@ The build runs the tutorials in their small-size mode (``TINYGRAD_NCA_SMALL=1``)
 with tests/test_tutorials.py, so a broken docstring, a dead link or a failing tutorial fails this
 test, as it would fail ``mkdocs build --strict``.
 """
+
 import html as html_module
 import importlib.util
 import os
@@ -21,7 +22,9 @@ TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
 
 
 def load_hook():
-    spec = importlib.util.spec_from_file_location("tutorials_hook", ROOT / "docs_hooks/tutorials.py")
+    spec = importlib.util.spec_from_file_location(
+        "tutorials_hook", ROOT / "docs_hooks/tutorials.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -31,10 +34,10 @@ def test_percent_format_cells_are_split_into_prose_and_code():
     hook = load_hook()
     text = "# %% [markdown]\n# # Title\n#\n# Some *prose*.\n\n# %%\nx = 1\nprint(x)\n# %%\n\n"
     cells = hook.split_cells(text)
-    assert [c["kind"] for c in cells] == ["markdown", "code"]    # the empty last cell is dropped
+    assert [c["kind"] for c in cells] == ["markdown", "code"]  # the empty last cell is dropped
     assert hook.prose(cells[0]["source"]) == "# Title\n\nSome *prose*."
     assert cells[1]["source"] == "x = 1\nprint(x)"
-    assert cells[1]["first_line"] == 6        # so that tracebacks name the script's own line
+    assert cells[1]["first_line"] == 6  # so that tracebacks name the script's own line
 
 
 def test_a_tutorial_is_run_cell_by_cell_and_rendered_in_order(tmp_path):
@@ -45,14 +48,22 @@ def test_a_tutorial_is_run_cell_by_cell_and_rendered_in_order(tmp_path):
         "# %%\nimport os, pathlib\nx = 6 * 7\nprint('x =', x)\n"
         "# %% [markdown]\n# Then a figure.\n"
         "# %%\npathlib.Path(os.environ['TINYGRAD_NCA_OUTPUT'], 'f.png').write_bytes(b'png')\n"
-        "assert x == 42   # names defined in one cell live on in the next\n")
+        "assert x == 42   # names defined in one cell live on in the next\n"
+    )
     folder = hook.execute(script, tmp_path / "cache", small=True)
     page = hook.to_markdown(script, folder)
-    order = ["# A title", "Run it yourself", "Intro.", "x = 6 * 7", "```text\nx = 42", "Then a figure.",
-             "![f.png](99_example/f.png)"]
+    order = [
+        "# A title",
+        "Run it yourself",
+        "Intro.",
+        "x = 6 * 7",
+        "```text\nx = 42",
+        "Then a figure.",
+        "![f.png](99_example/f.png)",
+    ]
     positions = [page.find(text) for text in order]
     assert -1 not in positions and positions == sorted(positions), page
-    assert hook.execute(script, tmp_path / "cache", small=True) == folder    # cached: not run again
+    assert hook.execute(script, tmp_path / "cache", small=True) == folder  # cached: not run again
 
 
 def test_a_failing_tutorial_fails_the_build_with_its_traceback(tmp_path):
@@ -78,23 +89,39 @@ def test_every_tutorial_is_in_the_navigation_and_the_index():
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     index = (ROOT / "docs/tutorials/index.md").read_text(encoding="utf-8")
     for script in TUTORIALS:
-        assert f"tutorials/{script.stem}.md" in nav, f"{script.name} is missing from mkdocs.yml's nav"
-        assert f"({script.stem}.md)" in index, f"{script.name} is missing from docs/tutorials/index.md"
+        assert f"tutorials/{script.stem}.md" in nav, (
+            f"{script.name} is missing from mkdocs.yml's nav"
+        )
+        assert f"({script.stem}.md)" in index, (
+            f"{script.name} is missing from docs/tutorials/index.md"
+        )
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     if importlib.util.find_spec("mkdocs") is None:
-        pytest.fail('MkDocs is not installed: the docs packages come with the test extra, '
-                    'pip install -e ".[test]"')
+        pytest.fail(
+            "MkDocs is not installed: the docs packages come with the test extra, "
+            'pip install -e ".[test]"'
+        )
     tmp = tmp_path_factory.mktemp("docs")
     # the small-mode tutorial runs are shared with test_tutorials.py (whichever comes first runs them)
     cache = tmp_path_factory.getbasetemp() / "tutorial-runs"
-    env = dict(os.environ, TINYGRAD_NCA_SMALL="1", TINYGRAD_NCA_DOCS_CACHE=str(cache),
-               NO_MKDOCS_2_WARNING="1", MPLBACKEND="Agg")
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
-                           str(tmp / "site")], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+    env = dict(
+        os.environ,
+        TINYGRAD_NCA_SMALL="1",
+        TINYGRAD_NCA_DOCS_CACHE=str(cache),
+        NO_MKDOCS_2_WARNING="1",
+        MPLBACKEND="Agg",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp / "site")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stderr[-6000:]}"
     return tmp / "site"
 
@@ -130,6 +157,7 @@ def test_api_reference_is_generated_from_docstrings(site):
 # ------------------------------------------------------------------ what a reader gets
 class _Text(HTMLParser):
     """The text of a page outside code blocks, scripts and styles (what a reader reads as prose)."""
+
     SKIP = {"pre", "code", "script", "style"}
 
     def __init__(self):
@@ -170,7 +198,9 @@ def test_maths_is_typeset_into_mathml_at_build_time(site):
         assert not raw, f"{page.relative_to(site)}: raw TeX in the text: {raw[:5]}"
         typeset += html.count("<math")
     tex = sum(s.read_text(encoding="utf-8").count("$$") // 2 for s in TUTORIALS)
-    assert typeset >= tex > 0, f"{tex} displayed equations in the tutorials, {typeset} <math> elements"
+    assert typeset >= tex > 0, (
+        f"{tex} displayed equations in the tutorials, {typeset} <math> elements"
+    )
 
 
 def test_the_site_needs_no_network(site):
@@ -178,8 +208,12 @@ def test_the_site_needs_no_network(site):
     external = re.compile(r'<(?:script|link)\b[^>]*\b(?:src|href)="(?:https?:)?//[^"]+"[^>]*>')
     for page in pages(site):
         html = page.read_text(encoding="utf-8")
-        loads = [tag for tag in external.findall(html) if "<link" not in tag
-                 or re.search(r'rel="(?:stylesheet|preconnect|preload|modulepreload)"', tag)]
+        loads = [
+            tag
+            for tag in external.findall(html)
+            if "<link" not in tag
+            or re.search(r'rel="(?:stylesheet|preconnect|preload|modulepreload)"', tag)
+        ]
         assert not loads, f"{page.relative_to(site)} loads from the network: {loads}"
 
 
@@ -187,7 +221,9 @@ def test_the_hooks_are_not_published(site):
     assert not (site / "hooks").exists()
     published = {p.relative_to(site).as_posix() for p in site.rglob("*.py")}
     offered = {f"tutorials/{s.name}" for s in TUTORIALS} | {"tutorials/_tutorial.py"}
-    assert published == offered, f"Python files published besides the tutorials: {published - offered}"
+    assert published == offered, (
+        f"Python files published besides the tutorials: {published - offered}"
+    )
 
 
 def test_each_tutorial_page_offers_its_script_and_a_notebook(site):
@@ -196,21 +232,25 @@ def test_each_tutorial_page_offers_its_script_and_a_notebook(site):
     for script in TUTORIALS:
         html = (site / "tutorials" / script.stem / "index.html").read_text(encoding="utf-8")
         for name in (script.name, f"{script.stem}.ipynb", "_tutorial.py"):
-            assert re.search(rf'<a download href="\.\./{re.escape(name)}"', html), \
+            assert re.search(rf'<a download href="\.\./{re.escape(name)}"', html), (
                 f"{script.name}: no download link for {name}"
+            )
         assert (site / "tutorials" / script.name).read_bytes() == script.read_bytes()
         notebook = nbformat.read(site / "tutorials" / f"{script.stem}.ipynb", as_version=4)
-        nbformat.validate(notebook)              # raises if Jupyter could not open it
+        nbformat.validate(notebook)  # raises if Jupyter could not open it
         cells = hook.split_cells(script.read_text(encoding="utf-8"))
         code = [c["source"].strip("\n") for c in cells if c["kind"] == "code"]
         assert [c.source for c in notebook.cells if c.cell_type == "code"] == code
         assert len(notebook.cells) == len(cells)
-    assert (site / "tutorials/_tutorial.py").read_bytes() == (ROOT / "tutorials/_tutorial.py").read_bytes()
+    assert (site / "tutorials/_tutorial.py").read_bytes() == (
+        ROOT / "tutorials/_tutorial.py"
+    ).read_bytes()
 
 
 def tensor_runtime_names():
     """The public names Tensor has at run time (its own and its package bases'), by introspection."""
     import tinygrad_nca
+
     names = set()
     for klass in tinygrad_nca.Tensor.__mro__:
         if klass.__module__.startswith("tinygrad_nca"):
@@ -224,7 +264,7 @@ def test_the_tensor_page_documents_every_runtime_member(site):
     expected = tensor_runtime_names()
     assert {"shape", "dtype", "ndim", "size", "is_leaf", "T", "reshape", "sum", "exp"} <= expected
     assert expected <= anchors, f"missing from the Tensor page: {sorted(expected - anchors)}"
-    assert "property(lambda" not in html          # properties shown as their source line
+    assert "property(lambda" not in html  # properties shown as their source line
     assert "The shape of" in html and "The transpose (all axes reversed)" in html
     text = prose_text(html)
     for operator in ("__add__", "__radd__", "__matmul__", "__getitem__", "__neg__", "__lt__"):
@@ -255,8 +295,9 @@ def test_no_returns_section_renders_prose_as_types():
             if not member.is_alias:
                 yield member
                 yield from walk(member)
+
     for obj in walk(package):
-        for section in (obj.docstring.parsed if obj.docstring else []):
+        for section in obj.docstring.parsed if obj.docstring else []:
             if section.kind.value not in ("returns", "yields", "receives"):
                 continue
             for item in section.value:
@@ -267,8 +308,14 @@ def test_no_returns_section_renders_prose_as_types():
 
 
 # ------------------------------------------------------------------ the pages in a browser
-BROWSER = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
-                if shutil.which(name)), None)
+BROWSER = next(
+    (
+        shutil.which(name)
+        for name in ("chromium", "chromium-browser", "google-chrome")
+        if shutil.which(name)
+    ),
+    None,
+)
 
 # Run in each page once it has loaded: what a reader sees, as JSON.
 INSPECT = """(async () => {
@@ -303,29 +350,44 @@ class Browser:
     def __init__(self, executable: str, width: int = 1280, height: int = 1000):
         import fcntl
 
-        def above_4(fd):         # so that moving them to 3 and 4 cannot overwrite one another
+        def above_4(fd):  # so that moving them to 3 and 4 cannot overwrite one another
             high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
             os.close(fd)
             return high
+
         commands, self._to_browser = map(above_4, os.pipe())
         self._from_browser, replies = map(above_4, os.pipe())
-        arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                     "--disable-extensions", "--hide-scrollbars", f"--window-size={width},{height}",
-                     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-                     "--remote-debugging-pipe", "about:blank"]
+        arguments = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--hide-scrollbars",
+            f"--window-size={width},{height}",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--remote-debugging-pipe",
+            "about:blank",
+        ]
         # a Python trampoline puts the two pipe ends where Chromium looks for them, fds 3 and 4
-        trampoline = ("import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
-                      "os.execv(sys.argv[3], sys.argv[3:])")
+        trampoline = (
+            "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
+            "os.execv(sys.argv[3], sys.argv[3:])"
+        )
         self.process = subprocess.Popen(
             [sys.executable, "-c", trampoline, str(commands), str(replies), executable, *arguments],
-            pass_fds=(commands, replies), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            pass_fds=(commands, replies),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(commands)
         os.close(replies)
         self._buffer, self._events, self._id = b"", [], 0
         try:
             target = self.send("Target.createTarget", url="about:blank")["targetId"]
-            self.session = self.send("Target.attachToTarget", targetId=target,
-                                     flatten=True)["sessionId"]
+            self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)[
+                "sessionId"
+            ]
             self.send("Page.enable", session=True)
         except BaseException:
             self.close()
@@ -335,6 +397,7 @@ class Browser:
         import json
         import select
         import time
+
         while b"\0" not in self._buffer:
             if not select.select([self._from_browser], [], [], max(0.0, deadline - time.time()))[0]:
                 raise TimeoutError("Chromium did not answer in time")
@@ -348,6 +411,7 @@ class Browser:
     def send(self, method: str, session: bool = False, timeout: float = 60, **params) -> dict:
         import json
         import time
+
         self._id += 1
         message = {"id": self._id, "method": method, "params": params}
         if session:
@@ -365,6 +429,7 @@ class Browser:
     def open(self, url: str, timeout: float = 60) -> None:
         """Navigate and wait for the page's load event."""
         import time
+
         self._events.clear()
         self.send("Page.navigate", session=True, url=url)
         deadline = time.time() + timeout
@@ -372,8 +437,13 @@ class Browser:
             self._events.append(self._read(deadline))
 
     def evaluate(self, expression: str):
-        result = self.send("Runtime.evaluate", session=True, expression=expression,
-                           awaitPromise=True, returnByValue=True)
+        result = self.send(
+            "Runtime.evaluate",
+            session=True,
+            expression=expression,
+            awaitPromise=True,
+            returnByValue=True,
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"the page's script failed: {result['exceptionDetails']}")
         return result["result"]["value"]
@@ -381,6 +451,7 @@ class Browser:
     def screenshot(self, path: Path) -> None:
         """A PNG of the whole page."""
         import base64
+
         data = self.send("Page.captureScreenshot", session=True, captureBeyondViewport=True)["data"]
         path.write_bytes(base64.b64decode(data))
 
@@ -405,9 +476,11 @@ def served(site):
     import functools
     import http.server
     import threading
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
+
     handler = functools.partial(Quiet, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -417,12 +490,16 @@ def served(site):
     server.server_close()
 
 
-@pytest.mark.skipif(BROWSER is None, reason="no Chromium here: the built pages were not opened in a "
-                                            "browser (apt-get install chromium to run this)")
+@pytest.mark.skipif(
+    BROWSER is None,
+    reason="no Chromium here: the built pages were not opened in a "
+    "browser (apt-get install chromium to run this)",
+)
 def test_the_pages_as_a_browser_shows_them_offline(site, served):
     """In headless Chromium with no network: no page shows raw TeX, every maths element is laid
     out as MathML, every image loads, and the Tensor page has its run-time members."""
     import json
+
     browser = Browser(BROWSER)
     results = {}
     try:
@@ -434,7 +511,9 @@ def test_the_pages_as_a_browser_shows_them_offline(site, served):
             if os.environ.get("TINYGRAD_NCA_SCREENSHOTS"):
                 folder = Path(os.environ["TINYGRAD_NCA_SCREENSHOTS"])
                 folder.mkdir(parents=True, exist_ok=True)
-                browser.screenshot(folder / ((url.strip("/").replace("/", "_") or "index") + ".png"))
+                browser.screenshot(
+                    folder / ((url.strip("/").replace("/", "_") or "index") + ".png")
+                )
     finally:
         browser.close()
     for url, result in results.items():
@@ -442,7 +521,10 @@ def test_the_pages_as_a_browser_shows_them_offline(site, served):
         assert not result["broken"], f"{url}: images that did not load: {result['broken']}"
         assert result["flat"] == 0, f"{url}: {result['flat']} maths elements not laid out as MathML"
     assert results["/tutorials/01_reverse_mode_from_scratch/"]["maths"] >= 5
-    tensor = {i.removeprefix("tinygrad_nca.tensor.Tensor.")
-              for i in results["/api/tensor/"]["ids"] if i.startswith("tinygrad_nca.tensor.Tensor.")}
+    tensor = {
+        i.removeprefix("tinygrad_nca.tensor.Tensor.")
+        for i in results["/api/tensor/"]["ids"]
+        if i.startswith("tinygrad_nca.tensor.Tensor.")
+    }
     missing = tensor_runtime_names() - tensor
     assert not missing, f"the Tensor page in the browser lacks {sorted(missing)}"

@@ -8,6 +8,7 @@ Public means: listed in the module's ``__all__`` (for ``cli``, which has none, e
 name without a leading underscore), and every method of a public class whose name has no
 leading underscore.
 """
+
 import ast
 import inspect
 import re
@@ -16,26 +17,52 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tinygrad_nca"
-MODULES = ["graph.py", "testing.py", "optim.py", "datasets.py", "exercises.py", "cli.py",
-           "errors.py", "models/autoencoder.py", "models/reduction.py"]
+MODULES = [
+    "graph.py",
+    "testing.py",
+    "optim.py",
+    "datasets.py",
+    "exercises.py",
+    "cli.py",
+    "errors.py",
+    "models/autoencoder.py",
+    "models/reduction.py",
+]
 
 # The section names numpydoc knows; a line of dashes under any other line is a typo.
-SECTIONS = {"Parameters", "Other Parameters", "Returns", "Yields", "Receives", "Raises",
-            "Warns", "Warnings", "See Also", "Notes", "References", "Examples", "Attributes",
-            "Methods"}
+SECTIONS = {
+    "Parameters",
+    "Other Parameters",
+    "Returns",
+    "Yields",
+    "Receives",
+    "Raises",
+    "Warns",
+    "Warnings",
+    "See Also",
+    "Notes",
+    "References",
+    "Examples",
+    "Attributes",
+    "Methods",
+}
 
 
 def is_docstring(node):
-    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-            and isinstance(node.value.value, str))
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
 
 
 def public_names(tree):
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
             return set(ast.literal_eval(node.value))
-    names = set()                                    # no __all__: what has no underscore
+    names = set()  # no __all__: what has no underscore
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             names.add(node.name)
@@ -55,16 +82,22 @@ def documented_items(path):
             if isinstance(node, ast.ClassDef):
                 for member in node.body:
                     if isinstance(member, ast.FunctionDef) and (
-                            not member.name.startswith("_") or member.name == "__call__"):
-                        items.append((f"{node.name}.{member.name}", ast.get_docstring(member),
-                                      not member.name.startswith("_")))
+                        not member.name.startswith("_") or member.name == "__call__"
+                    ):
+                        items.append(
+                            (
+                                f"{node.name}.{member.name}",
+                                ast.get_docstring(member),
+                                not member.name.startswith("_"),
+                            )
+                        )
         elif isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id in public for t in node.targets):
+            isinstance(t, ast.Name) and t.id in public for t in node.targets
+        ):
             # a constant is documented by the string right below it (as the API site reads it)
             following = tree.body[i + 1] if i + 1 < len(tree.body) else None
             name = next(t.id for t in node.targets if isinstance(t, ast.Name))
-            items.append((name, following.value.value if is_docstring(following) else None,
-                          False))
+            items.append((name, following.value.value if is_docstring(following) else None, False))
     return items
 
 
@@ -104,15 +137,17 @@ def test_the_checks_can_fail(tmp_path):
     """A module with an undocumented function, one without an example, a constant without a
     docstring and a misspelt section is caught on each count."""
     source = tmp_path / "bad.py"
-    source.write_text('__all__ = ["f", "g", "h", "C"]\n'
-                      'C = 3\n'
-                      'def f():\n    pass\n'
-                      'def g():\n    """Does g."""\n'
-                      'def h():\n    """Does h.\n\n    Example\n    -------\n    >>> h()\n    """\n')
+    source.write_text(
+        '__all__ = ["f", "g", "h", "C"]\n'
+        "C = 3\n"
+        "def f():\n    pass\n"
+        'def g():\n    """Does g."""\n'
+        'def h():\n    """Does h.\n\n    Example\n    -------\n    >>> h()\n    """\n'
+    )
     items = {name: (doc, needs) for name, doc, needs in documented_items(source)}
     assert items["C"][0] is None and items["f"][0] is None
     assert not has_example(items["g"][0])
-    assert not has_example(items["h"][0])          # a >>> line, but not under "Examples"
+    assert not has_example(items["h"][0])  # a >>> line, but not under "Examples"
     assert section_problems(items["h"][0]) == ["unknown section 'Example'"]
 
 
@@ -120,8 +155,20 @@ def test_the_checks_can_fail(tmp_path):
 # the ast walk above, so read at run time). Those attached by ops.py (T, exp, reshape, ...)
 # are listed there.
 TENSOR_MEMBERS = {
-    "Tensor": ["value", "requires_grad", "grad", "shape", "dtype", "ndim", "size", "is_leaf",
-               "item", "numpy", "detach", "backward"],
+    "Tensor": [
+        "value",
+        "requires_grad",
+        "grad",
+        "shape",
+        "dtype",
+        "ndim",
+        "size",
+        "is_leaf",
+        "item",
+        "numpy",
+        "detach",
+        "backward",
+    ],
     "Primitive": ["defvjp", "defvjp_argnum", "__call__", "backward"],
 }
 
@@ -129,6 +176,7 @@ TENSOR_MEMBERS = {
 @pytest.mark.parametrize("cls, member", [(c, m) for c, ms in TENSOR_MEMBERS.items() for m in ms])
 def test_tensor_members_have_a_docstring_with_an_example(cls, member):
     from tinygrad_nca import tensor
+
     # getdoc, not __doc__: a slot's docstring lives in the class's __slots__ dict
     docstring = inspect.getdoc(vars(getattr(tensor, cls))[member])
     assert docstring and has_example(docstring), f"{cls}.{member}"

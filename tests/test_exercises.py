@@ -1,4 +1,5 @@
 """Tests of the course exercises: each number checked against an independent computation."""
+
 import numpy as np
 import pytest
 from scipy.linalg import subspace_angles
@@ -48,7 +49,7 @@ def test_loo_error_has_zero_derivative(knn):
 def test_loo_error_along_a_path_is_piecewise_constant(knn):
     errors, n = knn["path_error"], len(knn["y"])
     jumps = np.count_nonzero(np.diff(errors))
-    assert 1 <= jumps < len(errors) // 4          # mostly flat, with a few jumps
+    assert 1 <= jumps < len(errors) // 4  # mostly flat, with a few jumps
     np.testing.assert_allclose(errors * 2 * n, np.round(errors * 2 * n), atol=1e-9)  # k/(2N)
     assert errors[0] == knn["error_identity"] and errors[-1] == 0.0
 
@@ -56,7 +57,7 @@ def test_loo_error_along_a_path_is_piecewise_constant(knn):
 # ------------------------------------------------------------------ exercise 2
 def test_semicircle_data():
     X = ex.semicircle(50, seed=3)
-    np.testing.assert_allclose(np.sum(X ** 2, axis=1), 1.0)
+    np.testing.assert_allclose(np.sum(X**2, axis=1), 1.0)
     assert np.all(X[:, 1] >= 0) and np.all(np.abs(X[:, 0]) <= 1)
 
 
@@ -80,8 +81,9 @@ def test_parameter_tying_is_gradient_accumulation():
     scale = np.max(np.abs(r["tied_gradient"]))
     assert r["max_abs_difference"] <= 1e-12 * scale
     assert r["decoder_only_difference"] > 0.1 * scale
-    np.testing.assert_allclose(r["tied_gradient"],
-                               r["encoder_gradient"].T + r["decoder_gradient"], rtol=1e-12)
+    np.testing.assert_allclose(
+        r["tied_gradient"], r["encoder_gradient"].T + r["decoder_gradient"], rtol=1e-12
+    )
 
 
 def test_tied_autoencoder_vs_pca():
@@ -121,21 +123,29 @@ def test_nca_is_a_reduction_layer_with_a_classifier_loss():
 # ------------------------------------------------------------------ bad arguments
 def test_nca_as_reduction_layer_needs_x_and_y_together():
     X, y = ex.two_feature_data(10)
-    with pytest.raises(ValueError, match="X is given without y"):     # was a TypeError deep inside
+    with pytest.raises(ValueError, match="X is given without y"):  # was a TypeError deep inside
         ex.nca_as_reduction_layer(X=X)
-    with pytest.raises(ValueError, match="y is given without X"):     # y was silently replaced
+    with pytest.raises(ValueError, match="y is given without X"):  # y was silently replaced
         ex.nca_as_reduction_layer(y=y)
     r = ex.nca_as_reduction_layer(X, y, n_components=1)
     assert r["gradient"].shape == (2, 1) and r["max_gradient_difference"] < 1e-10
 
 
-@pytest.mark.parametrize("X, y, kwargs, message", [
-    (np.array([[0.0, np.nan], [1.0, 2.0], [2.0, 0.0]]), [0, 1, 0], {}, "NaN"),  # was a NaN result
-    (np.ones((4, 2)), [0, 1], {}, "inconsistent numbers of samples"),
-    (np.eye(3), [1, 1, 1], {}, "single class"),
-    (np.eye(3), [0, 1, 0], {"n_components": 0}, "n_components must be an integer >= 1"),
-    (np.eye(3), [0, 1, 0], {"n_components": 2.5}, "n_components must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "X, y, kwargs, message",
+    [
+        (
+            np.array([[0.0, np.nan], [1.0, 2.0], [2.0, 0.0]]),
+            [0, 1, 0],
+            {},
+            "NaN",
+        ),  # was a NaN result
+        (np.ones((4, 2)), [0, 1], {}, "inconsistent numbers of samples"),
+        (np.eye(3), [1, 1, 1], {}, "single class"),
+        (np.eye(3), [0, 1, 0], {"n_components": 0}, "n_components must be an integer >= 1"),
+        (np.eye(3), [0, 1, 0], {"n_components": 2.5}, "n_components must be an integer >= 1"),
+    ],
+)
 def test_nca_as_reduction_layer_checks_its_data(X, y, kwargs, message):
     with pytest.raises(ValueError, match=message):
         ex.nca_as_reduction_layer(X, y, **kwargs)
@@ -151,14 +161,20 @@ def test_losses_check_the_labels_and_the_shape():
         ex.nca_classifier_loss(X[:, 0], y)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: ex.two_feature_data(n=2.5), "n must be an integer"),
-    (lambda: ex.two_feature_data(noise=np.nan), "noise must be a finite"),
-    (lambda: ex.knn_loo_exercise(n=10, eps=0.0), r"eps must be in \(0"),   # was ZeroDivisionError
-    (lambda: ex.semicircle_autoencoders(n=10, hidden=0), "hidden must be an integer >= 1"),
-    (lambda: ex.semicircle_autoencoders(n=1), "n must be an integer >= 2"),
-    (lambda: ex.parameter_tying_exercise(n_features=0), "n_features must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: ex.two_feature_data(n=2.5), "n must be an integer"),
+        (lambda: ex.two_feature_data(noise=np.nan), "noise must be a finite"),
+        (
+            lambda: ex.knn_loo_exercise(n=10, eps=0.0),
+            r"eps must be in \(0",
+        ),  # was ZeroDivisionError
+        (lambda: ex.semicircle_autoencoders(n=10, hidden=0), "hidden must be an integer >= 1"),
+        (lambda: ex.semicircle_autoencoders(n=1), "n must be an integer >= 2"),
+        (lambda: ex.parameter_tying_exercise(n_features=0), "n_features must be an integer >= 1"),
+    ],
+)
 def test_exercise_parameters_are_checked(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -1,5 +1,6 @@
 """check_grads: silent on correct gradients (float64 and float32, random and full
 mode, higher order), loud and precise on wrong ones."""
+
 import re
 
 import numpy as np
@@ -46,6 +47,7 @@ def test_float32_gives_no_false_failures(mode, data):
     def loss(X, W):
         logp = tg.log_softmax(X @ W * 2.0, axis=1)
         return -tg.mean(logp[np.arange(len(labels)), labels])
+
     tg.check_grads(loss, X, W, mode=mode, order=2 if mode == "random" else 1)
 
 
@@ -58,8 +60,10 @@ def test_a_projection_that_cancels_is_settled_element_by_element():
     tg.check_grads(tg.power, x, y, order=2)
     # ... and a wrong second derivative at the same point is still caught.
     wrong = tg.primitive(lambda x, y: np.power(x, y))
-    wrong.defvjp(lambda g, ans, x, y: g * y * tg.power(x, y - 1) * 1.1,     # 10% off
-                 lambda g, ans, x, y: g * ans * tg.log(x))
+    wrong.defvjp(
+        lambda g, ans, x, y: g * y * tg.power(x, y - 1) * 1.1,  # 10% off
+        lambda g, ans, x, y: g * ans * tg.log(x),
+    )
     with pytest.raises(tg.GradientCheckError):
         tg.check_grads(wrong, x, y[:3, 0], order=1)
 
@@ -98,14 +102,17 @@ def test_names_the_wrong_element(mode, dtype):
     assert "input element (1, 2)" in message
     assert "1 of 12 elements out of tolerance" in message
     analytic, numeric = re.search(r"analytic (\S+), numeric (\S+),", message).groups()
-    assert float(analytic) == pytest.approx(2 * x[1, 2] + 1)         # 2x + the bump
-    assert float(numeric) == pytest.approx(2 * x[1, 2], rel=1e-4)     # the true 2x
+    assert float(analytic) == pytest.approx(2 * x[1, 2] + 1)  # 2x + the bump
+    assert float(numeric) == pytest.approx(2 * x[1, 2], rel=1e-4)  # the true 2x
 
 
 def test_names_the_argument_and_the_output_element():
     f = lambda x, y: right_square(x) + forgot_the_two(y) * 2.0
-    with pytest.raises(tg.GradientCheckError, match=r"argument 1 .*output element \(\d,\), "
-                                                   r"input element \(\d,\)"):
+    with pytest.raises(
+        tg.GradientCheckError,
+        match=r"argument 1 .*output element \(\d,\), "
+        r"input element \(\d,\)",
+    ):
         tg.check_grads(f, np.ones(3), np.full(3, 2.0), mode="full")
 
 
@@ -119,16 +126,18 @@ def test_large_inputs_get_a_directional_message():
 def test_order_two_catches_a_vjp_that_is_not_differentiable():
     x = np.array([0.5, -1.0, 2.0])
     f = lambda x: tg.sum(not_twice_differentiable(x) * x)
-    tg.check_grads(f, x)                      # the first derivative is right
+    tg.check_grads(f, x)  # the first derivative is right
     with pytest.raises(tg.GradientCheckError):
         tg.check_grads(f, x, order=2)
 
 
 def test_catches_a_gradient_cut_by_stop_gradient():
     """A common bug in a user's loss: a stop_gradient where none belongs."""
+
     def loss(w):
         norm = tg.sqrt(tg.sum(tg.stop_gradient(w) ** 2))
         return tg.sum(w / norm)
+
     with pytest.raises(tg.GradientCheckError):
         tg.check_grads(loss, np.array([1.0, 2.0, 2.0]))
 

@@ -1,5 +1,6 @@
 """to_dot and cost_report: the graph drawn node for node, flops counted by
 independent formulas and by a listener on a plain run."""
+
 import re
 
 import numpy as np
@@ -34,19 +35,25 @@ def parse_dot(text):
 def test_to_dot_draws_every_tensor_once_with_op_shape_and_dtype():
     x = tg.Tensor(np.ones((2, 3), np.float32), requires_grad=True)
     c = tg.Tensor(np.full((2, 3), 2.0, np.float32))
-    y = tg.sum(x * c + x, axis=1)           # x is used twice, but drawn once
+    y = tg.sum(x * c + x, axis=1)  # x is used twice, but drawn once
     nodes, edges = parse_dot(tg.to_dot(y))
     labels = sorted(label for label, _ in nodes.values())
-    assert labels == sorted(["input\\n(2, 3) float32", "constant\\n(2, 3) float32",
-                             "multiply\\n(2, 3) float32", "add\\n(2, 3) float32",
-                             "sum axis=1\\n(2,) float32"])
-    assert len(edges) == 5                   # x→mul, c→mul, mul→add, x→add, add→sum
+    assert labels == sorted(
+        [
+            "input\\n(2, 3) float32",
+            "constant\\n(2, 3) float32",
+            "multiply\\n(2, 3) float32",
+            "add\\n(2, 3) float32",
+            "sum axis=1\\n(2,) float32",
+        ]
+    )
+    assert len(edges) == 5  # x→mul, c→mul, mul→add, x→add, add→sum
     dashed = [label for label, is_dashed in nodes.values() if is_dashed]
     assert dashed == ["constant\\n(2, 3) float32"]
     by_label = {label.split("\\n")[0]: name for name, (label, _) in nodes.items()}
-    assert (by_label["input"], by_label["add"], "1") in edges           # argument positions
+    assert (by_label["input"], by_label["add"], "1") in edges  # argument positions
     assert (by_label["multiply"], by_label["add"], "0") in edges
-    assert (by_label["add"], by_label["sum axis=1"], None) in edges     # single input: no label
+    assert (by_label["add"], by_label["sum axis=1"], None) in edges  # single input: no label
 
 
 def test_to_dot_shows_masks_and_names_of_user_primitives():
@@ -105,10 +112,10 @@ def test_cost_report_rows_follow_the_graph():
 def test_forward_flops_follow_the_textbook_counts():
     report = tg.cost_report(mlp_loss, W1, W2, X)
     rows = {(row.op, row.shape): row for row in report.nodes}
-    assert rows["matmul", (16, 8)].forward_flops == 2 * 16 * 4 * 8       # 2·n·k·m
+    assert rows["matmul", (16, 8)].forward_flops == 2 * 16 * 4 * 8  # 2·n·k·m
     assert rows["matmul", (16, 3)].forward_flops == 2 * 16 * 8 * 3
-    assert rows["tanh", (16, 8)].forward_flops == 16 * 8                 # elementwise: output size
-    assert rows["sum", ()].forward_flops == 16 * 3                       # reduction: input size
+    assert rows["tanh", (16, 8)].forward_flops == 16 * 8  # elementwise: output size
+    assert rows["sum", ()].forward_flops == 16 * 3  # reduction: input size
 
 
 def test_vjp_flops_of_a_matmul_are_two_matmuls():
@@ -127,9 +134,11 @@ def test_totals_agree_with_a_listener_on_a_plain_run():
     value_and_grad executes."""
     report = tg.cost_report(mlp_loss, W1, W2, X)
     assert report.forward_flops == measured_flops(
-        mlp_loss, *(tg.Tensor(a, requires_grad=True) for a in (W1, W2, X)))
+        mlp_loss, *(tg.Tensor(a, requires_grad=True) for a in (W1, W2, X))
+    )
     assert report.forward_flops + report.backward_flops == measured_flops(
-        tg.value_and_grad(mlp_loss, argnums=(0, 1, 2)), W1, W2, X)
+        tg.value_and_grad(mlp_loss, argnums=(0, 1, 2)), W1, W2, X
+    )
 
 
 def test_the_backward_pass_costs_a_small_constant_times_the_forward():
@@ -149,8 +158,9 @@ def test_checkpoint_charges_the_recomputation_to_its_node():
 
 def test_cost_report_table_and_cleanup():
     listeners, node_listeners = list(_state.op_listeners), list(_state.node_listeners)
-    report = tg.cost_report(lambda x, labels: tg.sum(tg.exp(x[labels])), np.ones(4),
-                            np.array([0, 2]))
+    report = tg.cost_report(
+        lambda x, labels: tg.sum(tg.exp(x[labels])), np.ones(4), np.array([0, 2])
+    )
     assert _state.op_listeners == listeners and _state.node_listeners == node_listeners
     text = str(report)
     lines = text.splitlines()

@@ -7,6 +7,7 @@ is visible elsewhere: a cotangent the caller passed and holds, the same tensor s
 inputs, a view, an array a VJP shares with the module, a recorded (second-order) sweep.
 Gradients are checked against the closed form p∘(ḡ − Σḡ∘p) or finite differences.
 """
+
 import numpy as np
 import pytest
 
@@ -30,6 +31,7 @@ def overwrites(monkeypatch):
         seen.append(bool(kwargs.get("overwrite")))
         recorded.append(tg.is_grad_enabled())
         return forward(g, p, **kwargs)
+
     recorded = seen.recorded = []
     monkeypatch.setattr(ops._softmax_vjp, "fun", spy)
     return seen
@@ -42,8 +44,8 @@ def softmax_vjp_by_formula(x, g, axis=-1):
 
 
 def test_calibrated_reference_counts():
-    assert tensor._EXCLUSIVE is not None       # CPython: donation is possible at all
-    assert not tensor.overwritable(tg.Tensor(np.ones(3)))     # outside a sweep: never
+    assert tensor._EXCLUSIVE is not None  # CPython: donation is possible at all
+    assert not tensor.overwritable(tg.Tensor(np.ones(3)))  # outside a sweep: never
 
 
 def test_a_cotangent_only_the_sweep_holds_is_overwritten(overwrites):
@@ -59,7 +61,7 @@ def test_no_overwrite_where_the_interpreter_has_no_reference_counts(overwrites, 
     monkeypatch.delattr("sys.getrefcount")
     monkeypatch.setattr(tensor, "_EXCLUSIVE", tensor._exclusive_holders())
     assert tensor._EXCLUSIVE is None
-    local = np.random.default_rng(11)          # the module's rng stream stays as the others expect
+    local = np.random.default_rng(11)  # the module's rng stream stays as the others expect
     x, c = local.normal(size=(4, 5)), local.normal(size=(4, 5))
     gradient = tg.grad(lambda x: tg.sum(tg.softmax(x, axis=1) * c))(x)
     assert overwrites == [False]
@@ -79,8 +81,8 @@ def test_a_cotangent_the_caller_holds_is_never_overwritten(overwrites):
     x, g = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
     kept = g.copy()
     _, vjp_fn = tg.vjp(lambda x: tg.softmax(x, axis=1), x)
-    first, = vjp_fn(g)
-    second, = vjp_fn(g)            # the graph is reused: same answer
+    (first,) = vjp_fn(g)
+    (second,) = vjp_fn(g)  # the graph is reused: same answer
     assert overwrites == [False, False]
     np.testing.assert_array_equal(g, kept)
     np.testing.assert_array_equal(first, second)
@@ -103,6 +105,7 @@ def test_fan_out_accumulates_into_a_fresh_array_which_may_be_overwritten(overwri
     def f(x):
         p = tg.softmax(x)
         return tg.sum(p * c1) + tg.sum(p * c2)
+
     gradient = tg.grad(f)(x)
     assert overwrites == [True]
     np.testing.assert_allclose(gradient, softmax_vjp_by_formula(x, c1 + c2), rtol=1e-12)
@@ -114,8 +117,9 @@ def test_a_view_is_not_overwritten(overwrites):
     x, c = rng.normal(size=(2, 6)), rng.normal(size=(3, 4))
     gradient = tg.grad(lambda x: tg.sum(tg.reshape(tg.softmax(x, axis=1), (3, 4)) * c))(x)
     assert overwrites == [False]
-    np.testing.assert_allclose(gradient, softmax_vjp_by_formula(x, c.reshape(2, 6), axis=1),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        gradient, softmax_vjp_by_formula(x, c.reshape(2, 6), axis=1), rtol=1e-12
+    )
 
 
 def test_an_array_a_vjp_shares_with_the_module_is_not_overwritten(overwrites):
@@ -125,7 +129,8 @@ def test_an_array_a_vjp_shares_with_the_module_is_not_overwritten(overwrites):
     @tg.primitive
     def passthrough(p):
         return p.copy()
-    passthrough.defvjp(lambda g, ans, p: shared)     # sends the same (module) array every time
+
+    passthrough.defvjp(lambda g, ans, p: shared)  # sends the same (module) array every time
 
     x = rng.normal(size=(5,))
     gradient = tg.grad(lambda x: tg.sum(passthrough(tg.softmax(x))))(x)
@@ -141,6 +146,7 @@ def test_forward_values_are_never_overwritten(overwrites):
     def f(x):
         p = tg.softmax(x, axis=0)
         return tg.sum(p * p), p
+
     (_, p), gradient = tg.value_and_grad(f, has_aux=True)(x)
     assert overwrites == [True]
     np.testing.assert_array_equal(p.value, tg.softmax(x, axis=0).value)
@@ -150,7 +156,7 @@ def test_forward_values_are_never_overwritten(overwrites):
 def test_no_overwrite_in_a_recorded_sweep(overwrites):
     x, v = rng.normal(size=(4,)), rng.normal(size=(4,))
     c = rng.normal(size=(4,))
-    f = lambda x: tg.sum(tg.softmax(x) * c) * tg.sum(x * x)   # noqa: E731
+    f = lambda x: tg.sum(tg.softmax(x) * c) * tg.sum(x * x)  # noqa: E731
     tg.hvp(f)(x, v)
     assert any(overwrites.recorded)
     assert not any(o and rec for o, rec in zip(overwrites, overwrites.recorded, strict=False))
@@ -162,6 +168,7 @@ def test_blockwise_and_checkpointed_sweeps_give_the_same_gradient():
 
     def block(Z, rows):
         return tg.sum(tg.softmax(Z[rows] @ tg.transpose(Z), axis=1) * c[rows])
+
     full = tg.grad(lambda Z: block(Z, slice(0, 8)))(Z)
     halves = [slice(0, 4), slice(4, 8)]
     blocks = tg.grad(lambda Z: tg.sum_of_blocks(block, Z, blocks=halves))(Z)

@@ -4,6 +4,7 @@ Replays are compared with eager calls on *other* arguments than the ones traced
 (a program that froze a value of the first call would fail there), bit for bit
 wherever the same NumPy calls run.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -47,11 +48,12 @@ def assert_same(a, b):
 def test_nca_loss_and_gradient_replay_equals_eager(n, block_size, objective, dtype):
     def loss(A, X, y):
         return tg.nca_loss(A, X, y, objective=objective, block_size=block_size)
+
     eager = tg.value_and_grad(loss)
     jitted = tg.jit(eager, static_argnums=2)
     A, X, y = nca_problem(n, dtype=dtype)
     assert_same(jitted(A, X, y), eager(A, X, y))
-    for seed in (1, 2):            # other A and X, the same labels: replayed, not traced
+    for seed in (1, 2):  # other A and X, the same labels: replayed, not traced
         A2, X2, _ = nca_problem(n, seed=seed, dtype=dtype)
         assert_same(jitted(A2, X2, y), eager(A2, X2, y))
     assert jitted.traces == 1
@@ -61,14 +63,16 @@ def test_nca_program_is_folded_pruned_and_reuses_buffers():
     A, X, y = nca_problem(40)
     program = tg.jit(tg.value_and_grad(tg.nca_loss), static_argnums=2).program(A, X, y)
     counts = program.counts
-    assert counts["folded"] > 0                 # the cotangent of Σ p·same is a constant
+    assert counts["folded"] > 0  # the cotangent of Σ p·same is a constant
     assert counts["steps"] == counts["recorded"] - counts["folded"] - counts["dead"]
     assert counts["out="] > 0
     text = repr(program)
     assert f"{counts['recorded']} primitive calls recorded" in text
     assert "s2 = transpose(s0" in text and "matmul(" in text and "softmax(" in text
-    assert len([line for line in text.splitlines() if " = " in line and line.startswith("s")]) \
+    assert (
+        len([line for line in text.splitlines() if " = " in line and line.startswith("s")])
         == counts["steps"]
+    )
 
 
 def test_the_gradient_alone_drops_the_dead_forward_value():
@@ -95,9 +99,11 @@ def test_n_jobs_blocks_are_traced_in_the_calling_thread():
 
 
 # ------------------------------------------------------------------ the op table
-SAMPLE = [row for i, row in enumerate(ROWS) if i % 2 == 0 or row.id in ("abs", "clip", "sort",
-                                                                       "max", "maximum", "mod",
-                                                                       "where", "power")]
+SAMPLE = [
+    row
+    for i, row in enumerate(ROWS)
+    if i % 2 == 0 or row.id in ("abs", "clip", "sort", "max", "maximum", "mod", "where", "power")
+]
 
 
 @pytest.mark.parametrize("row", SAMPLE, ids=[r.id for r in SAMPLE])
@@ -106,12 +112,12 @@ def test_op_table_rows_replay_their_value_and_gradient(row):
         xs = inputs(row, shapes, np.float64)
         out = row.reference(*xs) if row.reference else row.fn(np, *xs)
         weights = np.random.default_rng(1).standard_normal(np.shape(out))
-        f = lambda *xs: tg.sum(row.fn(tg, *xs) * weights)   # noqa: E731
+        f = lambda *xs: tg.sum(row.fn(tg, *xs) * weights)  # noqa: E731
         eager = tg.value_and_grad(f, argnums=tuple(range(len(xs))))
         jitted = tg.jit(eager)
         for seed in (0, 3, 4):
             xs = inputs(row, shapes, np.float64, seed)
-            if row.name == "cumprod":     # under jit its VJP takes the rule valid with zeros
+            if row.name == "cumprod":  # under jit its VJP takes the rule valid with zeros
                 got, want = jitted(*xs), eager(*xs)
                 np.testing.assert_allclose(got[0], want[0], rtol=1e-13)
                 for a, b in zip(got[1], want[1], strict=True):
@@ -122,10 +128,15 @@ def test_op_table_rows_replay_their_value_and_gradient(row):
 
 def test_masks_read_off_values_are_recorded_not_frozen():
     # each of these VJPs reads a mask or a sign off its input's values
-    cases = [lambda x: tg.sum(tg.abs(x)), lambda x: tg.sum(tg.clip(x, -0.5, 0.5)),
-             lambda x: tg.sum(tg.maximum(x, 0.0)), lambda x: tg.max(x),
-             lambda x: tg.sum(tg.sort(x) * np.arange(4.0)),
-             lambda x: tg.sum(tg.where(x > 0, x, 2 * x)), lambda x: tg.sum(tg.mod(3.0, x))]
+    cases = [
+        lambda x: tg.sum(tg.abs(x)),
+        lambda x: tg.sum(tg.clip(x, -0.5, 0.5)),
+        lambda x: tg.sum(tg.maximum(x, 0.0)),
+        lambda x: tg.max(x),
+        lambda x: tg.sum(tg.sort(x) * np.arange(4.0)),
+        lambda x: tg.sum(tg.where(x > 0, x, 2 * x)),
+        lambda x: tg.sum(tg.mod(3.0, x)),
+    ]
     first, second = np.array([0.3, -1.2, 0.7, 2.0]), np.array([-0.9, 0.4, -0.1, 1.5])
     for f in cases:
         jitted = tg.jit(tg.grad(f))
@@ -135,7 +146,7 @@ def test_masks_read_off_values_are_recorded_not_frozen():
 
 # ------------------------------------------------------------------ nesting
 def test_second_derivative_replays():
-    f = lambda x: tg.sum(tg.sin(x) * x ** 3)                       # noqa: E731
+    f = lambda x: tg.sum(tg.sin(x) * x**3)  # noqa: E731
     eager = tg.grad(lambda x: tg.sum(tg.grad(f)(x) * np.array([1.0, 2.0, 3.0])))
     jitted = tg.jit(eager)
     for x in (np.array([0.1, 0.5, -2.0]), np.array([1.5, -0.3, 0.2])):
@@ -145,6 +156,7 @@ def test_second_derivative_replays():
 def test_grad_of_grad_replays():
     def f(x):
         return tg.sum(tg.exp(x) * tg.tanh(x))
+
     eager = tg.grad(lambda x: tg.sum(tg.grad(f)(x)))
     jitted = tg.jit(tg.grad(lambda x: tg.sum(tg.grad(f)(x))))
     for x in (np.linspace(-1, 1, 5), np.linspace(0, 3, 5)):
@@ -152,7 +164,7 @@ def test_grad_of_grad_replays():
 
 
 def test_an_inner_grad_closing_over_the_outer_variable():
-    eager = tg.grad(lambda x: x * tg.grad(lambda y: x * y * y)(2.0))     # d/dx 4x² = 8x
+    eager = tg.grad(lambda x: x * tg.grad(lambda y: x * y * y)(2.0))  # d/dx 4x² = 8x
     jitted = tg.jit(eager)
     for x in (1.0, -3.0):
         assert_same(jitted(np.array(x)), eager(np.array(x)))
@@ -189,16 +201,17 @@ def test_a_new_shape_or_dtype_traces_a_new_program():
 
 def test_static_arguments_are_part_of_the_key():
     def f(x, power, mask):
-        return tg.sum(x ** power, where=mask)
+        return tg.sum(x**power, where=mask)
+
     jitted = tg.jit(tg.grad(f), static_argnums=2)
     x = np.array([1.0, 2.0, 3.0])
     mask = np.array([True, False, True])
     assert_same(jitted(x, 2, mask), tg.grad(f)(x, 2, mask))
-    assert_same(jitted(x, 3, mask), tg.grad(f)(x, 3, mask))          # a number: static
+    assert_same(jitted(x, 3, mask), tg.grad(f)(x, 3, mask))  # a number: static
     other = np.array([False, True, True])
-    assert_same(jitted(x, 3, other), tg.grad(f)(x, 3, other))        # other bytes: retraced
+    assert_same(jitted(x, 3, other), tg.grad(f)(x, 3, other))  # other bytes: retraced
     assert jitted.traces == 3
-    jitted(x + 1, 3, other.copy())                                   # same bytes: replayed
+    jitted(x + 1, 3, other.copy())  # same bytes: replayed
     assert jitted.traces == 3
 
 
@@ -209,22 +222,23 @@ def test_unhashable_static_argument_is_a_clear_error():
 
 # ------------------------------------------------------------------ safety
 _bad_abs = tg.Primitive(np.abs, name="bad_abs")
-_bad_abs.defvjp(lambda g, ans, x: g * np.sign(x.value))   # a sign computed outside the engine
+_bad_abs.defvjp(lambda g, ans, x: g * np.sign(x.value))  # a sign computed outside the engine
 
 
 def test_the_probe_refuses_a_vjp_computing_outside_the_engine():
     f = tg.grad(lambda x: tg.sum(_bad_abs(x)))
     x = np.array([1.0, -2.0, 3.0])
-    assert_same(f(x), np.array([1.0, -1.0, 1.0]))                    # eagerly right
+    assert_same(f(x), np.array([1.0, -1.0, 1.0]))  # eagerly right
     with pytest.raises(NotTraceableError, match=r"bad_abs|multiply.*depends on the input"):
         tg.jit(f)(x)
 
 
 def test_the_probe_refuses_python_control_flow_on_values():
     def f(x):
-        if tg.value_of(x).sum() > 0:          # not interceptable: the probe sees it
+        if tg.value_of(x).sum() > 0:  # not interceptable: the probe sees it
             return tg.sum(x * x)
         return tg.sum(tg.exp(x))
+
     with pytest.raises(NotTraceableError, match="different operations"):
         tg.jit(tg.grad(f))(np.array([1.0, 2.0]))
 
@@ -233,6 +247,7 @@ def test_the_probe_refuses_python_control_flow_on_values():
 def test_a_traced_value_turned_into_a_python_value_is_a_concretization_error(convert):
     def f(x):
         return x * 2 if convert(tg.sum(x)) else x
+
     with pytest.raises(ConcretizationError, match="static"):
         tg.jit(f)(np.ones(2))
 
@@ -246,8 +261,9 @@ def test_python_values_of_constants_are_fine_while_tracing():
 def test_an_array_changed_in_place_outside_the_engine_is_refused():
     def f(x):
         y = tg.exp(x)
-        y.value[0] = 0.0                      # invisible to the recorder
+        y.value[0] = 0.0  # invisible to the recorder
         return tg.sum(y)
+
     with pytest.raises(NotTraceableError, match="in place"):
         tg.jit(f)(np.ones(3))
 
@@ -269,7 +285,7 @@ def test_many_replays_give_the_same_results_and_never_share_buffers():
     rng = np.random.default_rng(5)
     points = [A + 0.1 * rng.standard_normal(A.shape) for _ in range(20)]
     results = [jitted(a, X) for a in points]
-    for a, result in zip(points, results, strict=True):   # earlier results not overwritten later
+    for a, result in zip(points, results, strict=True):  # earlier results not overwritten later
         assert_same(result, eager(a, X))
     assert len({id(r[1]) for r in results}) == len(results)
 
@@ -281,8 +297,10 @@ def test_the_softmax_vjp_overwrites_its_dead_cotangent():
     program = f.program(x, w)
     assert program.counts["overwrite"] == 1, program
     for scale in (1.0, -2.0, 0.5):
-        assert_same(f(scale * x, w), tg.grad(lambda x, w: tg.sum(
-            tg.softmax(x * 2.0, axis=1) * w))(scale * x, w))
+        assert_same(
+            f(scale * x, w),
+            tg.grad(lambda x, w: tg.sum(tg.softmax(x * 2.0, axis=1) * w))(scale * x, w),
+        )
 
 
 def test_inputs_and_outputs_are_never_written_into():
@@ -307,8 +325,10 @@ def labelled_data(n=60, seed=0):
 @pytest.mark.parametrize("objective", ["expected", "log"])
 def test_nca_lbfgs_fit_with_jit_equals_the_eager_fit(objective):
     X, y = labelled_data()
-    fits = [tg.NCA(2, objective=objective, max_iter=30, random_state=0, jit=jit).fit(X, y)
-            for jit in (True, False)]
+    fits = [
+        tg.NCA(2, objective=objective, max_iter=30, random_state=0, jit=jit).fit(X, y)
+        for jit in (True, False)
+    ]
     np.testing.assert_array_equal(fits[0].components_, fits[1].components_)
     np.testing.assert_array_equal(fits[0].loss_curve_, fits[1].loss_curve_)
     assert fits[0].n_iter_ == fits[1].n_iter_
@@ -318,45 +338,57 @@ def test_nca_lbfgs_fit_with_jit_equals_the_eager_fit(objective):
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
 def test_nca_mini_batch_fit_with_jit_equals_the_eager_fit(solver, monkeypatch):
     import tinygrad_nca.nca.estimator as estimator
+
     made = []
 
     def spy(*args, **kwargs):
         made.append(estimator_replayed(*args, **kwargs))
         return made[-1]
+
     estimator_replayed = estimator.replayed_objective
     monkeypatch.setattr(estimator, "replayed_objective", spy)
     X, y = labelled_data(90)
-    fits = [tg.NCA(2, solver=solver, batch_size=20, max_iter=4, random_state=0, jit=jit,
-                   tol=0.0).fit(X, y) for jit in (True, False)]
+    fits = [
+        tg.NCA(2, solver=solver, batch_size=20, max_iter=4, random_state=0, jit=jit, tol=0.0).fit(
+            X, y
+        )
+        for jit in (True, False)
+    ]
     np.testing.assert_allclose(fits[0].components_, fits[1].components_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-10)
     sizes = {len(b) for b in tg.stratified_batches(y, 20, 0)}
     assert len(made) == 1 and 1 <= made[0].step.traces <= len(sizes) + 1
-    assert made[0].step.traces < 4 * 5        # far fewer traces than steps: labels traced
+    assert made[0].step.traces < 4 * 5  # far fewer traces than steps: labels traced
 
 
 @pytest.mark.parametrize("tied", [True, False])
 def test_autoencoder_fit_with_jit_equals_the_eager_fit(tied):
     X = np.random.default_rng(0).standard_normal((40, 5))
-    fits = [tg.LinearAutoencoder(2, tied=tied, max_iter=50, random_state=0, jit=jit).fit(X)
-            for jit in (True, False)]
+    fits = [
+        tg.LinearAutoencoder(2, tied=tied, max_iter=50, random_state=0, jit=jit).fit(X)
+        for jit in (True, False)
+    ]
     np.testing.assert_array_equal(fits[0].components_, fits[1].components_)
     assert fits[0].loss_curve_ == fits[1].loss_curve_
 
 
 def test_reduction_layer_fit_with_jit_equals_the_eager_fit():
     from tinygrad_nca.exercises import nca_classifier_loss
+
     X, y = labelled_data(40)
-    fits = [tg.LinearReduction(2, nca_classifier_loss, max_iter=20, random_state=0,
-                               jit=jit).fit(X, y) for jit in (True, False)]
+    fits = [
+        tg.LinearReduction(2, nca_classifier_loss, max_iter=20, random_state=0, jit=jit).fit(X, y)
+        for jit in (True, False)
+    ]
     np.testing.assert_allclose(fits[0].components_, fits[1].components_, rtol=1e-10)
 
 
 def test_reduction_layer_with_an_untraceable_loss_falls_back_with_a_warning():
     X, y = labelled_data(30)
 
-    def loss(Z, y):                           # a sign read off the values with NumPy
+    def loss(Z, y):  # a sign read off the values with NumPy
         return tg.sum(Z * np.sign(tg.value_of(Z))) + 0.5 * tg.sum(Z * Z)
+
     with pytest.warns(RuntimeWarning, match="cannot be jitted"):
         fitted = tg.LinearReduction(1, loss, max_iter=10, random_state=0).fit(X, y)
     eager = tg.LinearReduction(1, loss, max_iter=10, random_state=0, jit=False).fit(X, y)

@@ -1,6 +1,7 @@
 """nca_loss's automatic row blocks (block_size=None): the same value and gradient as the full
 N × N matrices, in blocks whose size follows AUTO_BLOCK_PAIRS, for both objectives and both
 distance forms; the gradient is also checked against the paper's closed form."""
+
 import numpy as np
 import pytest
 
@@ -19,7 +20,7 @@ def problem(n=60, D=5, d=3, classes=4, seed=2):
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    monkeypatch.setattr(loss, "AUTO_BLOCK_PAIRS", 500)     # 60 points: blocks of 8 rows
+    monkeypatch.setattr(loss, "AUTO_BLOCK_PAIRS", 500)  # 60 points: blocks of 8 rows
 
 
 @pytest.mark.parametrize("objective", ["expected", "log"])
@@ -43,17 +44,18 @@ def test_automatic_block_size_follows_the_budget(small_blocks, monkeypatch):
     def spy(rows, n, block_size):
         sizes.append(block_size)
         return real(rows, n, block_size)
+
     monkeypatch.setattr(loss, "_row_blocks", spy)
     A, X, y = problem()
     graph = tg.nca_loss(tg.Tensor(A, requires_grad=True), X, y)
-    assert "sum_of_blocks" in graph._op.name                 # the default went blockwise
+    assert "sum_of_blocks" in graph._op.name  # the default went blockwise
     tg.nca_loss(A, X, y, distance="broadcast")
     tg.nca_loss(A, X, y, block_size=1000)
-    assert sizes == [500 // 60, 500 // (60 * 3), 1000]     # broadcast: d entries per pair
+    assert sizes == [500 // 60, 500 // (60 * 3), 1000]  # broadcast: d entries per pair
 
 
 def test_small_problems_use_one_block():
     A, X, y = problem(n=40)
     graph = tg.nca_loss(tg.Tensor(A, requires_grad=True), X, y)
     assert "sum_of_blocks" not in graph._op.name
-    assert loss.AUTO_BLOCK_PAIRS // 1448 >= 1448     # the full matrices up to ~1,450 points
+    assert loss.AUTO_BLOCK_PAIRS // 1448 >= 1448  # the full matrices up to ~1,450 points

@@ -5,6 +5,7 @@ found by name among every Primitive of the package, and asserts that the public 
 reports it: at order 1 when every sweep is mutated, and at order 2 when only recorded sweeps
 are (the first derivative is then exact, the derivative of the gradient is off by 1e-4).
 """
+
 import importlib.util
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_check_grads_order_1_catches_a_vjp_scaled_by_1_0001(name):
                 tg.check_grads(f, *args, order=1)
             with pytest.raises(tg.GradientCheckError):
                 tg.check_grads(f, *args, order=1, mode="full")
-    tg.check_grads(f, *args, order=1)          # restored
+    tg.check_grads(f, *args, order=1)  # restored
 
 
 @pytest.mark.parametrize("mode", ["random", "full"])
@@ -83,8 +84,9 @@ def test_mutation_changes_the_gradient_by_exactly_the_factor():
     prim = _primitive("exp")
     x = np.array([0.3, -1.2])
     with mutation_check.mutation(prim, 0):
-        np.testing.assert_allclose(tg.grad(lambda x: tg.sum(tg.exp(x)))(x), 1.0001 * np.exp(x),
-                                   rtol=1e-14)
+        np.testing.assert_allclose(
+            tg.grad(lambda x: tg.sum(tg.exp(x)))(x), 1.0001 * np.exp(x), rtol=1e-14
+        )
     np.testing.assert_allclose(tg.grad(lambda x: tg.sum(tg.exp(x)))(x), np.exp(x), rtol=1e-14)
 
 

@@ -1,6 +1,7 @@
 """Tests of the NCA estimator: scikit-learn's API and checks, results equal to
 scikit-learn's NCA, the extras (objective, dtype, max_memory, loss_curve_,
 verbose) and model files."""
+
 import os
 import tracemalloc
 import warnings
@@ -47,37 +48,48 @@ def expected_failed_checks(estimator):
         # rtol=1e-7, about float32's machine epsilon: BLAS rounds a row of a
         # float32 product differently depending on where it falls in the
         # blocking, so the last bit can differ. Not a fault of the estimator.
-        return {"check_methods_sample_order_invariance":
-                "float32 matrix products agree to rounding (~1e-7), the check's tolerance"}
+        return {
+            "check_methods_sample_order_invariance": "float32 matrix products agree to rounding (~1e-7), the check's tolerance"
+        }
     return {}
 
 
-@parametrize_with_checks([NeighborhoodComponentsAnalysis(),
-                          NeighborhoodComponentsAnalysis(objective="log", dtype=np.float32)],
-                         expected_failed_checks=expected_failed_checks)
+@parametrize_with_checks(
+    [
+        NeighborhoodComponentsAnalysis(),
+        NeighborhoodComponentsAnalysis(objective="log", dtype=np.float32),
+    ],
+    expected_failed_checks=expected_failed_checks,
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
 # ---------------------------------------------------------------- same results as scikit-learn
 @pytest.mark.parametrize("load", [load_iris, load_wine])
-@pytest.mark.parametrize("settings", [
-    dict(n_components=2),                          # "auto" → lda
-    dict(n_components=3, max_iter=8),              # "auto" → pca (iris), lda (wine)
-    dict(),                                        # "auto" → identity
-    dict(n_components=2, init="random", random_state=0, max_iter=10),
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(n_components=2),  # "auto" → lda
+        dict(n_components=3, max_iter=8),  # "auto" → pca (iris), lda (wine)
+        dict(),  # "auto" → identity
+        dict(n_components=2, init="random", random_state=0, max_iter=10),
+    ],
+)
 def test_same_components_as_sklearn(load, settings):
     X, y = standardised(load)
     ours = quiet_fit(NCA(**settings), X, y)
     theirs = quiet_fit(SklearnNCA(**settings), X, y)
     # Same objective, same start, same L-BFGS-B and stopping rule: the same
     # iterates, up to rounding in the gradient (measured: 1e-9 or better).
-    assert np.abs(ours.components_ - theirs.components_).max() \
+    assert (
+        np.abs(ours.components_ - theirs.components_).max()
         <= 1e-6 * np.abs(theirs.components_).max()
-    assert ours.n_iter_ == theirs.n_iter_ - 1     # scikit-learn counts one extra
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.4, random_state=0,
-                                                        stratify=y)
+    )
+    assert ours.n_iter_ == theirs.n_iter_ - 1  # scikit-learn counts one extra
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.4, random_state=0, stratify=y
+    )
     scores = []
     for nca in (NCA(**settings), SklearnNCA(**settings)):
         model = make_pipeline(nca, KNeighborsClassifier(n_neighbors=3))
@@ -97,8 +109,7 @@ def test_nca_beats_or_matches_euclidean_knn_on_wine():
 def test_callback_contract(iris):
     X, y = iris
     calls = []
-    nca = quiet_fit(NCA(n_components=2, callback=lambda t, n: calls.append((t.copy(), n))),
-                    X, y)
+    nca = quiet_fit(NCA(n_components=2, callback=lambda t, n: calls.append((t.copy(), n))), X, y)
     assert [n for _, n in calls] == list(range(1, nca.n_iter_ + 1))
     assert all(t.shape == (2 * X.shape[1],) for t, _ in calls)
     np.testing.assert_array_equal(calls[-1][0].reshape(nca.components_.shape), nca.components_)
@@ -113,18 +124,20 @@ def test_a_callback_raising_stop_iteration_ends_the_fit_quietly(iris, solver):
         seen.append(transformation.copy())
         if n_iter == 3:
             raise StopIteration
+
     nca = NCA(n_components=2, solver=solver, max_iter=50, batch_size=50, callback=stop_at_three)
     if solver == "lbfgs":
         nca.set_params(batch_size=None)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", ConvergenceWarning)     # a deliberate stop: no warning
+        warnings.simplefilter("error", ConvergenceWarning)  # a deliberate stop: no warning
         nca.fit(X, y)
     assert nca.n_iter_ == 3 and len(seen) == 3
     np.testing.assert_array_equal(seen[-1].reshape(nca.components_.shape), nca.components_)
     # the next fit without a stop warns again when it runs out of iterations
     with pytest.warns(ConvergenceWarning):
-        NCA(n_components=2, solver=solver, max_iter=2,
-            batch_size=None if solver == "lbfgs" else 50).fit(X, y)
+        NCA(
+            n_components=2, solver=solver, max_iter=2, batch_size=None if solver == "lbfgs" else 50
+        ).fit(X, y)
 
 
 def test_convergence_warning_when_max_iter_is_reached(iris):
@@ -145,7 +158,7 @@ def test_loss_curve_and_verbose_table(iris, capsys):
     rows = [line.split() for line in out.splitlines() if line.split()[1:2] == ["1"]]
     assert rows, out
     assert nca.loss_curve_.shape == (nca.n_iter_ + 1,)
-    assert np.all(np.diff(nca.loss_curve_) >= -1e-9)       # the objective never goes down
+    assert np.all(np.diff(nca.loss_curve_) >= -1e-9)  # the objective never goes down
     # The curve holds the objective itself: check its last entry independently.
     final = float(tg.nca_loss(nca.components_, X, y).value)
     assert nca.loss_curve_[-1] == pytest.approx(final, rel=1e-10)
@@ -155,9 +168,10 @@ def test_loss_curve_and_verbose_table(iris, capsys):
 def test_log_objective(iris):
     X, y = iris
     nca = quiet_fit(NCA(n_components=2, objective="log", max_iter=20), X, y)
-    assert np.all(nca.loss_curve_ <= 0)                       # Σ log p_i ≤ 0
+    assert np.all(nca.loss_curve_ <= 0)  # Σ log p_i ≤ 0
     assert nca.loss_curve_[-1] == pytest.approx(
-        float(tg.nca_loss(nca.components_, X, y, objective="log").value), rel=1e-10)
+        float(tg.nca_loss(nca.components_, X, y, objective="log").value), rel=1e-10
+    )
     assert nca.loss_curve_[-1] > nca.loss_curve_[0]
 
 
@@ -166,15 +180,16 @@ def test_transform_is_a_projection(iris):
     nca = quiet_fit(NCA(n_components=2, max_iter=5), X, y)
     np.testing.assert_allclose(nca.transform(X), X @ nca.components_.T)
     assert nca.components_.shape == (2, 4) and nca.n_features_in_ == 4
-    assert list(nca.get_feature_names_out()) == ["neighborhoodcomponentsanalysis0",
-                                                "neighborhoodcomponentsanalysis1"]
+    assert list(nca.get_feature_names_out()) == [
+        "neighborhoodcomponentsanalysis0",
+        "neighborhoodcomponentsanalysis1",
+    ]
 
 
 def test_pipeline_grid_search_and_clone(iris):
     X, y = iris
     pipeline = make_pipeline(NCA(max_iter=5), KNeighborsClassifier())
-    search = GridSearchCV(pipeline, {"neighborhoodcomponentsanalysis__n_components": [1, 2]},
-                          cv=2)
+    search = GridSearchCV(pipeline, {"neighborhoodcomponentsanalysis__n_components": [1, 2]}, cv=2)
     quiet_fit(search, X, y)
     assert search.best_params_["neighborhoodcomponentsanalysis__n_components"] in (1, 2)
     copy = clone(NCA(n_components=2, objective="log", dtype=np.float32, max_memory="1GB"))
@@ -197,8 +212,7 @@ def test_warm_start_continues(iris):
     nca = quiet_fit(NCA(n_components=2, max_iter=3, warm_start=True), X, y)
     first = nca.components_.copy()
     quiet_fit(nca, X, y)
-    assert nca.loss_curve_[0] == pytest.approx(
-        float(tg.nca_loss(first, X, y).value), rel=1e-12)
+    assert nca.loss_curve_[0] == pytest.approx(float(tg.nca_loss(first, X, y).value), rel=1e-12)
 
 
 def test_init_array_and_identity(iris):
@@ -214,29 +228,60 @@ def test_init_array_and_identity(iris):
 
 
 # ---------------------------------------------------------------- bad parameters and data
-@pytest.mark.parametrize("make_data, estimator, error, match", [
-    (lambda X, y: (np.where(np.eye(150, 4, dtype=bool), np.nan, X), y), NCA(),
-     ValueError, "NaN"),
-    (lambda X, y: (np.where(np.eye(150, 4, dtype=bool), np.inf, X), y), NCA(),
-     ValueError, "infinity"),
-    (lambda X, y: (X, np.zeros(len(y))), NCA(init="lda"), ValueError,
-     "init='lda' needs samples of at least 2 classes.*single class"),
-    (lambda X, y: (X[:1], y[:1]), NCA(), ValueError, "1 sample"),
-    (lambda X, y: (X, y + 0.5), NCA(), ValueError, "Unknown label type"),
-    (lambda X, y: (X, y), NCA(n_components=5), ValueError,
-     r"`n_components` \(5\) cannot be greater than the given data dimensionality \(4\)"),
-    (lambda X, y: (X, y), NCA(init=np.ones((2, 3))), ValueError,
-     r"input dimensionality \(3\) of the given linear transformation `init` must match"),
-    (lambda X, y: (X, y), NCA(init=np.ones((5, 4))), ValueError, "cannot be greater than its"),
-    (lambda X, y: (X, y), NCA(n_components=1, init=np.ones((2, 4))), ValueError,
-     "does not match the output dimensionality"),
-    (lambda X, y: (X, y), NCA(objective="hinge"), InvalidParameterError, "'objective'"),
-    (lambda X, y: (X, y), NCA(max_iter=0), InvalidParameterError, "'max_iter'"),
-    (lambda X, y: (X, y), NCA(dtype=np.int32), InvalidParameterError, "'dtype'"),
-    (lambda X, y: (X, y), NCA(max_memory="lots"), ValueError, "not a memory size"),
-    (lambda X, y: (X, y), NCA(max_memory=1000), ValueError,
-     "too small for 150 samples.*even one row at a time"),
-])
+@pytest.mark.parametrize(
+    "make_data, estimator, error, match",
+    [
+        (
+            lambda X, y: (np.where(np.eye(150, 4, dtype=bool), np.nan, X), y),
+            NCA(),
+            ValueError,
+            "NaN",
+        ),
+        (
+            lambda X, y: (np.where(np.eye(150, 4, dtype=bool), np.inf, X), y),
+            NCA(),
+            ValueError,
+            "infinity",
+        ),
+        (
+            lambda X, y: (X, np.zeros(len(y))),
+            NCA(init="lda"),
+            ValueError,
+            "init='lda' needs samples of at least 2 classes.*single class",
+        ),
+        (lambda X, y: (X[:1], y[:1]), NCA(), ValueError, "1 sample"),
+        (lambda X, y: (X, y + 0.5), NCA(), ValueError, "Unknown label type"),
+        (
+            lambda X, y: (X, y),
+            NCA(n_components=5),
+            ValueError,
+            r"`n_components` \(5\) cannot be greater than the given data dimensionality \(4\)",
+        ),
+        (
+            lambda X, y: (X, y),
+            NCA(init=np.ones((2, 3))),
+            ValueError,
+            r"input dimensionality \(3\) of the given linear transformation `init` must match",
+        ),
+        (lambda X, y: (X, y), NCA(init=np.ones((5, 4))), ValueError, "cannot be greater than its"),
+        (
+            lambda X, y: (X, y),
+            NCA(n_components=1, init=np.ones((2, 4))),
+            ValueError,
+            "does not match the output dimensionality",
+        ),
+        (lambda X, y: (X, y), NCA(objective="hinge"), InvalidParameterError, "'objective'"),
+        (lambda X, y: (X, y), NCA(max_iter=0), InvalidParameterError, "'max_iter'"),
+        (lambda X, y: (X, y), NCA(dtype=np.int32), InvalidParameterError, "'dtype'"),
+        (lambda X, y: (X, y), NCA(max_memory="lots"), ValueError, "not a memory size"),
+        (
+            lambda X, y: (X, y),
+            NCA(max_memory=1000),
+            ValueError,
+            "too small for 150 samples.*even one row at a time",
+        ),
+    ],
+)
 def test_bad_input_gets_a_clear_error(iris, make_data, estimator, error, match):
     X, y = make_data(*iris)
     with pytest.raises(error, match=match):
@@ -244,12 +289,15 @@ def test_bad_input_gets_a_clear_error(iris, make_data, estimator, error, match):
 
 
 # ---------------------------------------------------------------- a single class
-@pytest.mark.parametrize("settings", [
-    dict(n_components=2),                          # "auto" → pca (lda needs 2 classes)
-    dict(),                                        # "auto" → identity
-    dict(n_components=3, init="pca", random_state=0),
-    dict(n_components=2, init="random", random_state=0),
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(n_components=2),  # "auto" → pca (lda needs 2 classes)
+        dict(),  # "auto" → identity
+        dict(n_components=3, init="pca", random_state=0),
+        dict(n_components=2, init="random", random_state=0),
+    ],
+)
 def test_a_single_class_keeps_the_initial_transformation_as_sklearn_does(iris, settings):
     # A cross-validation fold can hold one class. scikit-learn's NCA then
     # succeeds quietly with its initial transformation (the objective is
@@ -258,22 +306,25 @@ def test_a_single_class_keeps_the_initial_transformation_as_sklearn_does(iris, s
     X, y = X[y == 1], y[y == 1]
     calls = []
     with warnings.catch_warnings():
-        warnings.simplefilter("error")             # no warning of any kind
+        warnings.simplefilter("error")  # no warning of any kind
         ours = NCA(callback=lambda t, n: calls.append(n), **settings).fit(X, y)
         theirs = SklearnNCA(**settings).fit(X, y)
     np.testing.assert_allclose(ours.components_, theirs.components_, rtol=1e-12, atol=1e-12)
     assert ours.n_iter_ == theirs.n_iter_ - 1 == 0  # scikit-learn counts one extra
     assert calls == []
-    assert ours.loss_curve_.tolist() == [float(len(y))]     # Σ p_i with every p_i = 1
+    assert ours.loss_curve_.tolist() == [float(len(y))]  # Σ p_i with every p_i = 1
     assert ours.transform(X).shape == (len(y), ours.components_.shape[0])
 
 
-@pytest.mark.parametrize("objective, solver, start", [
-    ("expected", "lbfgs", lambda X, y: float(len(y))),
-    ("log", "lbfgs", lambda X, y: 0.0),
-    ("expected", "adam", lambda X, y: 1.0),           # the stochastic solvers: per point
-    ("log", "sgd", lambda X, y: 0.0),
-])
+@pytest.mark.parametrize(
+    "objective, solver, start",
+    [
+        ("expected", "lbfgs", lambda X, y: float(len(y))),
+        ("log", "lbfgs", lambda X, y: 0.0),
+        ("expected", "adam", lambda X, y: 1.0),  # the stochastic solvers: per point
+        ("log", "sgd", lambda X, y: 0.0),
+    ],
+)
 def test_a_single_class_with_every_objective_and_solver(iris, objective, solver, start):
     X, y = iris
     X, y = X[y == 2], np.full(int(np.sum(y == 2)), "virginica")
@@ -285,8 +336,9 @@ def test_a_single_class_with_every_objective_and_solver(iris, objective, solver,
     assert nca.n_iter_ == 0
     # The constant objective, as the loss computes it at that transformation.
     per_point = len(y) if solver != "lbfgs" else 1
-    assert float(tg.nca_loss(init, X, np.zeros(len(y), dtype=int), objective=objective).value) \
-        / per_point == pytest.approx(start(X, y), abs=1e-12)
+    assert float(
+        tg.nca_loss(init, X, np.zeros(len(y), dtype=int), objective=objective).value
+    ) / per_point == pytest.approx(start(X, y), abs=1e-12)
     assert nca.loss_curve_.tolist() == pytest.approx([start(X, y)], abs=1e-12)
 
 
@@ -298,12 +350,13 @@ def test_cross_validation_with_a_one_class_fold():
     X, y = X[y < 2][40:], y[y < 2][40:]
     pipeline = make_pipeline(NCA(n_components=2, max_iter=5), KNeighborsClassifier(1))
     scores = cross_val_score(pipeline, X, y, cv=KFold(2), error_score="raise")
-    assert scores[0] == pytest.approx(20 / 30)     # a one-class model predicts class 1
+    assert scores[0] == pytest.approx(20 / 30)  # a one-class model predicts class 1
 
 
 # ---------------------------------------------------------------- the Mahalanobis matrix
 def test_mahalanobis_matrix_gives_the_learned_squared_distances(iris):
     from scipy.spatial.distance import mahalanobis
+
     X, y = iris
     nca = quiet_fit(NCA(n_components=2, max_iter=10), X, y)
     M = nca.get_mahalanobis_matrix()
@@ -319,6 +372,7 @@ def test_mahalanobis_matrix_gives_the_learned_squared_distances(iris):
 
 def test_mahalanobis_matrix_before_fit_is_an_error():
     from sklearn.exceptions import NotFittedError
+
     with pytest.raises(NotFittedError):
         NCA().get_mahalanobis_matrix()
 
@@ -333,6 +387,7 @@ def test_warm_start_with_other_features_is_an_error(iris):
 def test_transform_before_fit_and_with_wrong_features(iris):
     X, y = iris
     from sklearn.exceptions import NotFittedError
+
     with pytest.raises(NotFittedError):
         NCA().transform(X)
     nca = quiet_fit(NCA(max_iter=2), X, y)
@@ -357,7 +412,7 @@ def test_float32_end_to_end(iris):
 def test_max_memory_uses_blocks_with_the_same_result(iris):
     X, y = iris
     full = quiet_fit(NCA(n_components=2, max_iter=10), X, y)
-    budget = memory_estimate(150, 2, 8, 20)           # room for blocks of about 20 rows
+    budget = memory_estimate(150, 2, 8, 20)  # room for blocks of about 20 rows
     assert full._block_size(150, 2, 8) is None
     blocked = NCA(n_components=2, max_iter=10, max_memory=budget)
     assert 15 <= blocked._block_size(150, 2, 8) <= 20
@@ -367,8 +422,7 @@ def test_max_memory_uses_blocks_with_the_same_result(iris):
 
 @pytest.mark.parametrize("objective", ["expected", "log"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("n, d, block", [(400, 8, None), (400, 8, 50), (150, 3, 1),
-                                         (200, 30, 7)])
+@pytest.mark.parametrize("n, d, block", [(400, 8, None), (400, 8, 50), (150, 3, 1), (200, 30, 7)])
 def test_memory_estimate_bounds_the_measured_peak(objective, dtype, n, d, block):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 40)).astype(dtype)
@@ -385,7 +439,7 @@ def test_memory_estimate_bounds_the_measured_peak(objective, dtype, n, d, block)
 
 def test_parse_bytes():
     assert parse_bytes("2GB") == 2e9
-    assert parse_bytes(" 512 MiB ") == 512 * 2 ** 20
+    assert parse_bytes(" 512 MiB ") == 512 * 2**20
     assert parse_bytes(1e6) == 1e6
     for bad in ("2 parsecs", "GB", "-1GB", ""):
         with pytest.raises(ValueError):
@@ -395,8 +449,18 @@ def test_parse_bytes():
 # ---------------------------------------------------------------- model files
 def test_save_and_load_round_trip(tmp_path):
     data = load_iris(as_frame=True)
-    nca = quiet_fit(NCA(n_components=2, objective="log", max_iter=5, random_state=3,
-                        dtype=np.float32, max_memory="1GB"), data.data, data.target)
+    nca = quiet_fit(
+        NCA(
+            n_components=2,
+            objective="log",
+            max_iter=5,
+            random_state=3,
+            dtype=np.float32,
+            max_memory="1GB",
+        ),
+        data.data,
+        data.target,
+    )
     path = tmp_path / "model.npz"
     nca.save(path)
     loaded = NCA.load(path)
@@ -408,7 +472,7 @@ def test_save_and_load_round_trip(tmp_path):
     assert list(loaded.feature_names_in_) == list(data.data.columns)
     np.testing.assert_array_equal(loaded.transform(data.data), nca.transform(data.data))
     assert loaded.random_state_.randint(1 << 30) == nca.random_state_.randint(1 << 30)
-    assert os.listdir(tmp_path) == ["model.npz"]            # no temporary file left behind
+    assert os.listdir(tmp_path) == ["model.npz"]  # no temporary file left behind
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # ordinary permissions
@@ -430,17 +494,24 @@ def _valid_arrays(tmp_path, iris):
         return {key: data[key] for key in data.files}
 
 
-@pytest.mark.parametrize("corrupt, match", [
-    (lambda arrays: {"weights": np.ones(3)}, "not a tinygrad_nca model file"),
-    (lambda arrays: {**arrays, "format_version": np.array(99)}, "newer"),
-    (lambda arrays: {k: v for k, v in arrays.items() if k != "components_"}, "missing"),
-    (lambda arrays: {**arrays, "components_": np.ones((2, 3))}, "components_ has shape"),
-    (lambda arrays: {**arrays, "params": np.array("{not json")}, "not valid JSON"),
-    (lambda arrays: {**arrays, "params": np.array('{"objective": "hinge"}')},
-     "invalid parameters"),
-    (lambda arrays: {**arrays, "params": np.array(np.array([{"a": 1}], dtype=object))},
-     "not a tinygrad_nca model file"),
-])
+@pytest.mark.parametrize(
+    "corrupt, match",
+    [
+        (lambda arrays: {"weights": np.ones(3)}, "not a tinygrad_nca model file"),
+        (lambda arrays: {**arrays, "format_version": np.array(99)}, "newer"),
+        (lambda arrays: {k: v for k, v in arrays.items() if k != "components_"}, "missing"),
+        (lambda arrays: {**arrays, "components_": np.ones((2, 3))}, "components_ has shape"),
+        (lambda arrays: {**arrays, "params": np.array("{not json")}, "not valid JSON"),
+        (
+            lambda arrays: {**arrays, "params": np.array('{"objective": "hinge"}')},
+            "invalid parameters",
+        ),
+        (
+            lambda arrays: {**arrays, "params": np.array(np.array([{"a": 1}], dtype=object))},
+            "not a tinygrad_nca model file",
+        ),
+    ],
+)
 def test_load_rejects_foreign_or_damaged_files(tmp_path, iris, corrupt, match):
     arrays = corrupt(_valid_arrays(tmp_path, iris))
     path = tmp_path / "bad.npz"
@@ -450,16 +521,19 @@ def test_load_rejects_foreign_or_damaged_files(tmp_path, iris, corrupt, match):
         NCA.load(path)
 
 
-@pytest.mark.parametrize("content, kind", [
-    (b"this is not a model\n", "it is a text file"),
-    (b"a,b,species\n1.0,2.0,setosa\n", "text file that looks like CSV data"),
-    ("\ufeffa;b\n1;2\n".encode(), "text file that looks like CSV data"),
-    (b"", "the file is empty"),
-    (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "binary file of another kind"),
-    (b"PK\x03\x04" + b"\x00" * 60, "cannot be read as an .npz"),      # a damaged zip
-    ("npy", "a single NumPy array (.npy)"),
-    ("pickled npz", "cannot be read as an .npz of plain arrays"),
-])
+@pytest.mark.parametrize(
+    "content, kind",
+    [
+        (b"this is not a model\n", "it is a text file"),
+        (b"a,b,species\n1.0,2.0,setosa\n", "text file that looks like CSV data"),
+        ("\ufeffa;b\n1;2\n".encode(), "text file that looks like CSV data"),
+        (b"", "the file is empty"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "binary file of another kind"),
+        (b"PK\x03\x04" + b"\x00" * 60, "cannot be read as an .npz"),  # a damaged zip
+        ("npy", "a single NumPy array (.npy)"),
+        ("pickled npz", "cannot be read as an .npz of plain arrays"),
+    ],
+)
 def test_load_rejects_other_files_in_its_own_words(tmp_path, content, kind):
     path = tmp_path / "model.npz"
     if content == "npy":
@@ -475,7 +549,7 @@ def test_load_rejects_other_files_in_its_own_words(tmp_path, content, kind):
     message = str(raised.value)
     assert message.startswith(f"{str(path)!r} is not a tinygrad_nca model file")
     assert kind in message
-    assert "pickle" not in message          # NumPy's advice (allow_pickle) is not the problem
+    assert "pickle" not in message  # NumPy's advice (allow_pickle) is not the problem
 
 
 def test_load_a_missing_file(tmp_path):
@@ -485,5 +559,6 @@ def test_load_a_missing_file(tmp_path):
 
 def test_save_before_fit_is_an_error(tmp_path):
     from sklearn.exceptions import NotFittedError
+
     with pytest.raises(NotFittedError):
         NCA().save(tmp_path / "m.npz")

@@ -1,4 +1,5 @@
 """Row blocks on several threads, processes or a Dask cluster: the same numbers as one."""
+
 import concurrent.futures
 import multiprocessing
 import sys
@@ -17,8 +18,9 @@ def _in_thread(fn):
     def target():
         try:
             out["value"] = fn()
-        except BaseException as err:       # re-raised in the caller
+        except BaseException as err:  # re-raised in the caller
             out["error"] = err
+
     thread = threading.Thread(target=target)
     thread.start()
     thread.join(10)
@@ -36,6 +38,7 @@ def test_no_grad_in_one_thread_does_not_stop_recording_in_another():
         with tg.no_grad():
             inside.set()
             release.wait(10)
+
     holder = threading.Thread(target=hold_no_grad)
     holder.start()
     try:
@@ -46,11 +49,12 @@ def test_no_grad_in_one_thread_does_not_stop_recording_in_another():
     finally:
         release.set()
         holder.join(10)
-    assert tg.is_grad_enabled()          # and the switch was left as it was
+    assert tg.is_grad_enabled()  # and the switch was left as it was
 
 
 def test_a_new_thread_starts_with_recording_on_and_no_listeners():
     from tinygrad_nca.tensor import listening, observed
+
     with tg.no_grad(), listening(on_op=lambda name, flops: None):
         assert observed()
         seen = _in_thread(lambda: (tg.is_grad_enabled(), observed()))
@@ -67,9 +71,10 @@ def test_threads_differentiating_at_once_get_their_own_gradients():
         barrier.wait(10)
         f = tg.grad(lambda x: tg.sum(tg.softmax(x * (k + 1), axis=0) * np.arange(50.0)))
         results[k] = [f(np.linspace(0, 1, 50)) for _ in range(40)]
+
     threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
     interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)        # switch threads often, so that any race shows
+    sys.setswitchinterval(1e-6)  # switch threads often, so that any race shows
     try:
         for thread in threads:
             thread.start()
@@ -78,8 +83,9 @@ def test_threads_differentiating_at_once_get_their_own_gradients():
     finally:
         sys.setswitchinterval(interval)
     for k in range(8):
-        expected = tg.grad(lambda x: tg.sum(tg.softmax(x * (k + 1), axis=0)
-                                            * np.arange(50.0)))(np.linspace(0, 1, 50))
+        expected = tg.grad(lambda x: tg.sum(tg.softmax(x * (k + 1), axis=0) * np.arange(50.0)))(
+            np.linspace(0, 1, 50)
+        )
         for gradient in results[k]:
             np.testing.assert_array_equal(gradient, expected)
 
@@ -103,12 +109,13 @@ def _value_and_grad(A, X, y, **options):
 @pytest.mark.parametrize("distance", ["gram", "broadcast"])
 def test_every_n_jobs_gives_bit_identical_value_and_gradient(n, block_size, objective, distance):
     A, X, y = _data(n, seed=n)
-    value, gradient = _value_and_grad(A, X, y, objective=objective, distance=distance,
-                                      block_size=block_size)
+    value, gradient = _value_and_grad(
+        A, X, y, objective=objective, distance=distance, block_size=block_size
+    )
     for n_jobs in (2, 3, 8, -1):
         other_value, other_gradient = _value_and_grad(
-            A, X, y, objective=objective, distance=distance, block_size=block_size,
-            n_jobs=n_jobs)
+            A, X, y, objective=objective, distance=distance, block_size=block_size, n_jobs=n_jobs
+        )
         assert np.array_equal(other_value, value), n_jobs
         assert np.array_equal(other_gradient, gradient), n_jobs
 
@@ -117,7 +124,7 @@ def test_float32_and_unsorted_rows_are_bit_identical_too():
     """float32 data, and a class of one point, so that the rows are not contiguous
     (the blocks are index arrays, not slices)."""
     A, X, y = _data(300, dtype=np.float32, seed=3)
-    y[17] = 99                       # a lone point: never a row, still a neighbour
+    y[17] = 99  # a lone point: never a row, still a neighbour
     value, gradient = _value_and_grad(A, X, y, block_size=40)
     assert gradient.dtype == np.float32
     other_value, other_gradient = _value_and_grad(A, X, y, block_size=40, n_jobs=4)
@@ -128,9 +135,10 @@ def test_automatic_blocks_on_threads_match_the_full_matrices(monkeypatch):
     """With the automatic block size forced small, several threads still give the
     value and gradient of the full N × N computation (up to rounding)."""
     from tinygrad_nca.nca import loss
+
     A, X, y = _data(200, seed=5)
     full_value, full_gradient = _value_and_grad(A, X, y, block_size=200)
-    monkeypatch.setattr(loss, "AUTO_BLOCK_PAIRS", 200 * 16)     # blocks of 16 rows
+    monkeypatch.setattr(loss, "AUTO_BLOCK_PAIRS", 200 * 16)  # blocks of 16 rows
     value, gradient = _value_and_grad(A, X, y, n_jobs=2)
     np.testing.assert_allclose(value, full_value, rtol=1e-12)
     np.testing.assert_allclose(gradient, full_gradient, rtol=1e-10, atol=1e-12)
@@ -157,7 +165,9 @@ def test_sum_of_blocks_on_threads_is_the_serial_sum_bit_for_bit():
 
     def total(n_jobs):
         return tg.value_and_grad(
-            lambda Z, W: tg.sum_of_blocks(_term, Z, W, blocks=blocks, n_jobs=n_jobs), (0, 1))(Z, W)
+            lambda Z, W: tg.sum_of_blocks(_term, Z, W, blocks=blocks, n_jobs=n_jobs), (0, 1)
+        )(Z, W)
+
     value, (gZ, gW) = total(None)
     for n_jobs in (2, 5, -1):
         other, (oZ, oW) = total(n_jobs)
@@ -170,7 +180,8 @@ def test_an_error_in_a_block_reaches_the_caller_and_the_pool_stops():
     blocks = [slice(i, i + 2) for i in range(0, 20, 2)]
 
     def term(Z, b):
-        return Z[b] if b.start == 8 else tg.sum(Z[b])       # block 4 is not a scalar
+        return Z[b] if b.start == 8 else tg.sum(Z[b])  # block 4 is not a scalar
+
     with pytest.raises(ValueError, match="must return a scalar"):
         tg.grad(lambda Z: tg.sum_of_blocks(term, Z, blocks=blocks, n_jobs=3))(Z)
     assert not [t for t in threading.enumerate() if t.name.startswith("sum_of_blocks")]
@@ -180,14 +191,18 @@ def test_detect_anomaly_reaches_the_worker_threads():
     Z = np.array([1.0, -1.0, 2.0, 3.0])
     halves = [slice(0, 2), slice(2, 4)]
     with tg.detect_anomaly(), pytest.raises(tg.AnomalyError, match="log"):
-        tg.grad(lambda Z: tg.sum_of_blocks(lambda Z, b: tg.sum(tg.log(Z[b])), Z,
-                                           blocks=halves, n_jobs=2))(Z)
+        tg.grad(
+            lambda Z: tg.sum_of_blocks(
+                lambda Z, b: tg.sum(tg.log(Z[b])), Z, blocks=halves, n_jobs=2
+            )
+        )(Z)
 
 
 def test_op_listeners_see_every_op_of_every_block():
     """While ops are being counted, the blocks run in the calling thread (a worker
     thread's ops would go to that thread's listeners, none)."""
     from tinygrad_nca.tensor import listening
+
     A, X, y = _data(120, seed=8)
     counts = []
     for n_jobs in (None, 2):
@@ -212,6 +227,7 @@ class _CountingExecutor(concurrent.futures.Executor):
             def result(self, timeout=None):
                 executor.outstanding -= 1
                 return future.result(timeout)
+
         future.set_result(fn(*args, **kwargs))
         self.submitted += 1
         self.outstanding += 1
@@ -221,11 +237,15 @@ class _CountingExecutor(concurrent.futures.Executor):
 
 def test_any_executor_is_used_with_a_bounded_number_of_blocks_in_flight():
     from tinygrad_nca import blockwise
+
     x = np.linspace(-1, 1, 400)
     blocks = [slice(i, i + 4) for i in range(0, 400, 4)]
     executor = _CountingExecutor()
-    gradient = tg.grad(lambda x: tg.sum_of_blocks(lambda x, b: tg.sum(tg.exp(x[b])), x,
-                                                  blocks=blocks, executor=executor))(x)
+    gradient = tg.grad(
+        lambda x: tg.sum_of_blocks(
+            lambda x, b: tg.sum(tg.exp(x[b])), x, blocks=blocks, executor=executor
+        )
+    )(x)
     np.testing.assert_allclose(gradient, np.exp(x), rtol=1e-15)
     assert executor.submitted == 100
     assert executor.most == blockwise._IN_FLIGHT
@@ -236,13 +256,14 @@ def test_any_executor_is_used_with_a_bounded_number_of_blocks_in_flight():
 def test_a_bad_n_jobs_is_refused_naming_it(n_jobs):
     A, X, y = _data(30)
     with pytest.raises(ValueError, match="n_jobs must be a nonzero integer"):
-        tg.nca_loss(A, X, y, n_jobs=n_jobs)           # one block: refused all the same
+        tg.nca_loss(A, X, y, n_jobs=n_jobs)  # one block: refused all the same
     with pytest.raises(ValueError, match="n_jobs must be a nonzero integer"):
         tg.sum_of_blocks(lambda x, b: tg.sum(x[b]), X, blocks=[slice(0, 2)], n_jobs=n_jobs)
 
 
 def test_n_jobs_counts_cores_from_the_end_as_joblib_does():
     from tinygrad_nca.blockwise import available_cores, resolve_n_jobs
+
     cores = available_cores()
     assert resolve_n_jobs(None) == 1 and resolve_n_jobs(5) == 5
     assert resolve_n_jobs(-1) == cores
@@ -253,19 +274,27 @@ def test_n_jobs_counts_cores_from_the_end_as_joblib_does():
 
 def test_an_executor_that_is_not_one_is_refused_naming_it():
     A, X, y = _data(30)
-    with pytest.raises(TypeError, match="executor must be a concurrent.futures.Executor.*"
-                                        "ThreadPoolExecutor"):
+    with pytest.raises(
+        TypeError, match="executor must be a concurrent.futures.Executor.*ThreadPoolExecutor"
+    ):
         tg.nca_loss(A, X, y, executor=object())
-    with concurrent.futures.ThreadPoolExecutor(1) as pool, \
-            pytest.raises(ValueError, match="n_jobs or executor, not both"):
+    with (
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+        pytest.raises(ValueError, match="n_jobs or executor, not both"),
+    ):
         tg.nca_loss(A, X, y, executor=pool, n_jobs=2)
 
 
 def test_a_lambda_for_a_process_pool_is_refused_with_a_way_out():
-    with concurrent.futures.ProcessPoolExecutor(1) as pool, \
-            pytest.raises(TypeError, match="cannot be sent to another process.*module-level"):
-        tg.grad(lambda x: tg.sum_of_blocks(lambda x, b: tg.sum(x[b]), x,
-                                           blocks=[slice(0, 1)], executor=pool))(np.ones(2))
+    with (
+        concurrent.futures.ProcessPoolExecutor(1) as pool,
+        pytest.raises(TypeError, match="cannot be sent to another process.*module-level"),
+    ):
+        tg.grad(
+            lambda x: tg.sum_of_blocks(
+                lambda x, b: tg.sum(x[b]), x, blocks=[slice(0, 1)], executor=pool
+            )
+        )(np.ones(2))
 
 
 # ---------------------------------------------------------------- other processes
@@ -273,10 +302,11 @@ def test_a_process_pool_gives_the_local_result():
     """Tasks pickled to other processes: Z, the rows and the picklable block function."""
     A, X, y = _data(240, seed=9)
     value, gradient = _value_and_grad(A, X, y, block_size=50, objective="log")
-    context = multiprocessing.get_context("spawn")    # no fork of a process with threads
+    context = multiprocessing.get_context("spawn")  # no fork of a process with threads
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool:
-        other_value, other_gradient = _value_and_grad(A, X, y, block_size=50, objective="log",
-                                                      executor=pool)
+        other_value, other_gradient = _value_and_grad(
+            A, X, y, block_size=50, objective="log", executor=pool
+        )
     np.testing.assert_allclose(other_value, value, rtol=1e-12)
     np.testing.assert_allclose(other_gradient, gradient, rtol=1e-12, atol=1e-12)
 
@@ -289,11 +319,19 @@ def test_a_dask_cluster_gives_the_local_result(processes):
     A, X, y = _data(300, seed=10)
     value, gradient = _value_and_grad(A, X, y, block_size=40)
     options = dict(host="127.0.0.1") if processes else {}
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=processes,
-                                  dashboard_address=None, **options) as cluster, \
-            distributed.Client(cluster) as client:
-        other_value, other_gradient = _value_and_grad(A, X, y, block_size=40,
-                                                      executor=client.get_executor())
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=processes,
+            dashboard_address=None,
+            **options,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        other_value, other_gradient = _value_and_grad(
+            A, X, y, block_size=40, executor=client.get_executor()
+        )
     np.testing.assert_allclose(other_value, value, rtol=1e-12)
     np.testing.assert_allclose(other_gradient, gradient, rtol=1e-12, atol=1e-12)
 
@@ -302,11 +340,15 @@ def test_a_dask_cluster_gives_the_local_result(processes):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_the_estimator_fit_is_bit_identical_for_every_n_jobs():
     from tinygrad_nca import NeighborhoodComponentsAnalysis
+
     _, X, y = _data(160, dim=5, seed=11)
-    fits = [NeighborhoodComponentsAnalysis(n_components=2, max_iter=8, random_state=0,
-                                           max_memory="600KB", n_jobs=n_jobs).fit(X, y)
-            for n_jobs in (None, 2)]
-    assert fits[0]._block_size(160, 2, 8) is not None          # the loss is in blocks
+    fits = [
+        NeighborhoodComponentsAnalysis(
+            n_components=2, max_iter=8, random_state=0, max_memory="600KB", n_jobs=n_jobs
+        ).fit(X, y)
+        for n_jobs in (None, 2)
+    ]
+    assert fits[0]._block_size(160, 2, 8) is not None  # the loss is in blocks
     assert np.array_equal(fits[0].components_, fits[1].components_)
     assert np.array_equal(fits[0].loss_curve_, fits[1].loss_curve_)
 
@@ -314,26 +356,34 @@ def test_the_estimator_fit_is_bit_identical_for_every_n_jobs():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_the_estimator_runs_on_an_executor_and_clones_share_it():
     from sklearn.base import clone
+
     from tinygrad_nca import NeighborhoodComponentsAnalysis
+
     _, X, y = _data(160, dim=5, seed=12)
-    local = NeighborhoodComponentsAnalysis(n_components=2, max_iter=5, random_state=0,
-                                           max_memory="600KB").fit(X, y)
+    local = NeighborhoodComponentsAnalysis(
+        n_components=2, max_iter=5, random_state=0, max_memory="600KB"
+    ).fit(X, y)
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        nca = NeighborhoodComponentsAnalysis(n_components=2, max_iter=5, random_state=0,
-                                             max_memory="600KB", executor=pool)
+        nca = NeighborhoodComponentsAnalysis(
+            n_components=2, max_iter=5, random_state=0, max_memory="600KB", executor=pool
+        )
         copy = clone(nca)
         assert copy.executor is pool
         copy.fit(X, y)
     np.testing.assert_array_equal(copy.components_, local.components_)
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(n_jobs=0), "'n_jobs' parameter"),
-    (dict(n_jobs="x"), "'n_jobs' parameter"),
-    (dict(executor="pool"), "'executor' parameter"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(n_jobs=0), "'n_jobs' parameter"),
+        (dict(n_jobs="x"), "'n_jobs' parameter"),
+        (dict(executor="pool"), "'executor' parameter"),
+    ],
+)
 def test_the_estimator_refuses_bad_n_jobs_and_executor(params, message):
     from tinygrad_nca import NeighborhoodComponentsAnalysis
+
     _, X, y = _data(40, seed=13)
     with pytest.raises(ValueError, match=message):
         NeighborhoodComponentsAnalysis(**params).fit(X, y)
@@ -344,12 +394,35 @@ def test_the_scaling_benchmark_runs_and_checks_bit_identity(tmp_path):
     """benchmarks/scaling.py end to end at a tiny size (its timings are not tested)."""
     import os
     import subprocess
-    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "benchmarks", "scaling.py")
-    out = subprocess.run([sys.executable, script, "--n", "300", "--D", "16", "--d", "4",
-                          "--block-size", "40", "--jobs", "1,2,3", "--repeats", "1",
-                          "--big", "--big-n", "400"],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+    script = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "scaling.py"
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            script,
+            "--n",
+            "300",
+            "--D",
+            "16",
+            "--d",
+            "4",
+            "--block-size",
+            "40",
+            "--jobs",
+            "1,2,3",
+            "--repeats",
+            "1",
+            "--big",
+            "--big-n",
+            "400",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert "OMP_NUM_THREADS=1" in out.stdout
     table = [line for line in out.stdout.splitlines() if line.startswith("| 3 |")]

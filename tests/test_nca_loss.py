@@ -1,5 +1,6 @@
 """Tests of nca_loss: against the paper's closed form, scikit-learn's own NCA
 gradient and finite differences; numerical safety; blockwise = full; float32."""
+
 import tracemalloc
 
 import numpy as np
@@ -15,13 +16,12 @@ OBJECTIVES = ["expected", "log"]
 DISTANCES = ["gram", "broadcast"]
 
 
-def problem(seed=0, n=30, n_features=5, n_components=3, n_classes=3, scale=0.5,
-            singleton=True):
+def problem(seed=0, n=30, n_features=5, n_components=3, n_classes=3, scale=0.5, singleton=True):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, n_features))
     y = rng.integers(0, n_classes, n)
     if singleton:
-        y[0] = n_classes + 5          # a class with one point: no classmate
+        y[0] = n_classes + 5  # a class with one point: no classmate
     A = scale * rng.standard_normal((n_components, n_features))
     return A, X, y
 
@@ -39,7 +39,7 @@ def value_and_grad(A, X, y, **kwargs):
 def sklearn_loss_and_grad(A, X, y):
     """scikit-learn's objective Σ p_i and its hand-derived gradient (sign=+1)."""
     nca = SklearnNCA()
-    nca.n_iter_ = 1                   # past the first call, which prints a header when verbose
+    nca.n_iter_ = 1  # past the first call, which prints a header when verbose
     same_class = y[:, None] == y[None, :]
     value, gradient = nca._loss_grad_lbfgs(A.ravel(), X, same_class, 1.0)
     return value, gradient.reshape(A.shape)
@@ -51,8 +51,9 @@ def sklearn_loss_and_grad(A, X, y):
 @pytest.mark.parametrize("block_size", [None, 7])
 def test_matches_the_papers_closed_form(objective, distance, block_size):
     A, X, y = problem(seed=1)
-    value, gradient = value_and_grad(A, X, y, objective=objective, distance=distance,
-                                     block_size=block_size)
+    value, gradient = value_and_grad(
+        A, X, y, objective=objective, distance=distance, block_size=block_size
+    )
     ref_value, ref_gradient = nca_loss_and_grad_reference(A, X, y, objective=objective)
     assert relative_error(value, ref_value) < 1e-10
     assert relative_error(gradient, ref_gradient) < 1e-10
@@ -73,8 +74,9 @@ def test_the_objectives_mean_what_they_say():
     X = np.array([[0.0, 0.0], [0.0, 0.1], [5.0, 0.0], [5.0, 0.1]])
     y = np.array([0, 0, 1, 1])
     assert float(tg.nca_loss(np.eye(2), X, y).value) == pytest.approx(4.0, abs=1e-9)
-    assert float(tg.nca_loss(np.eye(2), X, y, objective="log").value) == pytest.approx(0.0,
-                                                                                      abs=1e-9)
+    assert float(tg.nca_loss(np.eye(2), X, y, objective="log").value) == pytest.approx(
+        0.0, abs=1e-9
+    )
     # A = 0 maps every point to the origin: p_ij = 1/(N−1), p_i = (|C_i|−1)/(N−1).
     assert float(tg.nca_loss(np.zeros((1, 2)), X, y).value) == pytest.approx(4 / 3)
 
@@ -85,8 +87,9 @@ def test_labels_of_any_type_and_order_give_the_same_loss():
     permutation = np.random.default_rng(0).permutation(len(y))
     base = float(tg.nca_loss(A, X, y).value)
     assert float(tg.nca_loss(A, X, names).value) == pytest.approx(base, rel=1e-12)
-    assert float(tg.nca_loss(A, X[permutation], y[permutation]).value) == pytest.approx(base,
-                                                                                       rel=1e-12)
+    assert float(tg.nca_loss(A, X[permutation], y[permutation]).value) == pytest.approx(
+        base, rel=1e-12
+    )
 
 
 # ---------------------------------------------------------------- finite differences
@@ -97,35 +100,45 @@ def nca_problems(draw):
     n_components = draw(st.integers(1, n_features))
     n_classes = draw(st.integers(1, 4))
     scale = draw(st.floats(0.1, 1.5))
-    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     X = rng.standard_normal((n, n_features))
     y = rng.integers(0, n_classes, n)
     A = scale * rng.standard_normal((n_components, n_features))
     return A, X, y
 
 
-@given(nca_problems(), st.sampled_from(OBJECTIVES), st.sampled_from(DISTANCES),
-       st.sampled_from([None, 1, 3]))
+@given(
+    nca_problems(),
+    st.sampled_from(OBJECTIVES),
+    st.sampled_from(DISTANCES),
+    st.sampled_from([None, 1, 3]),
+)
 def test_gradient_matches_finite_differences(problem_, objective, distance, block_size):
     A, X, y = problem_
     # Both A and X are checked: the engine differentiates with respect to either.
-    tg.check_grads(lambda A, X: tg.nca_loss(A, X, y, objective=objective, distance=distance,
-                                            block_size=block_size), A, X)
+    tg.check_grads(
+        lambda A, X: tg.nca_loss(
+            A, X, y, objective=objective, distance=distance, block_size=block_size
+        ),
+        A,
+        X,
+    )
 
 
 @pytest.mark.parametrize("objective", OBJECTIVES)
 def test_second_derivative_matches_finite_differences(objective):
     A, X, y = problem(seed=3, n=10, n_features=3, n_components=2)
     for block_size in (None, 4):
-        tg.check_grads(lambda A: tg.nca_loss(A, X, y, objective=objective,
-                                             block_size=block_size), A, order=2)
+        tg.check_grads(
+            lambda A: tg.nca_loss(A, X, y, objective=objective, block_size=block_size), A, order=2
+        )
 
 
 # ---------------------------------------------------------------- numerical safety
 def safety_cases():
     A, X, y = problem(seed=4, n=20)
     duplicates = X.copy()
-    duplicates[1::2] = duplicates[::2]            # every point has an exact twin
+    duplicates[1::2] = duplicates[::2]  # every point has an exact twin
     return {
         "huge scale (distances ~1e6)": (1e3 * A, X, y),
         "tiny scale": (1e-8 * A, X, y),
@@ -146,14 +159,16 @@ def test_never_nan(case, objective, distance):
     for block_size in (None, 3):
         # detect_anomaly raises at the first NaN/inf in any forward value or VJP.
         with tg.detect_anomaly():
-            value, gradient = value_and_grad(A, X, y, objective=objective, distance=distance,
-                                             block_size=block_size)
+            value, gradient = value_and_grad(
+                A, X, y, objective=objective, distance=distance, block_size=block_size
+            )
         assert np.isfinite(value) and np.all(np.isfinite(gradient)), case
         if len(y) > 1 and case != "huge scale (distances ~1e6)":
             ref_value, ref_gradient = nca_loss_and_grad_reference(A, X, y, objective=objective)
             assert value == pytest.approx(ref_value, rel=1e-9, abs=1e-12)
-            np.testing.assert_allclose(gradient, ref_gradient, rtol=1e-7,
-                                       atol=1e-9 * max(1.0, np.abs(ref_gradient).max()))
+            np.testing.assert_allclose(
+                gradient, ref_gradient, rtol=1e-7, atol=1e-9 * max(1.0, np.abs(ref_gradient).max())
+            )
 
 
 def test_huge_scale_matches_the_reference():
@@ -212,11 +227,11 @@ def _peak_bytes(fn):
 
 def test_blockwise_needs_less_memory():
     A, X, y = problem(seed=7, n=600, n_features=10, n_components=4, n_classes=5)
-    pair_matrix = 600 * 600 * 8                    # one N × N float64 matrix
+    pair_matrix = 600 * 600 * 8  # one N × N float64 matrix
     full = _peak_bytes(lambda: value_and_grad(A, X, y))
     blocked = _peak_bytes(lambda: value_and_grad(A, X, y, block_size=30))
-    assert full > 2 * pair_matrix                  # the full path holds N × N matrices ...
-    assert blocked < 0.6 * pair_matrix             # ... a block of 30 rows does not
+    assert full > 2 * pair_matrix  # the full path holds N × N matrices ...
+    assert blocked < 0.6 * pair_matrix  # ... a block of 30 rows does not
     assert blocked < full / 5
 
 
@@ -225,8 +240,9 @@ def test_blockwise_needs_less_memory():
 @pytest.mark.parametrize("block_size", [None, 8])
 def test_float32_stays_float32(objective, block_size):
     A, X, y = problem(seed=8)
-    value, gradient = value_and_grad(A.astype(np.float32), X.astype(np.float32), y,
-                                     objective=objective, block_size=block_size)
+    value, gradient = value_and_grad(
+        A.astype(np.float32), X.astype(np.float32), y, objective=objective, block_size=block_size
+    )
     value64, gradient64 = value_and_grad(A, X, y, objective=objective)
     assert tg.nca_loss(A.astype(np.float32), X.astype(np.float32), y).dtype == np.float32
     assert gradient.dtype == np.float32
@@ -244,24 +260,30 @@ def test_tensor_inputs_and_backward():
     np.testing.assert_allclose(X_t.grad, grad_X, rtol=1e-12)
 
 
-@pytest.mark.parametrize("arguments, match", [
-    ((np.ones(3), np.ones((4, 3)), [0, 0, 1, 1]), "A must be a 2-D"),
-    ((np.ones((2, 3)), np.ones(3), [0, 0, 1]), "X must be a 2-D"),
-    ((np.ones((2, 5)), np.ones((4, 3)), [0, 0, 1, 1]), "one column per feature"),
-    ((np.ones((2, 3)), np.ones((4, 3)), [0, 1, 1]), "3 labels but X has 4 rows"),
-    ((np.ones((2, 3)), np.ones((4, 3)), np.zeros((4, 1))), "1-D array of labels"),
-])
+@pytest.mark.parametrize(
+    "arguments, match",
+    [
+        ((np.ones(3), np.ones((4, 3)), [0, 0, 1, 1]), "A must be a 2-D"),
+        ((np.ones((2, 3)), np.ones(3), [0, 0, 1]), "X must be a 2-D"),
+        ((np.ones((2, 5)), np.ones((4, 3)), [0, 0, 1, 1]), "one column per feature"),
+        ((np.ones((2, 3)), np.ones((4, 3)), [0, 1, 1]), "3 labels but X has 4 rows"),
+        ((np.ones((2, 3)), np.ones((4, 3)), np.zeros((4, 1))), "1-D array of labels"),
+    ],
+)
 def test_shape_errors_name_the_problem(arguments, match):
     with pytest.raises(tg.ShapeError, match=match):
         tg.nca_loss(*arguments)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(objective="mean"), "objective must be one of"),
-    (dict(distance="cosine"), "distance must be one of"),
-    (dict(block_size=0), "block_size must be a positive integer"),
-    (dict(block_size=2.5), "block_size must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(objective="mean"), "objective must be one of"),
+        (dict(distance="cosine"), "distance must be one of"),
+        (dict(block_size=0), "block_size must be a positive integer"),
+        (dict(block_size=2.5), "block_size must be a positive integer"),
+    ],
+)
 def test_bad_options_are_rejected(kwargs, match):
     A, X, y = problem()
     with pytest.raises(ValueError, match=match):

@@ -6,6 +6,7 @@ with np.bincount; the fits are checked by the full-data objective (computed by
 nca_loss, itself tested against the paper's formulas elsewhere) and by held-out
 k-NN accuracy against full-batch L-BFGS.
 """
+
 import warnings
 
 import numpy as np
@@ -36,9 +37,16 @@ def quiet_fit(estimator, X, y):
 def blobs():
     """4 classes separated in 4 of 20 standardised features: raw k-NN is poor
     (~0.7 held out), a learned metric is good (~0.95)."""
-    X, y = make_classification(n_samples=600, n_features=20, n_informative=4, n_redundant=0,
-                               n_classes=4, n_clusters_per_class=1, class_sep=1.5,
-                               random_state=0)
+    X, y = make_classification(
+        n_samples=600,
+        n_features=20,
+        n_informative=4,
+        n_redundant=0,
+        n_classes=4,
+        n_clusters_per_class=1,
+        class_sep=1.5,
+        random_state=0,
+    )
     X = StandardScaler().fit_transform(X)
     return train_test_split(X, y, test_size=0.5, random_state=0, stratify=y)
 
@@ -83,11 +91,13 @@ def test_stratified_batches_are_a_stratified_partition():
     assert len(holding) >= 3
 
 
-@given(st.lists(st.integers(1, 40), min_size=1, max_size=6), st.integers(2, 50),
-       st.integers(0, 2 ** 31 - 1))
+@given(
+    st.lists(st.integers(1, 40), min_size=1, max_size=6),
+    st.integers(2, 50),
+    st.integers(0, 2**31 - 1),
+)
 def test_stratified_batches_property(class_sizes, batch_size, seed):
-    y = np.random.RandomState(seed).permutation(np.repeat(np.arange(len(class_sizes)),
-                                                          class_sizes))
+    y = np.random.RandomState(seed).permutation(np.repeat(np.arange(len(class_sizes)), class_sizes))
     check_batches(y, batch_size, stratified_batches(y, batch_size, random_state=seed))
 
 
@@ -108,11 +118,12 @@ def test_stochastic_fit_improves_objective_and_matches_lbfgs_accuracy(blobs, sol
     X_train, X_test, y_train, y_test = blobs
     start = PCA(n_components=4, random_state=0).fit(X_train).components_
     lbfgs = quiet_fit(NCA(init=start), X_train, y_train)
-    stochastic = quiet_fit(NCA(init=start, solver=solver, batch_size=100, random_state=0),
-                           X_train, y_train)
+    stochastic = quiet_fit(
+        NCA(init=start, solver=solver, batch_size=100, random_state=0), X_train, y_train
+    )
     before = float(tg.nca_loss(start, X_train, y_train).value)
     after = float(tg.nca_loss(stochastic.components_, X_train, y_train).value)
-    assert after > before + 0.1 * len(y_train)      # measured: ~0.78 → ~0.98 per point
+    assert after > before + 0.1 * len(y_train)  # measured: ~0.78 → ~0.98 per point
     accuracy = knn_accuracy(stochastic, X_train, X_test, y_train, y_test)
     assert accuracy >= knn_accuracy(lbfgs, X_train, X_test, y_train, y_test) - 0.03
     raw = KNeighborsClassifier(n_neighbors=3).fit(X_train, y_train).score(X_test, y_test)
@@ -126,8 +137,19 @@ def test_stochastic_fit_improves_objective_and_matches_lbfgs_accuracy(blobs, sol
 
 def test_log_objective_and_float32(blobs):
     X_train, _, y_train, _ = blobs
-    nca = quiet_fit(NCA(n_components=4, solver="adam", objective="log", dtype=np.float32,
-                        batch_size=100, max_iter=10, random_state=0), X_train, y_train)
+    nca = quiet_fit(
+        NCA(
+            n_components=4,
+            solver="adam",
+            objective="log",
+            dtype=np.float32,
+            batch_size=100,
+            max_iter=10,
+            random_state=0,
+        ),
+        X_train,
+        y_train,
+    )
     assert nca.components_.dtype == np.float32
     assert np.all(nca.loss_curve_ <= 0) and nca.loss_curve_[-1] > nca.loss_curve_[0]
 
@@ -148,32 +170,59 @@ def test_batch_size_and_learning_rate_are_used(blobs):
     # moves every entry by lr exactly (m̂/√ŝ = ±1), so after 3 by at most 3·lr.
     start = np.eye(4, 20)
     for lr in (1e-3, 1e-2):
-        nca = quiet_fit(NCA(init=start, solver="adam", batch_size=100, max_iter=1,
-                            learning_rate=lr, random_state=0), X_train, y_train)
+        nca = quiet_fit(
+            NCA(
+                init=start,
+                solver="adam",
+                batch_size=100,
+                max_iter=1,
+                learning_rate=lr,
+                random_state=0,
+            ),
+            X_train,
+            y_train,
+        )
         assert np.abs(nca.components_ - start).max() <= 3 * lr + 1e-12
         assert np.abs(nca.components_ - start).max() >= 0.5 * lr
     # batch_size larger than the data: one full batch per epoch.
-    big = quiet_fit(NCA(n_components=2, solver="sgd", batch_size=10_000, max_iter=2,
-                        random_state=0), X_train, y_train)
+    big = quiet_fit(
+        NCA(n_components=2, solver="sgd", batch_size=10_000, max_iter=2, random_state=0),
+        X_train,
+        y_train,
+    )
     assert big.n_iter_ == 2
 
 
 def test_callback_and_verbose_per_epoch(blobs, capsys):
     X_train, _, y_train, _ = blobs
     calls = []
-    nca = quiet_fit(NCA(n_components=2, solver="adam", batch_size=100, max_iter=4, verbose=2,
-                        random_state=0, callback=lambda t, n: calls.append((t.copy(), n))),
-                    X_train, y_train)
+    nca = quiet_fit(
+        NCA(
+            n_components=2,
+            solver="adam",
+            batch_size=100,
+            max_iter=4,
+            verbose=2,
+            random_state=0,
+            callback=lambda t, n: calls.append((t.copy(), n)),
+        ),
+        X_train,
+        y_train,
+    )
     assert [n for _, n in calls] == [1, 2, 3, 4] and nca.n_iter_ == 4
     np.testing.assert_array_equal(calls[-1][0].reshape(nca.components_.shape), nca.components_)
     out = capsys.readouterr().out
     assert "Epoch" in out and "Objective Value" in out and "Training took" in out
-    epoch_rows = [line.split()[1:] for line in out.splitlines()
-                  if len(line.split()) == 4 and line.split()[1].isdigit()]
+    epoch_rows = [
+        line.split()[1:]
+        for line in out.splitlines()
+        if len(line.split()) == 4 and line.split()[1].isdigit()
+    ]
     assert [int(row[0]) for row in epoch_rows] == [1, 2, 3, 4]
-    np.testing.assert_allclose([float(row[1]) for row in epoch_rows], nca.loss_curve_[1:],
-                               rtol=1e-5)
-    assert "(step " in out                           # verbose=2: rows within epochs
+    np.testing.assert_allclose(
+        [float(row[1]) for row in epoch_rows], nca.loss_curve_[1:], rtol=1e-5
+    )
+    assert "(step " in out  # verbose=2: rows within epochs
 
 
 def test_tol_stops_after_two_windows_without_progress(blobs):
@@ -182,12 +231,14 @@ def test_tol_stops_after_two_windows_without_progress(blobs):
     # soon as two windows of 10 epochs can be compared.
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        nca = NCA(n_components=2, solver="adam", batch_size=100, tol=10.0, max_iter=50,
-                  random_state=0).fit(X_train, y_train)
+        nca = NCA(
+            n_components=2, solver="adam", batch_size=100, tol=10.0, max_iter=50, random_state=0
+        ).fit(X_train, y_train)
     assert nca.n_iter_ == 20
     with pytest.warns(ConvergenceWarning, match="reached max_iter=3 epochs"):
-        NCA(n_components=2, solver="adam", batch_size=100, max_iter=3,
-            random_state=0).fit(X_train, y_train)
+        NCA(n_components=2, solver="adam", batch_size=100, max_iter=3, random_state=0).fit(
+            X_train, y_train
+        )
 
 
 def first_stop_of_best_so_far_rule(values, tol, patience=10):
@@ -206,7 +257,7 @@ def test_stop_rule_is_not_fooled_by_noisy_epochs():
     # epoch: a steady rise of 0.001 per epoch under noise of 0.006.
     rng = np.random.RandomState(0)
     rising = 0.5 + 0.001 * np.arange(300) + 0.006 * rng.standard_normal(300)
-    assert first_stop_of_best_so_far_rule(rising, tol=1e-5) is not None   # the MLP rule stops
+    assert first_stop_of_best_so_far_rule(rising, tol=1e-5) is not None  # the MLP rule stops
     assert not any(_stalled(list(rising[:k]), tol=1e-5) for k in range(1, 301))
     # Converged (flat under the same noise): stops soon after 20 epochs.
     flat = 0.8 + 0.006 * rng.standard_normal(300)
@@ -221,19 +272,32 @@ def test_max_memory_bounds_one_mini_batch(blobs):
     # 300 × 300 matrices need ~6.5 MB; one batch of ~50 needs ~0.2 MB.
     with pytest.raises(ValueError, match="too small"):
         NCA(n_components=2, max_memory=20_000).fit(X_train, y_train)
-    nca = quiet_fit(NCA(n_components=2, solver="adam", batch_size=50, max_iter=2,
-                        max_memory="1MB", random_state=0), X_train, y_train)
+    nca = quiet_fit(
+        NCA(
+            n_components=2,
+            solver="adam",
+            batch_size=50,
+            max_iter=2,
+            max_memory="1MB",
+            random_state=0,
+        ),
+        X_train,
+        y_train,
+    )
     assert nca.n_iter_ == 2
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(solver="newton"), "'solver' parameter"),
-    (dict(solver="adam", batch_size=1), "'batch_size' parameter"),
-    (dict(solver="adam", batch_size=2.5), "'batch_size' parameter"),
-    (dict(solver="sgd", learning_rate=0.0), "'learning_rate' parameter"),
-    (dict(solver="sgd", learning_rate=-1.0), "'learning_rate' parameter"),
-    (dict(solver="adam", learning_rate="fast"), "'learning_rate' parameter"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(solver="newton"), "'solver' parameter"),
+        (dict(solver="adam", batch_size=1), "'batch_size' parameter"),
+        (dict(solver="adam", batch_size=2.5), "'batch_size' parameter"),
+        (dict(solver="sgd", learning_rate=0.0), "'learning_rate' parameter"),
+        (dict(solver="sgd", learning_rate=-1.0), "'learning_rate' parameter"),
+        (dict(solver="adam", learning_rate="fast"), "'learning_rate' parameter"),
+    ],
+)
 def test_invalid_parameters(blobs, params, message):
     X_train, _, y_train, _ = blobs
     with pytest.raises(InvalidParameterError, match=message):
@@ -242,8 +306,18 @@ def test_invalid_parameters(blobs, params, message):
 
 def test_save_and_load_keep_the_solver(blobs, tmp_path):
     X_train, _, y_train, _ = blobs
-    nca = quiet_fit(NCA(n_components=2, solver="sgd", batch_size=64, learning_rate=0.05,
-                        max_iter=2, random_state=0), X_train, y_train)
+    nca = quiet_fit(
+        NCA(
+            n_components=2,
+            solver="sgd",
+            batch_size=64,
+            learning_rate=0.05,
+            max_iter=2,
+            random_state=0,
+        ),
+        X_train,
+        y_train,
+    )
     nca.save(tmp_path / "model.npz")
     loaded = NCA.load(tmp_path / "model.npz")
     assert loaded.get_params() == {**nca.get_params(), "callback": None}

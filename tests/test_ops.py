@@ -3,6 +3,7 @@ shapes (broadcasting, size-1 axes, scalars), in float64 and float32, to second
 order where the derivative is smooth; mask semantics of the softmax family;
 float32 preserved through every op and its VJP.
 """
+
 import warnings
 
 import numpy as np
@@ -25,8 +26,9 @@ def axes(draw, ndim, tuples=True, none=True):
     if ndim:
         choices.append(st.integers(-ndim, ndim - 1))
         if tuples:
-            choices.append(st.lists(st.integers(0, ndim - 1), unique=True, max_size=ndim)
-                           .map(tuple))
+            choices.append(
+                st.lists(st.integers(0, ndim - 1), unique=True, max_size=ndim).map(tuple)
+            )
     return draw(st.one_of(choices))
 
 
@@ -34,8 +36,11 @@ def axes(draw, ndim, tuples=True, none=True):
 def masks(draw, shape):
     """A boolean mask whose shape broadcasts to ``shape`` (sometimes with fewer dims
     or size-1 axes)."""
-    mask_shape = draw(hnp.broadcastable_shapes(shape, max_dims=len(shape))
-                      .filter(lambda s: np.broadcast_shapes(s, shape) == shape))
+    mask_shape = draw(
+        hnp.broadcastable_shapes(shape, max_dims=len(shape)).filter(
+            lambda s: np.broadcast_shapes(s, shape) == shape
+        )
+    )
     return draw(hnp.arrays(np.bool_, mask_shape))
 
 
@@ -48,9 +53,11 @@ def broadcast_with(draw, make_second, dtype=DTYPES):
 
 
 # ---------------------------------------------------------------- arithmetic
-@pytest.mark.parametrize("fn", [tg.add, tg.subtract, tg.multiply,
-                                lambda x, y: x + y, lambda x, y: x - y, lambda x, y: x * y],
-                         ids=["add", "subtract", "multiply", "+", "-", "*"])
+@pytest.mark.parametrize(
+    "fn",
+    [tg.add, tg.subtract, tg.multiply, lambda x, y: x + y, lambda x, y: x - y, lambda x, y: x * y],
+    ids=["add", "subtract", "multiply", "+", "-", "*"],
+)
 @given(xy=tgt.broadcastable_arrays(2, dtype=DTYPES))
 def test_binary_arithmetic(fn, xy):
     tg.check_grads(fn, *xy, order=2)
@@ -71,7 +78,7 @@ def test_negative(x):
 @pytest.mark.parametrize("exponent", [2, 3, 1.5, 0.5, -1, -1.5])
 @given(x=tgt.positive_arrays(dtype=DTYPES))
 def test_power_scalar_exponent(exponent, x):
-    tg.check_grads(lambda x: x ** exponent, x, order=2)
+    tg.check_grads(lambda x: x**exponent, x, order=2)
 
 
 @pytest.mark.parametrize("exponent", [2, 3])
@@ -80,8 +87,11 @@ def test_power_integer_exponent_of_negative_base(exponent, x):
     tg.check_grads(lambda x: tg.power(x, exponent), x, order=2)
 
 
-@given(xy=broadcast_with(lambda shape, dtype: tgt.arrays(shape, dtype, -2.0, 2.0),
-                         dtype=DTYPES).map(lambda xy: (np.abs(xy[0]) + 0.5, xy[1])))
+@given(
+    xy=broadcast_with(lambda shape, dtype: tgt.arrays(shape, dtype, -2.0, 2.0), dtype=DTYPES).map(
+        lambda xy: (np.abs(xy[0]) + 0.5, xy[1])
+    )
+)
 def test_power_tensor_exponent(xy):
     """d(x^y)/dx = y x^(y−1) and d(x^y)/dy = x^y log x, both checked."""
     tg.check_grads(tg.power, *xy, order=2)
@@ -89,7 +99,7 @@ def test_power_tensor_exponent(xy):
 
 @given(y=tgt.arrays(dtype=DTYPES, min_value=-2.0, max_value=2.0))
 def test_power_constant_base(y):
-    tg.check_grads(lambda y: 2.0 ** y, y, order=2)
+    tg.check_grads(lambda y: 2.0**y, y, order=2)
 
 
 # ---------------------------------------------------------------- elementwise functions
@@ -126,7 +136,7 @@ def test_maximum_minimum(fn, xy):
 @pytest.mark.parametrize("fn", [tg.maximum, tg.minimum], ids=["maximum", "minimum"])
 @given(x=tgt.arrays(), y=st.floats(-1, 1))
 def test_maximum_minimum_broadcast_against_scalar(fn, x, y):
-    x = np.where(np.abs(x - y) < 0.1, y + 0.5, x)          # keep clear of ties
+    x = np.where(np.abs(x - y) < 0.1, y + 0.5, x)  # keep clear of ties
     tg.check_grads(lambda x: fn(x, y), x, order=2)
 
 
@@ -137,7 +147,7 @@ def test_maximum_minimum_ties_share_the_gradient(fn):
     gx, gy = tg.grad(lambda x, y: tg.sum(fn(x, y)), argnums=(0, 1))(x, y)
     assert gx[0] == gy[0] == 0.5
     assert gx[1] + gy[1] == gx[2] + gy[2] == 1.0
-    tg.check_grads(fn, x, y, mode="full")     # at a tie, so does the central difference
+    tg.check_grads(fn, x, y, mode="full")  # at a tie, so does the central difference
 
 
 @given(data=st.data())
@@ -152,7 +162,8 @@ def test_where(data):
 def test_where_sends_exact_zeros_to_the_unchosen_branch():
     condition = np.array([True, False, True])
     gx, gy = tg.grad(lambda x, y: tg.sum(tg.where(condition, x, y) * 3.0), argnums=(0, 1))(
-        np.ones(3), np.ones(3))
+        np.ones(3), np.ones(3)
+    )
     np.testing.assert_array_equal(gx, [3.0, 0.0, 3.0])
     np.testing.assert_array_equal(gy, [0.0, 3.0, 0.0])
 
@@ -211,8 +222,11 @@ def indexed(draw):
     if kind == "int":
         index = draw(st.integers(-n, n - 1))
     elif kind == "slice":
-        index = slice(draw(st.none() | st.integers(-n, n)), draw(st.none() | st.integers(-n, n)),
-                      draw(st.sampled_from([None, 1, 2, -1])))
+        index = slice(
+            draw(st.none() | st.integers(-n, n)),
+            draw(st.none() | st.integers(-n, n)),
+            draw(st.sampled_from([None, 1, 2, -1])),
+        )
     elif kind == "ints":
         index = draw(ints)
     elif kind == "mask":
@@ -231,7 +245,8 @@ def test_getitem(x_index):
 
 def test_getitem_repeated_index_accumulates():
     g = tg.grad(lambda x: tg.sum(x[np.array([0, 0, 2, 0])] * np.array([1.0, 2.0, 3.0, 4.0])))(
-        np.zeros(3))
+        np.zeros(3)
+    )
     np.testing.assert_array_equal(g, [7.0, 0.0, 3.0])
 
 
@@ -306,8 +321,9 @@ def test_sum_mean(fn, data):
 
 def test_masked_sum_gradient_is_the_mask():
     mask = np.array([[True, False, True], [False, False, True]])
-    np.testing.assert_array_equal(tg.grad(lambda x: tg.sum(x, where=mask))(np.ones((2, 3))),
-                                  mask.astype(float))
+    np.testing.assert_array_equal(
+        tg.grad(lambda x: tg.sum(x, where=mask))(np.ones((2, 3))), mask.astype(float)
+    )
     g = tg.grad(lambda x: tg.mean(x, axis=1, where=mask).sum())(np.ones((2, 3)))
     np.testing.assert_array_equal(g, [[0.5, 0.0, 0.5], [0.0, 0.0, 1.0]])
 
@@ -317,10 +333,11 @@ def test_masked_sum_gradient_is_the_mask():
 def test_max_min(fn, np_fn, data):
     x = data.draw(tgt.distinct_arrays(dtype=DTYPES))
     axis, keepdims = data.draw(axes(x.ndim)), data.draw(st.booleans())
-    np.testing.assert_array_equal(fn(x, axis=axis, keepdims=keepdims).value,
-                                  np_fn(x, axis=axis, keepdims=keepdims))
+    np.testing.assert_array_equal(
+        fn(x, axis=axis, keepdims=keepdims).value, np_fn(x, axis=axis, keepdims=keepdims)
+    )
     tg.check_grads(lambda x: fn(x, axis=axis, keepdims=keepdims), x, order=2)
-    tg.check_grads(lambda x: getattr(x, fn.__name__)(axis=axis), x)     # the Tensor method
+    tg.check_grads(lambda x: getattr(x, fn.__name__)(axis=axis), x)  # the Tensor method
 
 
 @pytest.mark.parametrize("fn", [tg.max, tg.min], ids=["max", "min"])
@@ -358,10 +375,13 @@ def test_logsumexp(case, keepdims):
     _, _, s = _reference_softmax(x, axis, where)
     with np.errstate(divide="ignore"):
         expected = np.log(s) if keepdims else np.log(np.squeeze(s, axis=axis))
-    np.testing.assert_allclose(tg.logsumexp(x, axis=axis, keepdims=keepdims, where=where).value,
-                               expected, rtol=1e-5, atol=1e-6)
-    tg.check_grads(lambda x: tg.logsumexp(x, axis=axis, keepdims=keepdims, where=where), x,
-                   order=2)
+    np.testing.assert_allclose(
+        tg.logsumexp(x, axis=axis, keepdims=keepdims, where=where).value,
+        expected,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    tg.check_grads(lambda x: tg.logsumexp(x, axis=axis, keepdims=keepdims, where=where), x, order=2)
 
 
 @given(case=logits_axis_mask())
@@ -392,7 +412,7 @@ def no_float_warnings():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_fully_masked_row_gives_exact_zeros(dtype, no_float_warnings):
-    huge = np.finfo(dtype).max / 2           # 9e307 in float64, 1.7e38 in float32
+    huge = np.finfo(dtype).max / 2  # 9e307 in float64, 1.7e38 in float32
     x = np.array([[1.0, 2.0, 3.0], [huge, -huge, 0.0]], dtype=dtype)
     mask = np.array([[True, False, True], [False, False, False]])
     p = tg.softmax(x, axis=1, where=mask).value
@@ -416,7 +436,7 @@ def test_huge_and_tiny_logits_do_not_overflow(no_float_warnings):
     np.testing.assert_array_equal(tg.softmax(x).value, [1.0, 0.0, 0.0])
     np.testing.assert_array_equal(tg.log_softmax(x).value, [0.0, -1e300, -2e300])
     assert tg.logsumexp(x).value == 1e300
-    assert tg.logsumexp(-np.array([1e300, 1e300])).value == -1e300   # all tiny: exp would underflow
+    assert tg.logsumexp(-np.array([1e300, 1e300])).value == -1e300  # all tiny: exp would underflow
     for fn in (tg.softmax, tg.log_softmax):
         g = tg.grad(lambda x: tg.sum(fn(x) * np.array([1.0, 2.0, 3.0])))(x)
         assert np.all(np.isfinite(g))
@@ -428,7 +448,7 @@ def test_masked_huge_logits_take_no_part(no_float_warnings):
     mask = np.array([False, True, True, False])
     p = tg.softmax(x, where=mask).value
     np.testing.assert_allclose(p, [0.0, 1 / (1 + np.e), np.e / (1 + np.e), 0.0])
-    np.testing.assert_allclose(tg.logsumexp(x, where=mask).value, np.log(np.e + np.e ** 2))
+    np.testing.assert_allclose(tg.logsumexp(x, where=mask).value, np.log(np.e + np.e**2))
     g = tg.grad(lambda x: tg.sum(tg.log_softmax(x, where=mask), where=mask))(x)
     assert g[0] == 0.0 and g[3] == 0.0 and np.all(np.isfinite(g))
 
@@ -441,26 +461,47 @@ def test_nan_cotangent_of_a_masked_entry_does_not_leak():
     with np.errstate(divide="ignore", invalid="ignore"):
         g = tg.grad(lambda x: tg.sum(tg.log(tg.softmax(x, where=mask)), where=mask))(x)
     p = np.exp(x[[0, 2]]) / np.exp(x[[0, 2]]).sum()
-    np.testing.assert_allclose(g, [1 - 2 * p[0], 0.0, 1 - 2 * p[1]])   # ∂/∂x of Σ log p
+    np.testing.assert_allclose(g, [1 - 2 * p[0], 0.0, 1 - 2 * p[1]])  # ∂/∂x of Σ log p
 
 
 # ---------------------------------------------------------------- float32 is never promoted
 _FLOAT32_CASES = {
-    "add": lambda x: x + 1.5, "radd": lambda x: 1.5 + x, "sub": lambda x: 2 - x,
-    "mul": lambda x: x * 3, "div": lambda x: x / 2.0, "rdiv": lambda x: 1.0 / (x * x + 1),
-    "pow": lambda x: x ** 2, "pow_half": lambda x: (x * x + 1) ** 0.5, "rpow": lambda x: 2 ** x,
-    "pow_tensor": lambda x: (x * x + 1) ** x, "neg": lambda x: -x,
-    "matmul": lambda x: x @ x.T, "transpose": lambda x: x.T, "swapaxes": lambda x: tg.swapaxes(x, 0, 1),
-    "reshape": lambda x: x.reshape(-1), "broadcast_to": lambda x: tg.broadcast_to(x, (2, 3, 4)),
-    "sum": lambda x: tg.sum(x, axis=0), "sum_where": lambda x: tg.sum(x, where=x > 0),
-    "mean": lambda x: tg.mean(x, axis=1), "mean_where": lambda x: tg.mean(x, where=x > 0),
-    "max": lambda x: tg.max(x, axis=0), "min": lambda x: tg.min(x),
-    "exp": tg.exp, "log": lambda x: tg.log(x * x + 1), "sqrt": lambda x: tg.sqrt(x * x + 1),
-    "tanh": tg.tanh, "abs": tg.abs, "maximum": lambda x: tg.maximum(x, 0.0),
-    "minimum": lambda x: tg.minimum(x, x[:1]), "where": lambda x: tg.where(x > 0, x, 0.0),
-    "getitem": lambda x: x[np.array([0, 0, 2])], "mask": lambda x: x[x > 0],
-    "concatenate": lambda x: tg.concatenate([x, x], axis=1), "stack": lambda x: tg.stack([x, x]),
-    "logsumexp": lambda x: tg.logsumexp(x, axis=1), "softmax": lambda x: tg.softmax(x, axis=0),
+    "add": lambda x: x + 1.5,
+    "radd": lambda x: 1.5 + x,
+    "sub": lambda x: 2 - x,
+    "mul": lambda x: x * 3,
+    "div": lambda x: x / 2.0,
+    "rdiv": lambda x: 1.0 / (x * x + 1),
+    "pow": lambda x: x**2,
+    "pow_half": lambda x: (x * x + 1) ** 0.5,
+    "rpow": lambda x: 2**x,
+    "pow_tensor": lambda x: (x * x + 1) ** x,
+    "neg": lambda x: -x,
+    "matmul": lambda x: x @ x.T,
+    "transpose": lambda x: x.T,
+    "swapaxes": lambda x: tg.swapaxes(x, 0, 1),
+    "reshape": lambda x: x.reshape(-1),
+    "broadcast_to": lambda x: tg.broadcast_to(x, (2, 3, 4)),
+    "sum": lambda x: tg.sum(x, axis=0),
+    "sum_where": lambda x: tg.sum(x, where=x > 0),
+    "mean": lambda x: tg.mean(x, axis=1),
+    "mean_where": lambda x: tg.mean(x, where=x > 0),
+    "max": lambda x: tg.max(x, axis=0),
+    "min": lambda x: tg.min(x),
+    "exp": tg.exp,
+    "log": lambda x: tg.log(x * x + 1),
+    "sqrt": lambda x: tg.sqrt(x * x + 1),
+    "tanh": tg.tanh,
+    "abs": tg.abs,
+    "maximum": lambda x: tg.maximum(x, 0.0),
+    "minimum": lambda x: tg.minimum(x, x[:1]),
+    "where": lambda x: tg.where(x > 0, x, 0.0),
+    "getitem": lambda x: x[np.array([0, 0, 2])],
+    "mask": lambda x: x[x > 0],
+    "concatenate": lambda x: tg.concatenate([x, x], axis=1),
+    "stack": lambda x: tg.stack([x, x]),
+    "logsumexp": lambda x: tg.logsumexp(x, axis=1),
+    "softmax": lambda x: tg.softmax(x, axis=0),
     "log_softmax": lambda x: tg.log_softmax(x, where=x > -0.5),
     "float64_constant": lambda x: x * np.ones(4),
 }
@@ -470,7 +511,7 @@ _FLOAT32_CASES = {
 def test_float32_is_preserved_through_op_and_vjp(name):
     fn = _FLOAT32_CASES[name]
     x = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32)
-    if name != "float64_constant":      # NumPy promotes float32·float64; the gradient is float32 anyway
+    if name != "float64_constant":  # NumPy promotes float32·float64; the gradient is float32 anyway
         assert fn(tg.Tensor(x)).dtype == np.float32, name
     g = tg.grad(lambda x: tg.sum(fn(x) * 1.0))(x)
     assert g.dtype == np.float32, name
@@ -481,10 +522,10 @@ def test_float32_is_preserved_through_op_and_vjp(name):
 # ---------------------------------------------------------------- a user-defined primitive
 @tg.primitive
 def cube(x):
-    return x ** 3
+    return x**3
 
 
-cube.defvjp(lambda g, ans, x: g * 3 * x ** 2)
+cube.defvjp(lambda g, ans, x: g * 3 * x**2)
 
 
 @given(x=tgt.arrays(dtype=DTYPES))

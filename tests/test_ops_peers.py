@@ -6,11 +6,12 @@ the VJP of each, for one cotangent, must agree with ours to rounding. A peer tha
 installed is skipped (they are not CI dependencies); a function a peer lacks, or cannot
 differentiate, is skipped for that peer only.
 """
+
 import numpy as np
 import pytest
+from test_ops_systematic import ROWS, inputs
 
 import tinygrad_nca as tg
-from test_ops_systematic import ROWS, inputs
 
 PEER_ROWS = [pytest.param(row, id=row.id) for row in ROWS if row.peers]
 
@@ -18,6 +19,7 @@ PEER_ROWS = [pytest.param(row, id=row.id) for row in ROWS if row.peers]
 def _first_nonempty(row):
     def sides(s):
         return [n for part in s for n in (part if isinstance(part, tuple) else (part,))]
+
     return next(s for s in row.shapes if 0 not in sides(s))
 
 
@@ -39,8 +41,13 @@ def _compare(row, theirs, xs, u):
         pytest.skip(f"the peer's gradient of {row.id} is not finite here")
     ours = _ours(row, xs, u)
     for mine, other in zip(ours, theirs, strict=False):
-        np.testing.assert_allclose(mine, np.asarray(other), rtol=1e-9, atol=1e-12,
-                                   err_msg=f"{row.id}: gradient differs from the peer's")
+        np.testing.assert_allclose(
+            mine,
+            np.asarray(other),
+            rtol=1e-9,
+            atol=1e-12,
+            err_msg=f"{row.id}: gradient differs from the peer's",
+        )
 
 
 @pytest.mark.parametrize("row", PEER_ROWS)
@@ -48,6 +55,7 @@ def test_gradient_agrees_with_jax(row):
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
+
     xs, u = _point(row)
     try:
         _, vjp_fn = jax.vjp(lambda *xs: row.fn(jnp, *xs), *[jnp.asarray(x) for x in xs])
@@ -62,14 +70,17 @@ def test_gradient_agrees_with_hips_autograd(row):
     pytest.importorskip("autograd")
     import autograd
     import autograd.numpy as anp
+
     xs, u = _point(row)
     theirs = []
     try:
         for i in range(len(xs)):
+
             def f(x, i=i):
                 args = list(xs)
                 args[i] = x
                 return row.fn(anp, *args)
+
             vjp_fn, _ = autograd.make_vjp(f)(xs[i])
             theirs.append(vjp_fn(u))
     except (AttributeError, TypeError, NotImplementedError, ValueError, AssertionError) as err:

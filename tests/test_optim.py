@@ -1,4 +1,5 @@
 """Tests of tinygrad_nca.optim: SciPy-driven minimize, SGD with momentum, Adam."""
+
 import subprocess
 import sys
 
@@ -12,12 +13,14 @@ from tinygrad_nca import optim
 def rosenbrock(params, a=1.0, b=100.0):
     """Rosenbrock's function with x and y in two separate parameter arrays."""
     x, y = params
-    return tg.sum((a - x) ** 2 + b * (y - x ** 2) ** 2)
+    return tg.sum((a - x) ** 2 + b * (y - x**2) ** 2)
 
 
 def test_import_optim_imports_numpy_only():
-    code = ("import sys, tinygrad_nca.optim; "
-            "print(any(m.split('.')[0] in ('scipy', 'sklearn', 'matplotlib') for m in sys.modules))")
+    code = (
+        "import sys, tinygrad_nca.optim; "
+        "print(any(m.split('.')[0] in ('scipy', 'sklearn', 'matplotlib') for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -39,10 +42,14 @@ def test_rosenbrock_in_two_arrays():
 def test_quadratic_matches_linear_solve():
     rng = np.random.default_rng(0)
     M = rng.normal(size=(5, 5))
-    H = M @ M.T + 5 * np.eye(5)               # symmetric positive definite
+    H = M @ M.T + 5 * np.eye(5)  # symmetric positive definite
     b = rng.normal(size=(5, 1))
-    res = optim.minimize(lambda w, H, b: 0.5 * tg.sum(w * (H @ w)) - tg.sum(b * w),
-                         np.zeros((5, 1)), args=(H, b), tol=1e-10)
+    res = optim.minimize(
+        lambda w, H, b: 0.5 * tg.sum(w * (H @ w)) - tg.sum(b * w),
+        np.zeros((5, 1)),
+        args=(H, b),
+        tol=1e-10,
+    )
     np.testing.assert_allclose(res.x, np.linalg.solve(H, b), rtol=1e-6, atol=1e-8)
     assert res.x.shape == (5, 1)
 
@@ -53,6 +60,7 @@ def test_keeps_float32_for_evaluation():
     def f(w):
         seen.append(w.dtype)
         return tg.sum((w - 1.5) ** 2)
+
     res = optim.minimize(f, np.zeros(3, dtype=np.float32))
     assert set(seen) == {np.dtype(np.float32)}
     assert res.x.dtype == np.float32
@@ -66,6 +74,7 @@ def test_callback_each_iteration_and_early_stop():
         calls.append(n_iter)
         assert isinstance(params, tuple)
         return n_iter == 3
+
     res = optim.minimize(rosenbrock, (np.array([-1.2]), np.array([1.0])), callback=callback)
     assert calls == [1, 2, 3]
     assert res.nit == 3 and not res.success and "callback" in res.message
@@ -73,7 +82,7 @@ def test_callback_each_iteration_and_early_stop():
 
 
 def test_verbose_prints_table(capsys):
-    optim.minimize(lambda w: tg.sum(w ** 2), np.ones(2), verbose=1)
+    optim.minimize(lambda w: tg.sum(w**2), np.ones(2), verbose=1)
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["iter", "objective", "seconds"]
     assert len(out) >= 3
@@ -86,7 +95,7 @@ def test_other_scipy_method():
 
 def test_bad_inputs_have_clear_errors():
     with pytest.raises(ValueError, match="NaN"):
-        optim.minimize(lambda w: tg.sum(w ** 2), np.array([np.nan, 1.0]))
+        optim.minimize(lambda w: tg.sum(w**2), np.array([np.nan, 1.0]))
     with pytest.raises(ValueError, match="not finite"), np.errstate(invalid="ignore"):
         optim.minimize(lambda w: tg.sum(tg.log(w)), np.array([-1.0, 1.0]))
     with pytest.raises(ValueError, match="scalar"):
@@ -95,10 +104,13 @@ def test_bad_inputs_have_clear_errors():
         optim.minimize(lambda w: tg.sum(w), np.array(["a"]))
 
 
-@pytest.mark.parametrize("run", [
-    lambda f, x0, **kw: optim.sgd(f, x0, lr=0.01, momentum=0.9, **kw),
-    lambda f, x0, **kw: optim.adam(f, x0, lr=0.05, **kw),
-])
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda f, x0, **kw: optim.sgd(f, x0, lr=0.01, momentum=0.9, **kw),
+        lambda f, x0, **kw: optim.adam(f, x0, lr=0.05, **kw),
+    ],
+)
 def test_first_order_methods_on_a_quadratic(run):
     rng = np.random.default_rng(1)
     M = rng.normal(size=(4, 4))
@@ -113,8 +125,9 @@ def test_first_order_methods_on_a_quadratic(run):
 
 def test_sgd_without_momentum_is_plain_gradient_descent():
     # One step from w0 on f = ½|w|²: w1 = w0 − η w0.
-    res = optim.sgd(lambda w: 0.5 * tg.sum(w ** 2), np.array([2.0, -4.0]), lr=0.25,
-                    momentum=0.0, n_steps=1)
+    res = optim.sgd(
+        lambda w: 0.5 * tg.sum(w**2), np.array([2.0, -4.0]), lr=0.25, momentum=0.0, n_steps=1
+    )
     np.testing.assert_allclose(res.x, [1.5, -3.0])
 
 
@@ -129,7 +142,7 @@ def test_mini_batches_callback_and_progress():
     X = rng.normal(size=(60, 3))
     w_true = np.array([1.0, -2.0, 0.5])
     y = X @ w_true
-    batches = [(X[i:i + 20], y[i:i + 20]) for i in range(0, 60, 20)]
+    batches = [(X[i : i + 20], y[i : i + 20]) for i in range(0, 60, 20)]
     seen, logged = [], []
 
     def loss(params, Xb, yb):
@@ -137,9 +150,15 @@ def test_mini_batches_callback_and_progress():
         seen.append(len(Xb))
         return tg.mean((Xb @ w + c - yb) ** 2)
 
-    res = optim.adam(loss, (np.zeros(3), np.zeros(1)), lr=0.05, n_steps=800, batches=batches,
-                     progress=lambda step, n, value: logged.append((step, n)),
-                     callback=lambda params, step: step >= 600)
+    res = optim.adam(
+        loss,
+        (np.zeros(3), np.zeros(1)),
+        lr=0.05,
+        n_steps=800,
+        batches=batches,
+        progress=lambda step, n, value: logged.append((step, n)),
+        callback=lambda params, step: step >= 600,
+    )
     assert res.nit == 600 and res.message == "stopped by callback"
     assert logged[0] == (1, 800) and logged[-1] == (600, 800)
     assert set(seen) == {20}
@@ -149,8 +168,7 @@ def test_mini_batches_callback_and_progress():
 
 def test_divergence_is_reported():
     with np.errstate(over="ignore", invalid="ignore"):
-        res = optim.sgd(lambda w: tg.sum(w ** 4), np.array([10.0]), lr=1.0, momentum=0.0,
-                        n_steps=50)
+        res = optim.sgd(lambda w: tg.sum(w**4), np.array([10.0]), lr=1.0, momentum=0.0, n_steps=50)
     assert not res.success and "learning rate" in res.message
 
 
@@ -161,10 +179,15 @@ def quadratic(w):
 
 def test_empty_batches_is_a_clear_error():
     with pytest.raises(ValueError, match="batches is empty"):
-        optim.descend(lambda w, X: tg.sum(w ** 2), np.ones(2), optim.SGD(), n_steps=3, batches=[])
+        optim.descend(lambda w, X: tg.sum(w**2), np.ones(2), optim.SGD(), n_steps=3, batches=[])
     with pytest.raises(ValueError, match="batches must be a sequence"):
-        optim.descend(lambda w, X: tg.sum(w ** 2), np.ones(2), optim.SGD(), n_steps=3,
-                      batches=((np.ones(1),) for _ in range(3)))
+        optim.descend(
+            lambda w, X: tg.sum(w**2),
+            np.ones(2),
+            optim.SGD(),
+            n_steps=3,
+            batches=((np.ones(1),) for _ in range(3)),
+        )
 
 
 @pytest.mark.parametrize("n_steps", [2.7, 3.0, True, "3", None])
@@ -197,20 +220,23 @@ def test_step_by_hand_on_new_shapes_names_the_problem(rule):
     with pytest.raises(ValueError, match=r"shapes \[\(3,\)\].*reset\(\)"):
         rule.step([np.zeros(3)], [np.ones(3)])
     rule.reset()
-    rule.step([np.zeros(3)], [np.ones(3)])          # fine after reset
+    rule.step([np.zeros(3)], [np.ones(3)])  # fine after reset
     with pytest.raises(ValueError, match="gradients have shapes"):
-        rule.step([np.zeros(3)], [np.ones((3, 1))])    # would broadcast to (3, 3) silently
+        rule.step([np.zeros(3)], [np.ones((3, 1))])  # would broadcast to (3, 3) silently
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: optim.SGD(lr=np.nan), "lr must be a finite"),
-    (lambda: optim.SGD(lr=-0.1), r"lr must be in \(0"),
-    (lambda: optim.SGD(lr="0.1"), "lr must be a finite"),
-    (lambda: optim.SGD(momentum=1.0), r"momentum must be in \[0"),
-    (lambda: optim.Adam(beta1=1.0), r"beta1 must be in \[0"),
-    (lambda: optim.Adam(beta2=-0.5), r"beta2 must be in \[0"),
-    (lambda: optim.Adam(eps=0.0), r"eps must be in \(0"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: optim.SGD(lr=np.nan), "lr must be a finite"),
+        (lambda: optim.SGD(lr=-0.1), r"lr must be in \(0"),
+        (lambda: optim.SGD(lr="0.1"), "lr must be a finite"),
+        (lambda: optim.SGD(momentum=1.0), r"momentum must be in \[0"),
+        (lambda: optim.Adam(beta1=1.0), r"beta1 must be in \[0"),
+        (lambda: optim.Adam(beta2=-0.5), r"beta2 must be in \[0"),
+        (lambda: optim.Adam(eps=0.0), r"eps must be in \(0"),
+    ],
+)
 def test_rule_hyperparameters_are_checked(make, message):
     with pytest.raises(ValueError, match=message):
         make()
@@ -222,27 +248,33 @@ def test_zero_gradient_with_adam_stays_finite():
     np.testing.assert_array_equal(new[0], np.ones(2))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(max_iter=2.5), "max_iter must be an integer"),
-    (dict(max_iter=0), "max_iter must be an integer >= 1"),
-    (dict(max_iter=True), "max_iter must be an integer"),
-    (dict(tol=-1.0), r"tol must be in \[0"),
-    (dict(tol=np.nan), "tol must be a finite"),
-    (dict(tol="a"), "tol must be a finite"),
-    (dict(callback=3), "callback must be a callable"),
-    (dict(args=np.ones((3, 2))), r"args must be a tuple.*args=\(X,\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(max_iter=2.5), "max_iter must be an integer"),
+        (dict(max_iter=0), "max_iter must be an integer >= 1"),
+        (dict(max_iter=True), "max_iter must be an integer"),
+        (dict(tol=-1.0), r"tol must be in \[0"),
+        (dict(tol=np.nan), "tol must be a finite"),
+        (dict(tol="a"), "tol must be a finite"),
+        (dict(callback=3), "callback must be a callable"),
+        (dict(args=np.ones((3, 2))), r"args must be a tuple.*args=\(X,\)"),
+    ],
+)
 def test_minimize_arguments_are_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):
         optim.minimize(quadratic, np.zeros(2), **kwargs)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(args=np.ones(2)), "args must be a tuple"),
-    (dict(callback="stop"), "callback must be a callable"),
-    (dict(progress=1), "progress must be a callable"),
-    (dict(batches="ab"), "batches must be a sequence"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(args=np.ones(2)), "args must be a tuple"),
+        (dict(callback="stop"), "callback must be a callable"),
+        (dict(progress=1), "progress must be a callable"),
+        (dict(batches="ab"), "batches must be a sequence"),
+    ],
+)
 def test_descend_arguments_are_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):
         optim.descend(quadratic, np.zeros(2), optim.SGD(), n_steps=2, **kwargs)
@@ -263,16 +295,20 @@ def test_minimize_callback_may_raise_stop_iteration():
     def callback(params, n):
         if n == 3:
             raise StopIteration
+
     res = optim.minimize(rosenbrock, (np.array([-1.2]), np.array([1.0])), callback=callback)
     assert res.nit == 3 and res.stopped_by_callback and res.message == "stopped by callback"
 
 
-@pytest.mark.parametrize("batches", [[np.ones((4, 2)), np.ones((4, 2))], lambda step: np.ones((4, 2))])
+@pytest.mark.parametrize(
+    "batches", [[np.ones((4, 2)), np.ones((4, 2))], lambda step: np.ones((4, 2))]
+)
 def test_a_batch_that_is_not_a_tuple_is_named(batches):
     # tuple(X) used to hand fun one argument per row of X: a TypeError from inside fun
     with pytest.raises(ValueError, match=r"must be a tuple of arguments of fun.*\(X,\)"):
-        optim.descend(lambda w, X: tg.sum((X @ w) ** 2), np.ones(2), optim.SGD(), n_steps=2,
-                      batches=batches)
+        optim.descend(
+            lambda w, X: tg.sum((X @ w) ** 2), np.ones(2), optim.SGD(), n_steps=2, batches=batches
+        )
 
 
 def test_minimize_method_must_be_a_name():
@@ -291,6 +327,7 @@ def test_descend_callback_may_raise_stop_iteration():
     def callback(params, step):
         if step == 3:
             raise StopIteration
+
     res = optim.sgd(quadratic, np.zeros(2), n_steps=10, callback=callback)
     assert res.nit == 3 and res.stopped_by_callback and res.success
 
@@ -300,8 +337,9 @@ def test_a_non_finite_gradient_stops_with_finite_parameters():
     # Gradient descent lands on 0 exactly at step 2 (0.5 − 0.5 · 1); it used to carry on
     # with NaN parameters and blame the learning rate.
     with np.errstate(divide="ignore", invalid="ignore"):
-        res = optim.sgd(lambda w: tg.sum(tg.sqrt(w ** 2)), np.array([1.0, 0.5]), lr=0.5,
-                        momentum=0.0, n_steps=5)
+        res = optim.sgd(
+            lambda w: tg.sum(tg.sqrt(w**2)), np.array([1.0, 0.5]), lr=0.5, momentum=0.0, n_steps=5
+        )
     assert not res.success and "gradient has NaN or inf at step 2" in res.message
     assert np.all(np.isfinite(res.x)) and res.x[1] == 0.0
 

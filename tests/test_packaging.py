@@ -1,4 +1,5 @@
 """Packaging: one source for the version, the extras, the project's links, no machine paths."""
+
 import importlib.metadata
 import os
 import re
@@ -14,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 try:
     import tomllib
-except ModuleNotFoundError:                      # Python 3.10
+except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -24,8 +25,9 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 def test_the_version_is_written_once_in_the_package():
     project = PYPROJECT["project"]
     assert "version" not in project and "version" in project["dynamic"]
-    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == \
-        {"attr": "tinygrad_nca.__version__"}
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "tinygrad_nca.__version__"
+    }
     assert re.fullmatch(r"\d+\.\d+\.\d+([ab]|rc|\.dev)?\d*", tinygrad_nca.__version__)
 
 
@@ -38,8 +40,11 @@ def test_the_installed_metadata_has_the_packages_version():
 def test_the_changelog_knows_the_version():
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     assert "## [Unreleased]" in changelog
-    assert re.search(rf"^## \[{re.escape(tinygrad_nca.__version__)}\] - \d{{4}}-\d\d-\d\d$",
-                     changelog, flags=re.M)
+    assert re.search(
+        rf"^## \[{re.escape(tinygrad_nca.__version__)}\] - \d{{4}}-\d\d-\d\d$",
+        changelog,
+        flags=re.M,
+    )
 
 
 # ---------------------------------------------------------------------- extras
@@ -51,13 +56,16 @@ def test_hypothesis_comes_with_the_testing_extra_only():
 
 def test_testing_without_hypothesis_says_how_to_get_it():
     # A None entry in sys.modules makes `import hypothesis` fail as if it were not installed.
-    code = ("import sys; sys.modules['hypothesis'] = None\n"
-            "try:\n"
-            "    import tinygrad_nca.testing\n"
-            "except ImportError as err:\n"
-            "    print(type(err).__name__, err)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    code = (
+        "import sys; sys.modules['hypothesis'] = None\n"
+        "try:\n"
+        "    import tinygrad_nca.testing\n"
+        "except ImportError as err:\n"
+        "    print(type(err).__name__, err)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ImportError tinygrad_nca.testing needs Hypothesis")
     assert 'pip install "tinygrad-nca[testing]"' in done.stdout
@@ -94,8 +102,9 @@ def test_ci_tests_exactly_the_lowest_versions_the_dependencies_allow():
         name, floor = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([0-9.]+)", requirement).groups()
         floors[name] = floor
     assert {name: pins.get(name) for name in floors} == floors
-    pandas_floor = next(r for r in PYPROJECT["project"]["optional-dependencies"]["test"]
-                        if r.startswith("pandas"))
+    pandas_floor = next(
+        r for r in PYPROJECT["project"]["optional-dependencies"]["test"] if r.startswith("pandas")
+    )
     assert pandas_floor == f"pandas>={pins['pandas']}"
     # and it ends with README's test command (tests/test_readme.py checks the words)
     assert ci.rstrip().splitlines()[-1] == 'pip install -e ".[test]" && python -m pytest'
@@ -103,8 +112,19 @@ def test_ci_tests_exactly_the_lowest_versions_the_dependencies_allow():
 
 # ---------------------------------------------------------------------- no machine paths
 _MACHINE_PATH = re.compile(r"/work/|/root/|/home/[a-z]|\.\./shared|[A-Z]:\\Users")
-_SKIPPED_DIRS = {".git", "build", "dist", "site", ".hypothesis", ".pytest_cache", "__pycache__",
-                 "tinygrad_nca_output", "results", ".venv", "venv"}
+_SKIPPED_DIRS = {
+    ".git",
+    "build",
+    "dist",
+    "site",
+    ".hypothesis",
+    ".pytest_cache",
+    "__pycache__",
+    "tinygrad_nca_output",
+    "results",
+    ".venv",
+    "venv",
+}
 
 
 def _repository_text_files():
@@ -112,8 +132,10 @@ def _repository_text_files():
         dirs[:] = [d for d in dirs if d not in _SKIPPED_DIRS and not d.endswith(".egg-info")]
         for name in files:
             path = Path(folder) / name
-            if path.suffix in {".py", ".md", ".toml", ".yml", ".yaml", ".cfg", ".txt", ".ini"} \
-                    or path.name == "run":
+            if (
+                path.suffix in {".py", ".md", ".toml", ".yml", ".yaml", ".cfg", ".txt", ".ini"}
+                or path.name == "run"
+            ):
                 yield path
 
 

@@ -1,4 +1,5 @@
 """The embedding plot: panels, colours, data shown, PNG output and input checks."""
+
 import os
 import subprocess
 import sys
@@ -22,10 +23,13 @@ def embeddings():
 
 def test_one_panel_per_embedding_titled_with_accuracy(embeddings):
     panels, y = embeddings
-    fig = plot_embeddings(panels, y, accuracies={"NCA": 0.9876, "PCA": 0.5}, n_neighbors=3,
-                          title="toy")
-    assert [ax.get_title() for ax in fig.axes] == ["NCA\n3-NN accuracy 0.988",
-                                                   "PCA\n3-NN accuracy 0.500"]
+    fig = plot_embeddings(
+        panels, y, accuracies={"NCA": 0.9876, "PCA": 0.5}, n_neighbors=3, title="toy"
+    )
+    assert [ax.get_title() for ax in fig.axes] == [
+        "NCA\n3-NN accuracy 0.988",
+        "PCA\n3-NN accuracy 0.500",
+    ]
     assert fig.texts[0].get_text() == "toy"
 
 
@@ -34,12 +38,12 @@ def test_each_class_one_colour_and_the_points_are_the_data(embeddings):
     fig = plot_embeddings(panels, y, class_names=["ant", "bee", "cat"], legend_title="insect")
     for ax, Z in zip(fig.axes, panels.values(), strict=False):
         collections = ax.collections
-        assert len(collections) == 3                       # one scatter per class
+        assert len(collections) == 3  # one scatter per class
         colours = [to_hex(c.get_facecolor()[0]) for c in collections]
         assert len(set(colours)) == 3
         for label, collection in zip(["a", "b", "c"], collections, strict=False):
             np.testing.assert_array_equal(collection.get_offsets(), Z[y == label])
-        assert ax.get_aspect() == 1.0                      # equal units on both axes
+        assert ax.get_aspect() == 1.0  # equal units on both axes
     # The same class has the same colour in every panel.
     first, second = ([to_hex(c.get_facecolor()[0]) for c in ax.collections] for ax in fig.axes)
     assert first == second
@@ -65,17 +69,20 @@ def test_writes_a_png_of_two_side_by_side_panels(tmp_path, embeddings):
     data = path.read_bytes()
     assert data.startswith(PNG_SIGNATURE)
     height, width, _ = imread(path).shape
-    assert width > 1.5 * height                            # two panels side by side
+    assert width > 1.5 * height  # two panels side by side
     assert len(fig.axes) == 2
-    assert os.listdir(tmp_path) == ["embedding.png"]       # no temporary file left behind
+    assert os.listdir(tmp_path) == ["embedding.png"]  # no temporary file left behind
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"NCA": np.zeros((45, 3))}, r"'NCA' has shape \(45, 3\); expected \(45, 2\)"),
-    ({"NCA": np.zeros((44, 2))}, r"'NCA' has shape \(44, 2\)"),
-    ({"NCA": np.full((45, 2), np.nan)}, "'NCA' contains NaN"),
-    ({}, "empty"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"NCA": np.zeros((45, 3))}, r"'NCA' has shape \(45, 3\); expected \(45, 2\)"),
+        ({"NCA": np.zeros((44, 2))}, r"'NCA' has shape \(44, 2\)"),
+        ({"NCA": np.full((45, 2), np.nan)}, "'NCA' contains NaN"),
+        ({}, "empty"),
+    ],
+)
 def test_bad_embeddings_are_named(embeddings, bad, message):
     _, y = embeddings
     with pytest.raises(ValueError, match=message):
@@ -89,9 +96,11 @@ def test_class_names_must_match_the_classes(embeddings):
 
 
 def test_matplotlib_is_imported_only_when_plotting_and_pyplot_never():
-    code = ("import sys, numpy as np; import tinygrad_nca.plotting as p; "
-            "assert 'matplotlib' not in sys.modules; "
-            "p.plot_embeddings({'NCA': np.eye(2)}, [0, 1]); "
-            "assert 'matplotlib' in sys.modules and 'matplotlib.pyplot' not in sys.modules")
+    code = (
+        "import sys, numpy as np; import tinygrad_nca.plotting as p; "
+        "assert 'matplotlib' not in sys.modules; "
+        "p.plot_embeddings({'NCA': np.eye(2)}, [0, 1]); "
+        "assert 'matplotlib' in sys.modules and 'matplotlib.pyplot' not in sys.modules"
+    )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)

@@ -1,4 +1,5 @@
 """README.md stays true: its Python snippets run, and CI runs its test command verbatim."""
+
 import re
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """The Hypothesis strategies of tinygrad_nca.testing draw what they promise."""
+
 import numpy as np
 import pytest
 from hypothesis import find, given, settings
@@ -20,7 +21,7 @@ def test_arrays_of_a_given_shape_dtype_and_bounds(x):
     assert x.shape == (2, 5) and x.dtype == np.float32
     assert np.all((-1.0 <= x) & (x <= 0.5))
     tiny = np.abs(x[x != 0])
-    assert np.all(tiny >= np.finfo(np.float32).tiny)       # no subnormals
+    assert np.all(tiny >= np.finfo(np.float32).tiny)  # no subnormals
 
 
 @given(x=tgt.arrays(shape=st.just((3,)), dtype=tgt.dtypes()), n=tgt.arrays(shape=4))
@@ -42,7 +43,7 @@ def test_positive_arrays(x):
 @given(shapes=tgt.broadcastable_shapes(3))
 def test_broadcastable_shapes(shapes):
     assert len(shapes) == 3
-    np.broadcast_shapes(*shapes)                 # raises if they do not broadcast
+    np.broadcast_shapes(*shapes)  # raises if they do not broadcast
 
 
 @given(arrays=tgt.broadcastable_arrays(2, dtype=tgt.dtypes()))
@@ -66,10 +67,12 @@ def test_matmul_pairs(batched, data):
 def test_matmul_shapes_can_be_batches_that_broadcast():
     """Batched shapes include stacks of different ranks and size-1 batch axes."""
     different_ranks = find(tgt.matmul_shapes(batched=True), lambda s: len(s[0]) != len(s[1]))
-    stretched = find(tgt.matmul_shapes(batched=True),
-                     lambda s: len(s[0]) == len(s[1]) > 2 and s[0][:-2] != s[1][:-2])
+    stretched = find(
+        tgt.matmul_shapes(batched=True),
+        lambda s: len(s[0]) == len(s[1]) > 2 and s[0][:-2] != s[1][:-2],
+    )
     for a, b in (different_ranks, stretched):
-        np.matmul(np.empty(a), np.empty(b))      # raises if @ does not accept them
+        np.matmul(np.empty(a), np.empty(b))  # raises if @ does not accept them
 
 
 @given(x=tgt.distinct_arrays(gap=0.25, dtype=tgt.dtypes()))
@@ -89,7 +92,7 @@ def test_the_module_docstring_example_is_three_lines_of_test():
     """What the docstring shows a user: given + check_grads, here on a buggy loss,
     so the property test must fail and name the argument."""
     wrong = tg.primitive(lambda x: np.tanh(x), name="wrong_tanh")
-    wrong.defvjp(lambda g, ans, x: g * (1 + ans * ans))        # should be 1 − tanh²
+    wrong.defvjp(lambda g, ans, x: g * (1 + ans * ans))  # should be 1 − tanh²
 
     @given(tgt.arrays(shape=(3, 4)))
     def test_my_loss_gradient(x):

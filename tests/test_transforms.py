@@ -1,5 +1,6 @@
 """grad, value_and_grad, vjp, jacobian, hvp, stop_gradient, no_grad and checkpoint,
 each against an independent formula or finite differences."""
+
 import numpy as np
 import pytest
 
@@ -38,6 +39,7 @@ def test_arguments_not_differentiated_pass_through_untouched():
     def f(w, labels, options):
         received.update(labels=labels, options=options)
         return tg.sum(w[labels]) * options["scale"]
+
     g = tg.grad(f)(np.zeros(2), labels, options)
     assert received["labels"] is labels and received["options"] is options
     np.testing.assert_array_equal(g, [2.0, 4.0])
@@ -46,6 +48,7 @@ def test_arguments_not_differentiated_pass_through_untouched():
 def test_grad_of_a_non_scalar_function_is_a_clear_error():
     def vector_valued(x):
         return x * 2
+
     with pytest.raises(ValueError, match=r"vector_valued returned shape \(3,\).*vjp or jacobian"):
         tg.grad(vector_valued)(np.ones(3))
 
@@ -58,16 +61,17 @@ def test_grad_with_respect_to_an_integer_array_is_a_type_error():
 def test_value_and_grad_with_aux():
     def loss(w, x):
         pred = x @ w
-        return tg.sum(pred ** 2), {"pred": pred}
+        return tg.sum(pred**2), {"pred": pred}
+
     w, x = np.array([1.0, -1.0]), np.array([[1.0, 2.0], [3.0, 5.0]])
     (value, aux), g = tg.value_and_grad(loss, has_aux=True)(w, x)
     pred = x @ w
-    assert value == np.sum(pred ** 2)
+    assert value == np.sum(pred**2)
     np.testing.assert_array_equal(aux["pred"].value, pred)
     np.testing.assert_allclose(g, 2 * x.T @ pred)
-    value, g = tg.value_and_grad(lambda w: tg.sum(w ** 3))(w)
+    value, g = tg.value_and_grad(lambda w: tg.sum(w**3))(w)
     assert value == 0.0
-    np.testing.assert_array_equal(g, 3 * w ** 2)
+    np.testing.assert_array_equal(g, 3 * w**2)
 
 
 def test_grad_of_grad():
@@ -75,9 +79,10 @@ def test_grad_of_grad():
     x = np.array([-0.5, 0.3, 1.2])
     t = np.tanh(x)
     second = tg.grad(lambda x: tg.sum(tg.grad(lambda y: tg.sum(tg.tanh(y)))(x)))(x)
-    np.testing.assert_allclose(second, -2 * t * (1 - t ** 2))
-    third = tg.grad(lambda x: tg.sum(tg.grad(lambda x: tg.sum(
-        tg.grad(lambda y: tg.sum(y ** 4))(x)))(x)))(x)
+    np.testing.assert_allclose(second, -2 * t * (1 - t**2))
+    third = tg.grad(
+        lambda x: tg.sum(tg.grad(lambda x: tg.sum(tg.grad(lambda y: tg.sum(y**4))(x)))(x))
+    )(x)
     np.testing.assert_allclose(third, 24 * x)
 
 
@@ -88,7 +93,7 @@ def test_vjp():
     out, vjp_fn = tg.vjp(lambda A, x: tg.tanh(A @ x), A, x)
     np.testing.assert_allclose(out, np.tanh(A @ x))
     u = rng.normal(size=3)
-    for _ in range(2):                         # the graph is kept: vjp_fn can be reused
+    for _ in range(2):  # the graph is kept: vjp_fn can be reused
         A_bar, x_bar = vjp_fn(u)
         d = u * (1 - np.tanh(A @ x) ** 2)
         np.testing.assert_allclose(A_bar, np.outer(d, x))
@@ -110,8 +115,8 @@ def test_hvp():
     """f = ½ xᵀAx + Σ x⁴/4 has Hessian (A + Aᵀ)/2 + diag(3x²)."""
     A = rng.normal(size=(4, 4))
     x, v = rng.normal(size=4), rng.normal(size=4)
-    f = lambda x: 0.5 * (x @ (A @ x)) + tg.sum(x ** 4) / 4
-    H = (A + A.T) / 2 + np.diag(3 * x ** 2)
+    f = lambda x: 0.5 * (x @ (A @ x)) + tg.sum(x**4) / 4
+    H = (A + A.T) / 2 + np.diag(3 * x**2)
     np.testing.assert_allclose(tg.hvp(f)(x, v), H @ v)
 
 
@@ -154,8 +159,9 @@ def test_no_grad_records_nothing():
 def test_no_grad_inside_a_function_makes_that_part_a_constant():
     def f(x):
         with tg.no_grad():
-            scale = tg.sum(x * x)              # a constant, as far as the gradient goes
+            scale = tg.sum(x * x)  # a constant, as far as the gradient goes
         return tg.sum(x) * scale
+
     x = np.array([1.0, 2.0])
     np.testing.assert_array_equal(tg.grad(f)(x), [5.0, 5.0])
 
@@ -201,7 +207,7 @@ def test_checkpoint_retains_only_inputs_and_output():
     y = tg.checkpoint(_pairwise_loss)(leaf, X)
     checkpointed = _retained_bytes(y)
     assert checkpointed == A.nbytes + X.nbytes + y.value.nbytes
-    assert plain > 100 * 100 * 2 * 8 > 50 * checkpointed       # the (N, N, d) intermediate
+    assert plain > 100 * 100 * 2 * 8 > 50 * checkpointed  # the (N, N, d) intermediate
     y.backward()
     np.testing.assert_allclose(leaf.grad, tg.grad(_pairwise_loss)(A, X))
 
@@ -215,7 +221,8 @@ def test_checkpoint_second_order():
 
 def test_checkpoint_with_keyword_arguments_and_constants():
     def f(x, mask, power=2):
-        return tg.sum(x ** power, where=mask)
+        return tg.sum(x**power, where=mask)
+
     mask = np.array([True, False, True])
     g = tg.grad(tg.checkpoint(f))(np.array([1.0, 2.0, 3.0]), mask, power=3)
     np.testing.assert_array_equal(g, [3.0, 0.0, 27.0])

@@ -7,6 +7,7 @@ order exactly as ``python tutorials/NAME.py`` would and records what each cell p
 are shared with tests/test_docs.py through a session-wide cache, so the suite runs each tutorial
 once. One test also runs a tutorial the way a reader does, as a plain script.
 """
+
 import importlib.util
 import json
 import os
@@ -24,7 +25,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def load_hook():
-    spec = importlib.util.spec_from_file_location("tutorials_hook", ROOT / "docs_hooks/tutorials.py")
+    spec = importlib.util.spec_from_file_location(
+        "tutorials_hook", ROOT / "docs_hooks/tutorials.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -33,28 +36,32 @@ def load_hook():
 def promised_figures(script: Path) -> list:
     """The figures a tutorial says it saves: every ``save(fig, OUT, "name.png")`` (or
     ``draw_graph(dot, OUT, "name.png")``) in its source."""
-    return re.findall(r'(?:save|draw_graph)\(\w+, OUT, "([^"]+)"\)', script.read_text(encoding="utf-8"))
+    return re.findall(
+        r'(?:save|draw_graph)\(\w+, OUT, "([^"]+)"\)', script.read_text(encoding="utf-8")
+    )
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Run every tutorial in small mode, two at a time: {script: result folder or the error}."""
     hook = load_hook()
-    cache = tmp_path_factory.getbasetemp() / "tutorial-runs"     # shared with test_docs.py
+    cache = tmp_path_factory.getbasetemp() / "tutorial-runs"  # shared with test_docs.py
 
     def run(script):
         try:
             return hook.execute(script, cache, small=True)
         except RuntimeError as err:
             return err
+
     with ThreadPoolExecutor(max_workers=2) as pool:
         return dict(zip(TUTORIALS, pool.map(run, TUTORIALS), strict=False))
 
 
 def test_the_tutorials_are_numbered_in_order_and_listed_everywhere():
     numbers = [int(script.name[:2]) for script in TUTORIALS]
-    assert len(numbers) >= 10 and numbers == list(range(1, len(numbers) + 1)), \
+    assert len(numbers) >= 10 and numbers == list(range(1, len(numbers) + 1)), (
         f"tutorials found: {[s.name for s in TUTORIALS]}"
+    )
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     readme = (ROOT / "tutorials" / "README.md").read_text(encoding="utf-8")
     index = (ROOT / "docs" / "tutorials" / "index.md").read_text(encoding="utf-8")
@@ -82,9 +89,14 @@ def test_a_tutorial_runs_as_a_plain_script(tmp_path):
     out = tmp_path / "figures"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TINYGRAD_NCA_")}
     # cwd is a scratch folder: a tutorial must not depend on being run from the repository root
-    done = subprocess.run([sys.executable, str(script), "--small", "--output", str(out)],
-                          cwd=tmp_path, env=dict(env, MPLBACKEND="Agg"), capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script), "--small", "--output", str(out)],
+        cwd=tmp_path,
+        env=dict(env, MPLBACKEND="Agg"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     assert f"small size; figures go to {out}" in done.stdout
     assert sorted(p.name for p in out.iterdir()) == sorted(promised_figures(script))

@@ -7,6 +7,7 @@ keep the two lists equal. The last runs mypy over tests/typing/user_code.py (mus
 and tests/typing/user_mistakes.py (every line marked ``# error`` must be reported, and no
 other), so that a declaration too loose to catch anything fails it as well.
 """
+
 import ast
 import inspect
 import os
@@ -33,7 +34,7 @@ def _names(statements):
     names = {}
     for node in statements:
         if isinstance(node, ast.FunctionDef):
-            names[node.name] = node       # the last of a name's overloads is the implementation
+            names[node.name] = node  # the last of a name's overloads is the implementation
         elif isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Name):
@@ -52,14 +53,22 @@ def _tensor_class_body():
         if isinstance(node, ast.If) and _is_type_checking(node.test):
             checkers += node.body
             runtime += node.orelse
-        elif (isinstance(node, ast.If) and isinstance(node.test, ast.UnaryOp)
-              and isinstance(node.test.op, ast.Not) and _is_type_checking(node.test.operand)):
+        elif (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.UnaryOp)
+            and isinstance(node.test.op, ast.Not)
+            and _is_type_checking(node.test.operand)
+        ):
             runtime += node.body
             checkers += node.orelse
         else:
             runtime.append(node)
-    slots = next(n for n in cls.body if isinstance(n, ast.Assign)
-                 and any(isinstance(t, ast.Name) and t.id == "__slots__" for t in n.targets))
+    slots = next(
+        n
+        for n in cls.body
+        if isinstance(n, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "__slots__" for t in n.targets)
+    )
     slot_names = {k.value for k in slots.value.keys}
     return set(_names(runtime)) | slot_names, _names(checkers)
 
@@ -67,8 +76,9 @@ def _tensor_class_body():
 def test_every_attached_method_is_declared_for_type_checkers_and_back():
     runtime, declared = _tensor_class_body()
     attached = set(ops._TENSOR_METHODS)
-    declared_methods = {name for name, node in declared.items()
-                        if isinstance(node, ast.FunctionDef)} - runtime
+    declared_methods = {
+        name for name, node in declared.items() if isinstance(node, ast.FunctionDef)
+    } - runtime
     assert attached - declared_methods == set(), "attached by ops.py, not declared in tensor.py"
     assert declared_methods - attached == set(), "declared in tensor.py, attached by no one"
     assert attached & runtime == set(), "attached by ops.py over a definition in the class"
@@ -77,17 +87,30 @@ def test_every_attached_method_is_declared_for_type_checkers_and_back():
 def test_nothing_else_is_set_on_tensor_behind_the_checkers_back():
     # Tensor as it is at run time: its class body plus what ops.py attached, nothing more.
     runtime, _ = _tensor_class_body()
-    made_by_python = {"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__",
-                      "__annotations__", "__firstlineno__", "__static_attributes__",
-                      "__annotate__", "__annotate_func__", "__annotations_cache__"}
+    made_by_python = {
+        "__module__",
+        "__qualname__",
+        "__doc__",
+        "__dict__",
+        "__weakref__",
+        "__annotations__",
+        "__firstlineno__",
+        "__static_attributes__",
+        "__annotate__",
+        "__annotate_func__",
+        "__annotations_cache__",
+    }
     present = set(vars(tg.Tensor)) - made_by_python
     assert present - runtime == set(ops._TENSOR_METHODS)
 
 
 def _parameters(node):
     args = node.args
-    return [a.arg for a in args.posonlyargs + args.args] + (
-        [f"*{args.vararg.arg}"] if args.vararg else []) + [a.arg for a in args.kwonlyargs]
+    return (
+        [a.arg for a in args.posonlyargs + args.args]
+        + ([f"*{args.vararg.arg}"] if args.vararg else [])
+        + [a.arg for a in args.kwonlyargs]
+    )
 
 
 def test_declared_methods_take_the_parameters_of_the_attached_functions():
@@ -95,22 +118,31 @@ def test_declared_methods_take_the_parameters_of_the_attached_functions():
     for name, attached in ops._TENSOR_METHODS.items():
         stub = declared[name]
         if isinstance(attached, property):
-            assert any(isinstance(d, ast.Name) and d.id == "property"
-                       for d in stub.decorator_list), name
+            assert any(
+                isinstance(d, ast.Name) and d.id == "property" for d in stub.decorator_list
+            ), name
             continue
         signature = inspect.signature(attached)
-        real = [("*" if p.kind is p.VAR_POSITIONAL else "") + p.name
-                for p in signature.parameters.values()]
+        real = [
+            ("*" if p.kind is p.VAR_POSITIONAL else "") + p.name
+            for p in signature.parameters.values()
+        ]
         # the attached function's first parameter is the tensor: self in the declaration.
         # Operators are called positionally (x + y): only their number of operands counts.
         if name.startswith("__"):
             assert len(_parameters(stub)) == len(real), name
             continue
         assert _parameters(stub)[1:] == real[1:], name
-        defaults = [p.name for p in signature.parameters.values()
-                    if p.default is not inspect.Parameter.empty]
-        stub_defaults = _parameters(stub)[len(_parameters(stub)) - len(stub.args.defaults):
-                                          len(stub.args.posonlyargs + stub.args.args)]
+        defaults = [
+            p.name
+            for p in signature.parameters.values()
+            if p.default is not inspect.Parameter.empty
+        ]
+        stub_defaults = _parameters(stub)[
+            len(_parameters(stub)) - len(stub.args.defaults) : len(
+                stub.args.posonlyargs + stub.args.args
+            )
+        ]
         assert stub_defaults == defaults, name
 
 
@@ -131,11 +163,24 @@ def test_user_code_type_checks_and_mistakes_are_reported():
     # package and pyproject.toml; its cache beside the package (.mypy_cache, git-ignored),
     # warm after the first run.
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
-         "--cache-dir", str(ROOT / ".mypy_cache"), "--no-error-summary",
-         *(str(f.relative_to(ROOT)) for f in files)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "MYPY_FORCE_COLOR": "0"})
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(ROOT / ".mypy_cache"),
+            "--no-error-summary",
+            *(str(f.relative_to(ROOT)) for f in files),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "MYPY_FORCE_COLOR": "0"},
+    )
     output = result.stdout + result.stderr
     reported = _reported(output)
     assert reported.get("user_code.py", set()) == set(), output

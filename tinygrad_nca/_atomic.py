@@ -5,6 +5,7 @@ final rename stays on one file system) and is moved over the target with
 :func:`os.replace`, which is atomic on POSIX and Windows. If the writer fails
 or is interrupted, the temporary file is removed and the target is untouched.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -46,7 +47,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
-        with open(tmp, "rb") as f:     # on disk before the rename, not just in a cache
+        with open(tmp, "rb") as f:  # on disk before the rename, not just in a cache
             os.fsync(f.fileno())
         os.chmod(tmp, _default_mode())
         os.replace(tmp, path)

@@ -19,6 +19,7 @@ cluster). Each task receives the inputs' arrays and one block, and sends back
 the block's value and the cotangents of the inputs; the caller adds them up in
 block order, so the result does not depend on how many workers there were.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,9 +31,24 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import (Op, Scope, Tensor, as_tensor, backprop, count_flops, current_recorder,
-                     detect_anomaly, enable_grad, is_detecting_anomalies, is_grad_enabled,
-                     make_node, no_grad, observed, primitive, silenced)
+from .tensor import (
+    Op,
+    Scope,
+    Tensor,
+    as_tensor,
+    backprop,
+    count_flops,
+    current_recorder,
+    detect_anomaly,
+    enable_grad,
+    is_detecting_anomalies,
+    is_grad_enabled,
+    make_node,
+    no_grad,
+    observed,
+    primitive,
+    silenced,
+)
 
 __all__ = ["sum_of_blocks"]
 
@@ -44,13 +60,17 @@ class _SumOfBlocks(Op):
     tensors f closed over; ``gradients`` holds one array per differentiable input.
     """
 
-    def __init__(self, f: Callable[..., Any], blocks: list[Any], n_args: int,
-                 gradients: list[np.ndarray]) -> None:
+    def __init__(
+        self, f: Callable[..., Any], blocks: list[Any], n_args: int, gradients: list[np.ndarray]
+    ) -> None:
         self.f, self.blocks, self.n_args, self.gradients = f, blocks, n_args, gradients
-        self.name = f"sum_of_blocks({getattr(f, '__name__', type(f).__name__)}, {len(blocks)} blocks)"
+        self.name = (
+            f"sum_of_blocks({getattr(f, '__name__', type(f).__name__)}, {len(blocks)} blocks)"
+        )
 
-    def backward(self, g: Tensor, node: Tensor, needed: set[int]
-                 ) -> Iterator[tuple[Tensor, Tensor]]:
+    def backward(
+        self, g: Tensor, node: Tensor, needed: set[int]
+    ) -> Iterator[tuple[Tensor, Tensor]]:
         inputs = [a for a in node._args if isinstance(a, Tensor) and a.requires_grad]
         if not is_grad_enabled() and not observed():
             # A plain reverse sweep: the gradient is already known.
@@ -63,20 +83,28 @@ class _SumOfBlocks(Op):
         recording = is_grad_enabled()
         totals: list[Tensor | None] = [None] * len(inputs)
         for block in self.blocks:
-            with silenced(), enable_grad():    # rebuilding the term is not the VJP's work
-                term = as_tensor(self.f(*node._args[:self.n_args], block))
+            with silenced(), enable_grad():  # rebuilding the term is not the VJP's work
+                term = as_tensor(self.f(*node._args[: self.n_args], block))
             for k, ct in enumerate(backprop(term, g, inputs, create_graph=recording)):
                 previous = totals[k]
                 totals[k] = ct if previous is None else previous + ct
-        yield from ((arg, total) for arg, total in zip(inputs, totals, strict=False)
-                    if id(arg) in needed and total is not None)
+        yield from (
+            (arg, total)
+            for arg, total in zip(inputs, totals, strict=False)
+            if id(arg) in needed and total is not None
+        )
 
     def forward_flops(self, node: Tensor) -> int:
-        return sum(count_flops(self.f, *node._args[:self.n_args], block) for block in self.blocks)
+        return sum(count_flops(self.f, *node._args[: self.n_args], block) for block in self.blocks)
 
 
-def sum_of_blocks(f: Callable[..., Any], *args: Any, blocks: Iterable[Any],
-                  n_jobs: int | None = None, executor: Executor | None = None) -> Tensor:
+def sum_of_blocks(
+    f: Callable[..., Any],
+    *args: Any,
+    blocks: Iterable[Any],
+    n_jobs: int | None = None,
+    executor: Executor | None = None,
+) -> Tensor:
     r"""Σ_b f(*args, b) over ``blocks``, differentiated block by block.
 
     For a sum f(x) = Σ_b f_b(x), the gradient is ∇f(x) = Σ_b ∇f_b(x): each
@@ -169,8 +197,10 @@ def sum_of_blocks(f: Callable[..., Any], *args: Any, blocks: Iterable[Any],
     workers = resolve_n_jobs(n_jobs)
     check_executor(executor, n_jobs)
     if executor is not None and current_recorder() is not None:
-        raise ValueError("sum_of_blocks: tg.jit cannot trace blocks run by an executor (their "
-                         "operations happen in other processes); leave executor=None under a jit")
+        raise ValueError(
+            "sum_of_blocks: tg.jit cannot trace blocks run by an executor (their "
+            "operations happen in other processes); leave executor=None under a jit"
+        )
     if executor is not None:
         _check_picklable(f, executor)
     record = is_grad_enabled()
@@ -189,19 +219,20 @@ def sum_of_blocks(f: Callable[..., Any], *args: Any, blocks: Iterable[Any],
     captured: dict[int, Tensor] = {}
     with contextlib.closing(_results(fixed, blocks, workers, executor)) as results:
         for term, cts, outside in results:
-            total = _running_sum(total, term).value       # in float64, whatever the dtype
+            total = _running_sum(total, term).value  # in float64, whatever the dtype
             for t, _ in outside:
                 captured.setdefault(id(t), t)
             keys = [("arg", i) for i in wanted] + [("captured", id(t)) for t, _ in outside]
             for key, ct in zip(keys, cts + [ct for _, ct in outside], strict=True):
                 gradients[key] = ct if key not in gradients else _plus(gradients[key], ct).value
-            del cts, outside                  # this block's cotangents are freed here
+            del cts, outside  # this block's cotangents are freed here
     value = _to_dtype(total, _result_dtype(args)).value
     if not wanted and not captured:
         return Tensor(value)
     inputs = tuple(args) + tuple(captured.values())
-    arrays = ([gradients["arg", i] for i in wanted]
-              + [gradients["captured", key] for key in captured])
+    arrays = [gradients["arg", i] for i in wanted] + [
+        gradients["captured", key] for key in captured
+    ]
     return make_node(value, _SumOfBlocks(f, blocks, len(args), arrays), inputs)
 
 
@@ -217,7 +248,7 @@ def block_term(f, values, tensors, wanted, record, local, anomaly, block):
     :func:`~tinygrad_nca.detect_anomaly` (the switch is per thread, so the
     caller's does not reach a worker).
     """
-    scope = Scope()            # before the leaves: what is older than it came from outside
+    scope = Scope()  # before the leaves: what is older than it came from outside
     args = list(values)
     for i in tensors:
         args[i] = Tensor(values[i], requires_grad=i in wanted)
@@ -231,23 +262,31 @@ def block_term(f, values, tensors, wanted, record, local, anomaly, block):
             return term.value, [], []
         order, outside = scope.outside(term, leaves)
         if outside and not local:
-            raise ValueError("sum_of_blocks: f closes over a differentiable tensor (shape "
-                             f"{outside[0].shape}); a task run by an executor holds a copy of "
-                             "it, so pass it to sum_of_blocks as an argument instead")
+            raise ValueError(
+                "sum_of_blocks: f closes over a differentiable tensor (shape "
+                f"{outside[0].shape}); a task run by an executor holds a copy of "
+                "it, so pass it to sum_of_blocks as an argument instead"
+            )
         if not leaves and not outside:
             return term.value, [], []
-        cts = [ct.value for ct in backprop(term, np.ones_like(term.value), leaves + outside,
-                                           order=order)]
-        return term.value, cts[:len(leaves)], list(zip(outside, cts[len(leaves):], strict=True))
+        cts = [
+            ct.value
+            for ct in backprop(term, np.ones_like(term.value), leaves + outside, order=order)
+        ]
+        return term.value, cts[: len(leaves)], list(zip(outside, cts[len(leaves) :], strict=True))
 
 
 # The running sums of sum_of_blocks (on arrays: no graph, they are not differentiated).
 # The value is summed in float64, as Python floats would be, whatever the terms' dtype.
-_running_sum = primitive(lambda total, term: np.add(total, term, dtype=np.float64),
-                         name="running_sum", flops=lambda *a, **k: 1)
+_running_sum = primitive(
+    lambda total, term: np.add(total, term, dtype=np.float64),
+    name="running_sum",
+    flops=lambda *a, **k: 1,
+)
 _plus = primitive(np.add, name="add")
-_to_dtype = primitive(lambda x, dtype: np.asarray(x, dtype=dtype), name="asarray",
-                      flops=lambda *a, **k: 0)
+_to_dtype = primitive(
+    lambda x, dtype: np.asarray(x, dtype=dtype), name="asarray", flops=lambda *a, **k: 0
+)
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:
@@ -263,8 +302,9 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
     if n_jobs is None:
         return 1
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be a nonzero integer or None (-1: every core), "
-                         f"got {n_jobs!r}")
+        raise ValueError(
+            f"n_jobs must be a nonzero integer or None (-1: every core), got {n_jobs!r}"
+        )
     if n_jobs > 0:
         return int(n_jobs)
     return max(available_cores() + 1 + int(n_jobs), 1)
@@ -282,26 +322,35 @@ def check_executor(executor: Any, n_jobs: int | None = None) -> None:
     or that comes with ``n_jobs`` too (None passes)."""
     if executor is None:
         return
-    import concurrent.futures     # stdlib, but only needed here
+    import concurrent.futures  # stdlib, but only needed here
+
     if not isinstance(executor, concurrent.futures.Executor):
-        raise TypeError(f"executor must be a concurrent.futures.Executor (a ThreadPoolExecutor, "
-                        f"ProcessPoolExecutor, or a Dask Client(...).get_executor()), got "
-                        f"{type(executor).__name__}")
+        raise TypeError(
+            f"executor must be a concurrent.futures.Executor (a ThreadPoolExecutor, "
+            f"ProcessPoolExecutor, or a Dask Client(...).get_executor()), got "
+            f"{type(executor).__name__}"
+        )
     if n_jobs is not None:
-        raise ValueError(f"give n_jobs or executor, not both (got n_jobs={n_jobs!r} and an "
-                         f"executor, which decides the parallelism itself)")
+        raise ValueError(
+            f"give n_jobs or executor, not both (got n_jobs={n_jobs!r} and an "
+            f"executor, which decides the parallelism itself)"
+        )
 
 
 def _check_picklable(f, executor):
     import concurrent.futures
+
     if isinstance(executor, concurrent.futures.ProcessPoolExecutor):
         import pickle
-        try:     # fail here with a message, not later inside the pool with pickle's
+
+        try:  # fail here with a message, not later inside the pool with pickle's
             pickle.dumps(f)
         except Exception as err:
-            raise TypeError(f"sum_of_blocks: f cannot be sent to another process ({err}); "
-                            "pass a module-level function, or functools.partial of one, "
-                            "not a lambda or a nested function") from None
+            raise TypeError(
+                f"sum_of_blocks: f cannot be sent to another process ({err}); "
+                "pass a module-level function, or functools.partial of one, "
+                "not a lambda or a nested function"
+            ) from None
 
 
 # Blocks submitted and not yet consumed, when the executor does not say how many
@@ -314,26 +363,29 @@ _IN_FLIGHT = 32
 _Fixed = tuple[Any, Any, Any, Any, Any, Any, Any]
 
 
-def _results(fixed: _Fixed, blocks: list[Any], workers: int,
-             executor: Any) -> Generator[Any, None, None]:
+def _results(
+    fixed: _Fixed, blocks: list[Any], workers: int, executor: Any
+) -> Generator[Any, None, None]:
     """An iterator of ``block_term(*fixed, block)`` for every block, in block order."""
-    if executor is None and (workers == 1 or len(blocks) == 1 or observed()
-                             or current_recorder() is not None):    # (a jit sees this thread only)
+    if executor is None and (
+        workers == 1 or len(blocks) == 1 or observed() or current_recorder() is not None
+    ):  # (a jit sees this thread only)
         return (block_term(*fixed, block) for block in blocks)
     if executor is not None:
-        known = getattr(executor, "_max_workers", None)   # the standard library's pools
+        known = getattr(executor, "_max_workers", None)  # the standard library's pools
         return _in_order(executor, fixed, blocks, 2 * known if known else _IN_FLIGHT)
     return _on_threads(fixed, blocks, min(workers, len(blocks)))
 
 
 def _on_threads(fixed, blocks, workers):
     import concurrent.futures
+
     with concurrent.futures.ThreadPoolExecutor(workers, "sum_of_blocks") as pool:
         results = _in_order(pool, fixed, blocks, 2 * workers)
         try:
             yield from results
         finally:
-            results.close()    # cancel what has not started before the pool shuts down
+            results.close()  # cancel what has not started before the pool shuts down
 
 
 def _in_order(executor, fixed, blocks, window):

@@ -18,6 +18,7 @@ progress, notes and errors go to stderr, so that ``tinygrad-nca transform
 model.npz data.csv > out.csv`` writes a clean file. :func:`main` is the
 entry point; it can also be called from Python with a list of arguments.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,6 +81,7 @@ class CommandError(Exception):
 def _estimator_class():
     """The NCA estimator the command line fits (the one import point)."""
     from .nca.estimator import NeighborhoodComponentsAnalysis
+
     return NeighborhoodComponentsAnalysis
 
 
@@ -175,79 +177,140 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Neighbourhood Components Analysis (Goldberger et al. 2004) on a "
-                    "from-scratch autodiff engine: learn a linear map under which "
-                    "nearest neighbours share a class.",
+        "from-scratch autodiff engine: learn a linear map under which "
+        "nearest neighbours share a class.",
         epilog=f"Run '{PROG} fit' for the main job: NCA on the digits data, an accuracy "
-               f"table and a picture. '{PROG} COMMAND --help' shows the options.")
+        f"table and a picture. '{PROG} COMMAND --help' shows the options.",
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     # Not required: with no command main() prints the whole help (not argparse's
     # one-line complaint) and returns 2.
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     fit = commands.add_parser(
-        "fit", help="fit NCA, compare k-NN accuracy with PCA, write the plot and the model",
+        "fit",
+        help="fit NCA, compare k-NN accuracy with PCA, write the plot and the model",
         description="Fit NCA on a data set, show its k-NN accuracy on a held-out part beside\n"
-                    "the raw features and PCA, and write a 2-D embedding plot (NCA beside PCA)\n"
-                    "and the fitted model.",
-        epilog=_FIT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "the raw features and PCA, and write a 2-D embedding plot (NCA beside PCA)\n"
+        "and the fitted model.",
+        epilog=_FIT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     source = fit.add_argument_group("data (default: the digits data set)")
-    source.add_argument("--dataset", choices=DATASETS, default=None,
-                        help="a bundled data set (scikit-learn's copies) or the paper's "
-                             "synthetic rings; default: digits")
-    source.add_argument("--csv", metavar="PATH",
-                        help="your own data: a CSV file with a header row (needs --target)")
-    source.add_argument("--target", metavar="COLUMN",
-                        help="the CSV column holding the class labels")
-    source.add_argument("--delimiter", type=_delimiter, metavar="CHAR",
-                        help="the CSV file's field separator, one character or 'tab' "
-                             "(default: guessed among comma, semicolon and tab)")
+    source.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="a bundled data set (scikit-learn's copies) or the paper's "
+        "synthetic rings; default: digits",
+    )
+    source.add_argument(
+        "--csv", metavar="PATH", help="your own data: a CSV file with a header row (needs --target)"
+    )
+    source.add_argument(
+        "--target", metavar="COLUMN", help="the CSV column holding the class labels"
+    )
+    source.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        metavar="CHAR",
+        help="the CSV file's field separator, one character or 'tab' "
+        "(default: guessed among comma, semicolon and tab)",
+    )
     model = fit.add_argument_group("model")
-    model.add_argument("--n-components", type=_positive_int, default=DEFAULT_N_COMPONENTS,
-                       metavar="D", help="dimension of the embedding (default: %(default)s, "
-                                         "so that it can be plotted as it is)")
-    model.add_argument("--max-iter", type=_positive_int, default=DEFAULT_MAX_ITER, metavar="N",
-                       help="L-BFGS iterations at most (default: %(default)s)")
-    model.add_argument("--objective", choices=("expected", "log"), default="expected",
-                       help="maximise the expected number of correctly classified points "
-                            "('expected', the paper's f) or their log-probability ('log', "
-                            "the paper's g) (default: %(default)s)")
-    model.add_argument("--seed", type=int, default=0,
-                       help="seed of the split, the initialisation and the rings "
-                            "(default: %(default)s)")
-    model.add_argument("--threads", type=_positive_int, default=DEFAULT_THREADS, metavar="N",
-                       help="BLAS threads while fitting (default: %(default)s: NCA's matrix "
-                            "products are thin and its elementwise work runs on one core "
-                            "anyway, so more threads gain little, and on a busy machine "
-                            "they wait for each other)")
+    model.add_argument(
+        "--n-components",
+        type=_positive_int,
+        default=DEFAULT_N_COMPONENTS,
+        metavar="D",
+        help="dimension of the embedding (default: %(default)s, "
+        "so that it can be plotted as it is)",
+    )
+    model.add_argument(
+        "--max-iter",
+        type=_positive_int,
+        default=DEFAULT_MAX_ITER,
+        metavar="N",
+        help="L-BFGS iterations at most (default: %(default)s)",
+    )
+    model.add_argument(
+        "--objective",
+        choices=("expected", "log"),
+        default="expected",
+        help="maximise the expected number of correctly classified points "
+        "('expected', the paper's f) or their log-probability ('log', "
+        "the paper's g) (default: %(default)s)",
+    )
+    model.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the split, the initialisation and the rings (default: %(default)s)",
+    )
+    model.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=DEFAULT_THREADS,
+        metavar="N",
+        help="BLAS threads while fitting (default: %(default)s: NCA's matrix "
+        "products are thin and its elementwise work runs on one core "
+        "anyway, so more threads gain little, and on a busy machine "
+        "they wait for each other)",
+    )
     evaluation = fit.add_argument_group("evaluation and output")
-    evaluation.add_argument("--test-size", type=_fraction, default=DEFAULT_TEST_SIZE,
-                            metavar="FRACTION",
-                            help="held-out fraction of the data (default: %(default)s)")
-    evaluation.add_argument("--n-neighbors", type=_positive_int, default=DEFAULT_N_NEIGHBORS,
-                            metavar="K", help="k of the k-NN classifier (default: %(default)s)")
-    evaluation.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, metavar="DIR",
-                            help="where the plot and the model go; created if missing, "
-                                 "checked before anything else (default: ./%(default)s)")
-    evaluation.add_argument("--lda", action="store_true",
-                            help="also compare with LDA (table row and plot panel)")
-    evaluation.add_argument("--quiet", action="store_true",
-                            help="no progress display while fitting")
+    evaluation.add_argument(
+        "--test-size",
+        type=_fraction,
+        default=DEFAULT_TEST_SIZE,
+        metavar="FRACTION",
+        help="held-out fraction of the data (default: %(default)s)",
+    )
+    evaluation.add_argument(
+        "--n-neighbors",
+        type=_positive_int,
+        default=DEFAULT_N_NEIGHBORS,
+        metavar="K",
+        help="k of the k-NN classifier (default: %(default)s)",
+    )
+    evaluation.add_argument(
+        "--output-dir",
+        default=DEFAULT_OUTPUT_DIR,
+        metavar="DIR",
+        help="where the plot and the model go; created if missing, "
+        "checked before anything else (default: ./%(default)s)",
+    )
+    evaluation.add_argument(
+        "--lda", action="store_true", help="also compare with LDA (table row and plot panel)"
+    )
+    evaluation.add_argument(
+        "--quiet", action="store_true", help="no progress display while fitting"
+    )
 
     transform = commands.add_parser(
-        "transform", help="project a CSV file with a saved model",
+        "transform",
+        help="project a CSV file with a saved model",
         description=f"Project the rows of a CSV file with a model written by '{PROG} fit'\n"
-                    "(or by NeighborhoodComponentsAnalysis.save).",
-        epilog=_TRANSFORM_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "(or by NeighborhoodComponentsAnalysis.save).",
+        epilog=_TRANSFORM_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     transform.add_argument("model", metavar="MODEL.npz", help="the model file")
     transform.add_argument("data", metavar="DATA.csv", help="the data to project")
-    transform.add_argument("--output", metavar="OUT.csv",
-                           help="where to write the projected data; a missing folder is "
-                                "created, and the location is checked before anything else "
-                                "(default: stdout)")
-    transform.add_argument("--delimiter", type=_delimiter, metavar="CHAR",
-                           help="DATA.csv's field separator, one character or 'tab'; the "
-                                "output uses it too (default: guessed among comma, semicolon "
-                                "and tab)")
+    transform.add_argument(
+        "--output",
+        metavar="OUT.csv",
+        help="where to write the projected data; a missing folder is "
+        "created, and the location is checked before anything else "
+        "(default: stdout)",
+    )
+    transform.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        metavar="CHAR",
+        help="DATA.csv's field separator, one character or 'tab'; the "
+        "output uses it too (default: guessed among comma, semicolon "
+        "and tab)",
+    )
     return parser
 
 
@@ -292,7 +355,7 @@ class Progress:
         self.max_iter = max_iter
         self.objective_at = objective_at
         self.live = stream.isatty()
-        self.interval = 1.0 if self.live else 5.0     # seconds between refreshes
+        self.interval = 1.0 if self.live else 5.0  # seconds between refreshes
         self.started = self.shown = time.perf_counter()
         self.open_line = False
 
@@ -304,11 +367,13 @@ class Progress:
         """
         if n_iter > 1 and time.perf_counter() - self.shown < self.interval:
             return
-        line = (f"NCA  iteration {n_iter:>4}/{self.max_iter}   objective "
-                f"{self.objective_at(transformation):12.6g}   "
-                f"{time.perf_counter() - self.started:6.1f} s")
+        line = (
+            f"NCA  iteration {n_iter:>4}/{self.max_iter}   objective "
+            f"{self.objective_at(transformation):12.6g}   "
+            f"{time.perf_counter() - self.started:6.1f} s"
+        )
         if self.live:
-            self.stream.write("\r" + line + "\x1b[K")      # rewrite the line in place
+            self.stream.write("\r" + line + "\x1b[K")  # rewrite the line in place
             self.open_line = True
         else:
             self.stream.write(line + "\n")
@@ -380,6 +445,7 @@ def _objective_function(X, y, n_components, objective):
         A = np.reshape(transformation, (n_components, X.shape[1]))
         with no_grad():
             return float(nca_loss(A, X, y, objective=objective, block_size=block_size).value)
+
     return objective_at
 
 
@@ -457,15 +523,20 @@ def _split(X, y, test_size, seed):
 
     classes, counts = np.unique(y, return_counts=True)
     if counts.min() < 2:
-        rare = ", ".join(repr(c.item() if hasattr(c, "item") else c)
-                         for c in classes[counts < 2][:5])
-        raise CommandError(f"class(es) {rare} have a single sample; a stratified train/test "
-                           "split needs at least 2 samples per class")
+        rare = ", ".join(
+            repr(c.item() if hasattr(c, "item") else c) for c in classes[counts < 2][:5]
+        )
+        raise CommandError(
+            f"class(es) {rare} have a single sample; a stratified train/test "
+            "split needs at least 2 samples per class"
+        )
     n_test = int(np.ceil(test_size * len(y)))
     if n_test < len(classes) or len(y) - n_test < len(classes):
-        raise CommandError(f"{len(y)} samples are too few to hold out {test_size:g} of them "
-                           f"with every one of the {len(classes)} classes on both sides; "
-                           "change --test-size or use more data")
+        raise CommandError(
+            f"{len(y)} samples are too few to hold out {test_size:g} of them "
+            f"with every one of the {len(classes)} classes on both sides; "
+            "change --test-size or use more data"
+        )
     return train_test_split(X, y, test_size=test_size, stratify=y, random_state=seed)
 
 
@@ -481,6 +552,7 @@ def _view_2d(Z_train, Z_test):
     if Z_test.shape[1] == 2:
         return Z_test
     from sklearn.decomposition import PCA
+
     return PCA(n_components=2).fit(Z_train).transform(Z_test)
 
 
@@ -491,16 +563,24 @@ def _fit_nca(args, X_train, y_train, out):
     d = args.n_components
     progress = None
     if not args.quiet:
-        progress = Progress(sys.stderr, args.max_iter,
-                            _objective_function(X_train, y_train, d, args.objective))
-    nca = _estimator_class()(n_components=d, max_iter=args.max_iter, objective=args.objective,
-                             random_state=args.seed, callback=progress)
+        progress = Progress(
+            sys.stderr, args.max_iter, _objective_function(X_train, y_train, d, args.objective)
+        )
+    nca = _estimator_class()(
+        n_components=d,
+        max_iter=args.max_iter,
+        objective=args.objective,
+        random_state=args.seed,
+        callback=progress,
+    )
     from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
     try:
-        with warnings.catch_warnings(record=True) as caught, \
-                threadpool_limits(limits=args.threads, user_api="blas"):
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            threadpool_limits(limits=args.threads, user_api="blas"),
+        ):
             warnings.simplefilter("always")
             nca.fit(X_train, y_train)
     except BaseException:
@@ -512,12 +592,17 @@ def _fit_nca(args, X_train, y_train, out):
         progress.clear()
     for warning in caught:
         if issubclass(warning.category, ConvergenceWarning) and nca.n_iter_ >= args.max_iter:
-            _note(f"the optimiser stopped at --max-iter {args.max_iter} before its convergence "
-                  "test passed; the model is usable, a larger --max-iter refines it")
+            _note(
+                f"the optimiser stopped at --max-iter {args.max_iter} before its convergence "
+                "test passed; the model is usable, a larger --max-iter refines it"
+            )
         else:
             _note(" ".join(str(warning.message).split()))
-    print(f"NCA: {nca.n_iter_} iterations in {seconds:.1f} s, final objective "
-          f"{nca.loss_curve_[-1]:.6g} ('{args.objective}')", file=out)
+    print(
+        f"NCA: {nca.n_iter_} iterations in {seconds:.1f} s, final objective "
+        f"{nca.loss_curve_[-1]:.6g} ('{args.objective}')",
+        file=out,
+    )
     return nca
 
 
@@ -534,8 +619,10 @@ def _baselines(args, X_train, y_train):
         if d <= most:
             baselines["LDA"] = LinearDiscriminantAnalysis(n_components=d).fit(X_train, y_train)
         else:
-            _note(f"no LDA: it gives at most {most} dimensions here (classes - 1), "
-                  f"not --n-components {d}")
+            _note(
+                f"no LDA: it gives at most {most} dimensions here (classes - 1), "
+                f"not --n-components {d}"
+            )
     return baselines
 
 
@@ -544,12 +631,12 @@ def _fit(args, out):
     try:
         return _fit_into(args, out)
     except BaseException:
-        _remove_folders(created)          # only if nothing was written in them
+        _remove_folders(created)  # only if nothing was written in them
         raise
 
 
 def _fit_into(args, out):
-    X, y, info = _load_data(args)         # bad input fails before the heavy imports
+    X, y, info = _load_data(args)  # bad input fails before the heavy imports
     from sklearn.preprocessing import StandardScaler
 
     from .plotting import plot_embeddings
@@ -557,25 +644,35 @@ def _fit_into(args, out):
     n_samples, n_features = X.shape
     d = args.n_components
     if d > n_features:
-        raise CommandError(f"--n-components {d} is more than the {n_features} features of "
-                           f"{info.name}")
+        raise CommandError(
+            f"--n-components {d} is more than the {n_features} features of {info.name}"
+        )
     X_train, X_test, y_train, y_test = _split(X, y, args.test_size, args.seed)
     if d > len(y_train):
         raise CommandError(f"--n-components {d} is more than the {len(y_train)} training samples")
     scaler = StandardScaler().fit(X_train)
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    print(f"{info.name}: {n_samples} samples, {n_features} features, "
-          f"{len(info.target_names)} classes; {len(y_train)} for training, {len(y_test)} "
-          f"held out (stratified, seed {args.seed}); standardised", file=out)
-    print(f"fitting NCA: {n_features} -> {d} dimensions, objective '{args.objective}', "
-          f"at most {args.max_iter} iterations", file=out, flush=True)
+    print(
+        f"{info.name}: {n_samples} samples, {n_features} features, "
+        f"{len(info.target_names)} classes; {len(y_train)} for training, {len(y_test)} "
+        f"held out (stratified, seed {args.seed}); standardised",
+        file=out,
+    )
+    print(
+        f"fitting NCA: {n_features} -> {d} dimensions, objective '{args.objective}', "
+        f"at most {args.max_iter} iterations",
+        file=out,
+        flush=True,
+    )
 
     nca = _fit_nca(args, X_train, y_train, out)
     maps = {"NCA": nca, **_baselines(args, X_train, y_train)}
     embeddings = {name: (m.transform(X_train), m.transform(X_test)) for name, m in maps.items()}
     k = args.n_neighbors
-    accuracy = {name: _knn_accuracy(Z_train, y_train, Z_test, y_test, k)
-                for name, (Z_train, Z_test) in embeddings.items()}
+    accuracy = {
+        name: _knn_accuracy(Z_train, y_train, Z_test, y_test, k)
+        for name, (Z_train, Z_test) in embeddings.items()
+    }
 
     print(f"\n{k}-NN accuracy on the {len(y_test)} held-out samples", file=out)
     print(f"  {'features':<10}{'dims':>6}{'accuracy':>10}", file=out)
@@ -590,11 +687,17 @@ def _fit_into(args, out):
         shown = "" if d == 2 else f" (the two principal axes of each {d}-D embedding)"
         figure_path = os.path.join(args.output_dir, f"{info.name}_embedding.png")
         with _writing(figure_path):
-            plot_embeddings(views, y_test, accuracies=accuracy, n_neighbors=k,
-                            class_names=info.target_names, legend_title=info.target,
-                            path=figure_path,
-                            title=f"{info.name}: {len(y_test)} held-out samples, "
-                                  f"{n_features} features \u2192 {d} dimensions{shown}")
+            plot_embeddings(
+                views,
+                y_test,
+                accuracies=accuracy,
+                n_neighbors=k,
+                class_names=info.target_names,
+                legend_title=info.target,
+                path=figure_path,
+                title=f"{info.name}: {len(y_test)} held-out samples, "
+                f"{n_features} features \u2192 {d} dimensions{shown}",
+            )
         print(f"wrote {figure_path}  ({', '.join(views)}: held-out samples)", file=out)
     else:
         print("no plot: the embedding is 1-D (use --n-components 2 for a picture)", file=out)
@@ -602,8 +705,11 @@ def _fit_into(args, out):
     model_path = os.path.join(args.output_dir, f"{info.name}_nca.npz")
     with _writing(model_path):
         _raw_feature_model(nca, scaler, info.feature_names).save(model_path)
-    print(f"wrote {model_path}  (the fitted model; apply it with "
-          f"'{PROG} transform {model_path} DATA.csv')", file=out)
+    print(
+        f"wrote {model_path}  (the fitted model; apply it with "
+        f"'{PROG} transform {model_path} DATA.csv')",
+        file=out,
+    )
     return 0
 
 
@@ -656,8 +762,10 @@ def _load_model(args):
     except ValueError as err:
         data_is_zip = os.path.isfile(args.data) and zipfile.is_zipfile(args.data)
         if data_is_zip:
-            raise CommandError(f"{err}; {args.data!r} looks like the model: the model file "
-                               f"comes first ('{PROG} transform MODEL.npz DATA.csv')") from None
+            raise CommandError(
+                f"{err}; {args.data!r} looks like the model: the model file "
+                f"comes first ('{PROG} transform MODEL.npz DATA.csv')"
+            ) from None
         raise
 
 
@@ -669,21 +777,27 @@ def _transform_into(args, out):
         names = [str(n) for n in names]
         missing = [n for n in names if n not in header]
         if missing:
-            raise CommandError(f"{args.data} lacks the model's feature column(s) "
-                               f"{_short_list(missing)}; the model was fitted on "
-                               f"{_short_list(names)}")
+            raise CommandError(
+                f"{args.data} lacks the model's feature column(s) "
+                f"{_short_list(missing)}; the model was fitted on "
+                f"{_short_list(names)}"
+            )
     else:
         if len(header) != model.n_features_in_:
-            raise CommandError(f"the model expects {model.n_features_in_} features, but "
-                               f"{args.data} has {len(header)} columns (the model stores no "
-                               "column names, so every column must be a feature)")
+            raise CommandError(
+                f"the model expects {model.n_features_in_} features, but "
+                f"{args.data} has {len(header)} columns (the model stores no "
+                "column names, so every column must be a feature)"
+            )
         names = header
     kept = [name for name in header if name not in set(names)]
     projected = [str(name) for name in model.get_feature_names_out()]
     clashes = [name for name in kept if name in projected]
     if clashes:
-        raise CommandError(f"{args.data} has column(s) {_short_list(clashes)}, the name(s) of "
-                           "the projected columns; rename them")
+        raise CommandError(
+            f"{args.data} has column(s) {_short_list(clashes)}, the name(s) of "
+            "the projected columns; rename them"
+        )
     table = read_csv_columns(args.data, names, delimiter=delimiter)
     with warnings.catch_warnings():
         # The model knows its column names but X is a plain array (already
@@ -693,13 +807,14 @@ def _transform_into(args, out):
 
     def write(stream):
         columns = [table.text[name] for name in kept]
-        columns += [list(map(repr, z)) for z in Z.T.tolist()]   # repr: shortest exact text
+        columns += [list(map(repr, z)) for z in Z.T.tolist()]  # repr: shortest exact text
         write_csv_columns(stream, kept + projected, columns, delimiter)
 
     if args.output is None:
         write(out)
         return 0
     from ._atomic import atomic_path
+
     with _writing(args.output), atomic_path(args.output) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as stream:
             write(stream)
@@ -707,8 +822,9 @@ def _transform_into(args, out):
     return 0
 
 
-def write_csv_columns(stream: TextIO, header: Sequence[str], columns: Sequence[Sequence[str]],
-                      delimiter: str = ",") -> None:
+def write_csv_columns(
+    stream: TextIO, header: Sequence[str], columns: Sequence[Sequence[str]], delimiter: str = ","
+) -> None:
     """Write text columns as CSV, a block of rows at a time; as ``csv.writer`` would.
 
     Quoting is the :mod:`csv` module's minimal one: a cell holding the
@@ -750,7 +866,7 @@ def write_csv_columns(stream: TextIO, header: Sequence[str], columns: Sequence[S
     n_rows = len(columns[0]) if columns else 0
     block = 1 << 16
     for start in range(0, n_rows, block):
-        rows = zip(*(column[start:start + block] for column in columns), strict=False)
+        rows = zip(*(column[start : start + block] for column in columns), strict=False)
         stream.write("\n".join(map(delimiter.join, rows)) + "\n")
 
 
@@ -838,7 +954,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as stop:          # --help, --version, or a malformed command line
+    except SystemExit as stop:  # --help, --version, or a malformed command line
         return stop.code if isinstance(stop.code, int) else 2
     if args.command is None:
         parser.print_help(sys.stderr)

@@ -11,6 +11,7 @@ are read by NumPy's C reader (:func:`numpy.loadtxt`), with the standard
 library's :mod:`csv` module behind it to name the line of any bad cell, so
 pandas is not needed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,12 +33,18 @@ DATASETS = ("digits", "wine", "iris", "breast_cancer", "rings")
 
 # name -> (scikit-learn loader, what the classes are, one-line description)
 _BUNDLED = {
-    "digits": ("load_digits", "digit",
-               "8x8 images of handwritten digits (scikit-learn's bundled UCI set)"),
+    "digits": (
+        "load_digits",
+        "digit",
+        "8x8 images of handwritten digits (scikit-learn's bundled UCI set)",
+    ),
     "wine": ("load_wine", "cultivar", "chemical analysis of wines from three cultivars (UCI)"),
     "iris": ("load_iris", "species", "Fisher's iris flowers: sepal and petal measurements"),
-    "breast_cancer": ("load_breast_cancer", "diagnosis",
-                      "Wisconsin diagnostic breast cancer cell nuclei (UCI)"),
+    "breast_cancer": (
+        "load_breast_cancer",
+        "diagnosis",
+        "Wisconsin diagnostic breast cancer cell nuclei (UCI)",
+    ),
 }
 
 
@@ -59,6 +66,7 @@ class DatasetInfo:
     >>> [info.target_names[i] for i, label in enumerate(np.unique(y))]
     ['class_0', 'class_1', 'class_2']
     """
+
     name: str
     """Short name of the data set (a CSV file's stem), used in file names and titles."""
     feature_names: tuple
@@ -71,8 +79,9 @@ class DatasetInfo:
     """One line about the data (for a CSV file, its path)."""
 
 
-def load_dataset(name: str, *, seed: int | None = 0, **rings_options: Any
-                 ) -> tuple[np.ndarray, np.ndarray, DatasetInfo]:
+def load_dataset(
+    name: str, *, seed: int | None = 0, **rings_options: Any
+) -> tuple[np.ndarray, np.ndarray, DatasetInfo]:
     """Load one of :data:`DATASETS` as ``(X, y, info)``.
 
     Parameters
@@ -98,8 +107,9 @@ def load_dataset(name: str, *, seed: int | None = 0, **rings_options: Any
     ((150, 4), ('setosa', 'versicolor', 'virginica'))
     """
     if not isinstance(name, str):
-        raise ValueError(f"the dataset name must be a string, one of {', '.join(DATASETS)}; "
-                         f"got {name!r}")
+        raise ValueError(
+            f"the dataset name must be a string, one of {', '.join(DATASETS)}; got {name!r}"
+        )
     if name == "rings":
         X, y = make_rings(seed=seed, **rings_options)
         n_noise = X.shape[1] - 2
@@ -109,7 +119,8 @@ def load_dataset(name: str, *, seed: int | None = 0, **rings_options: Any
             target_names=tuple(f"radius {k + 1}" for k in range(int(y.max()) + 1)),
             target="ring",
             description=f"concentric rings in 2 dimensions plus {n_noise} high-variance "
-                        "noise dimensions (Goldberger et al. 2004)")
+            "noise dimensions (Goldberger et al. 2004)",
+        )
         return X, y, info
     if name not in _BUNDLED:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -119,16 +130,25 @@ def load_dataset(name: str, *, seed: int | None = 0, **rings_options: Any
 
     loader, target, description = _BUNDLED[name]
     bunch = getattr(sk_datasets, loader)()
-    info = DatasetInfo(name=name,
-                       feature_names=tuple(str(f) for f in bunch.feature_names),
-                       target_names=tuple(str(t) for t in bunch.target_names),
-                       target=target, description=description)
+    info = DatasetInfo(
+        name=name,
+        feature_names=tuple(str(f) for f in bunch.feature_names),
+        target_names=tuple(str(t) for t in bunch.target_names),
+        target=target,
+        description=description,
+    )
     return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target), info
 
 
-def make_rings(n_samples: int = 300, *, n_rings: int = 3, n_noise_dims: int = 2,
-               noise: float = 0.1, noise_dims_std: float = 3.0, seed: int | None = 0
-               ) -> tuple[np.ndarray, np.ndarray]:
+def make_rings(
+    n_samples: int = 300,
+    *,
+    n_rings: int = 3,
+    n_noise_dims: int = 2,
+    noise: float = 0.1,
+    noise_dims_std: float = 3.0,
+    seed: int | None = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     r"""Concentric rings hidden among high-variance noise dimensions.
 
     The synthetic set of the NCA paper (Goldberger et al. 2004, "concentric
@@ -188,14 +208,19 @@ def make_rings(n_samples: int = 300, *, n_rings: int = 3, n_noise_dims: int = 2,
     if not (_is_integer(n_rings) and n_rings >= 2):
         raise ValueError(f"n_rings must be an integer >= 2, got {n_rings!r}")
     if not (_is_integer(n_samples) and n_samples >= 2 * n_rings):
-        raise ValueError(f"n_samples must be an integer >= 2 * n_rings = {2 * n_rings}, "
-                         f"got {n_samples!r}")
+        raise ValueError(
+            f"n_samples must be an integer >= 2 * n_rings = {2 * n_rings}, got {n_samples!r}"
+        )
     if not (_is_integer(n_noise_dims) and n_noise_dims >= 0):
         raise ValueError(f"n_noise_dims must be an integer >= 0, got {n_noise_dims!r}")
     for label, value in (("noise", noise), ("noise_dims_std", noise_dims_std)):
         # (a bool is a number to NumPy; noise=True is a mistake, not σ = 1)
-        if not (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-                and np.isfinite(float(value)) and value >= 0):
+        if not (
+            isinstance(value, numbers.Real)
+            and not isinstance(value, (bool, np.bool_))
+            and np.isfinite(float(value))
+            and value >= 0
+        ):
             raise ValueError(f"{label} must be a finite number >= 0, got {value!r}")
     if not (seed is None or (_is_integer(seed) and seed >= 0)):
         raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
@@ -215,8 +240,9 @@ def _is_integer(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
-def load_csv(path: str | os.PathLike[str], target: str, *, delimiter: str | None = None
-             ) -> tuple[np.ndarray, np.ndarray, DatasetInfo]:
+def load_csv(
+    path: str | os.PathLike[str], target: str, *, delimiter: str | None = None
+) -> tuple[np.ndarray, np.ndarray, DatasetInfo]:
     """Read a CSV file with a header row: one column of class labels, the rest numeric features.
 
     Parameters
@@ -265,8 +291,9 @@ def load_csv(path: str | os.PathLike[str], target: str, *, delimiter: str | None
         raise ValueError(f"target must be the name of a column (a str), got {target!r}")
     header, delimiter = read_csv_header(path, delimiter=delimiter)
     if target not in header:
-        raise ValueError(f"{path}: no column {target!r}; the columns are: "
-                         + ", ".join(repr(c) for c in header))
+        raise ValueError(
+            f"{path}: no column {target!r}; the columns are: " + ", ".join(repr(c) for c in header)
+        )
     feature_names = tuple(c for c in header if c != target)
     if not feature_names:
         raise ValueError(f"{path}: no feature columns besides the target {target!r}")
@@ -274,12 +301,18 @@ def load_csv(path: str | os.PathLike[str], target: str, *, delimiter: str | None
     y = _parse_labels(path, target, table.text[target], table.line_numbers)
     classes = np.unique(y)
     if len(classes) < 2:
-        raise ValueError(f"{path}: the target column {target!r} has one class only "
-                         f"({classes[0]!r}); NCA needs at least two classes")
+        raise ValueError(
+            f"{path}: the target column {target!r} has one class only "
+            f"({classes[0]!r}); NCA needs at least two classes"
+        )
     name = os.path.splitext(os.path.basename(os.fspath(path)))[0]
-    info = DatasetInfo(name=name, feature_names=feature_names,
-                       target_names=tuple(str(c) for c in classes), target=target,
-                       description=os.fspath(path))
+    info = DatasetInfo(
+        name=name,
+        feature_names=feature_names,
+        target_names=tuple(str(c) for c in classes),
+        target=target,
+        description=os.fspath(path),
+    )
     return table.X, y, info
 
 
@@ -298,8 +331,10 @@ def _reading(path: str | os.PathLike[str]) -> Iterator[None]:
     # open() also takes an integer, as an already open file descriptor: path=3 would
     # read (and close) whatever file descriptor 3 happens to be.
     if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"path must be a file name (a str or path-like object), got "
-                        f"{type(path).__name__} {path!r}")
+        raise TypeError(
+            f"path must be a file name (a str or path-like object), got "
+            f"{type(path).__name__} {path!r}"
+        )
     try:
         yield
     except FileNotFoundError:
@@ -307,7 +342,9 @@ def _reading(path: str | os.PathLike[str]) -> Iterator[None]:
     except IsADirectoryError:
         raise IsADirectoryError(f"{path}: is a directory, not a CSV file") from None
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
+        raise ValueError(
+            f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})"
+        ) from None
     except csv.Error as err:
         raise ValueError(f"{path}: malformed CSV ({err})") from None
 
@@ -357,7 +394,7 @@ def sniff_delimiter(path: str | os.PathLike[str]) -> str:
             complete = len(sample) < _SNIFF_BYTES or f.read(1) == ""
     lines = sample.splitlines()
     if not complete and lines:
-        lines.pop()                         # cut off in the middle
+        lines.pop()  # cut off in the middle
     lines = [line for line in lines if line.strip()][:_SNIFF_LINES]
     fitting = []
     for delimiter in CSV_DELIMITERS:
@@ -428,6 +465,7 @@ def _checked_header(path, header):
 @dataclass(frozen=True)
 class CsvColumns:
     """A CSV file read by :func:`read_csv_columns`: numeric columns as a matrix, the rest as text."""
+
     path: object
     """The file, as given (for messages)."""
     header: tuple
@@ -514,8 +552,9 @@ def read_csv_columns(path, numeric, *, delimiter=None):
         X = parse_numeric_columns(path, numeric, [columns[i] for i in numeric_index], lines)
         text_cells = [list(columns[i]) for i in text_index]
     text = {header[i]: cells for i, cells in zip(text_index, text_cells, strict=False)}
-    return CsvColumns(path=path, header=tuple(header), delimiter=delimiter, X=X, text=text,
-                      _lines=lines)
+    return CsvColumns(
+        path=path, header=tuple(header), delimiter=delimiter, X=X, text=text, _lines=lines
+    )
 
 
 def _read_with_loadtxt(path, n_columns, numeric_index, text_index, delimiter):
@@ -542,15 +581,24 @@ def _read_with_loadtxt(path, n_columns, numeric_index, text_index, delimiter):
     # Every column is named in the dtype (no usecols), so NumPy checks that
     # each row has exactly n_columns fields.
     if text_index:
-        dtype: np.dtype[Any] = np.dtype([(f"c{i}", object if i in text_index else np.float64)
-                                          for i in range(n_columns)])
+        dtype: np.dtype[Any] = np.dtype(
+            [(f"c{i}", object if i in text_index else np.float64) for i in range(n_columns)]
+        )
     else:
         dtype = np.dtype(np.float64)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")     # e.g. NumPy's note about blank lines
-            table = np.loadtxt(path, dtype=dtype, delimiter=delimiter, skiprows=1,
-                               comments=None, quotechar='"', encoding="utf-8-sig", ndmin=1)
+            warnings.simplefilter("ignore")  # e.g. NumPy's note about blank lines
+            table = np.loadtxt(
+                path,
+                dtype=dtype,
+                delimiter=delimiter,
+                skiprows=1,
+                comments=None,
+                quotechar='"',
+                encoding="utf-8-sig",
+                ndmin=1,
+            )
     except (ValueError, TypeError, OSError, UnicodeDecodeError):
         return None
     if table.shape[0] == 0:
@@ -629,8 +677,9 @@ def read_csv_table(path, *, delimiter=","):
         raise ValueError(f"{path}: no data rows below the header")
     for row, line in zip(rows, lines, strict=False):
         if len(row) != len(header):
-            raise ValueError(f"{path}: line {line} has {len(row)} fields, the header has "
-                             f"{len(header)}")
+            raise ValueError(
+                f"{path}: line {line} has {len(row)} fields, the header has {len(header)}"
+            )
     return header, rows, lines
 
 
@@ -687,8 +736,10 @@ def parse_numeric_columns(path, names, columns, lines):
                 raise ValueError(f"{path}: {kind} in column {name!r} on line {lines[i]}")
             X[i, j] = value
     if non_numeric:
-        raise ValueError(f"{path}: non-numeric feature column(s) {', '.join(non_numeric)}; "
-                         "NCA needs numbers: encode or drop these columns")
+        raise ValueError(
+            f"{path}: non-numeric feature column(s) {', '.join(non_numeric)}; "
+            "NCA needs numbers: encode or drop these columns"
+        )
     return X
 
 
@@ -699,16 +750,19 @@ def _parse_labels(path, target, cells, line_numbers):
     """
     for i, cell in enumerate(cells):
         if not cell:
-            raise ValueError(f"{path}: missing label in column {target!r} on line "
-                             f"{line_numbers()[i]}")
+            raise ValueError(
+                f"{path}: missing label in column {target!r} on line {line_numbers()[i]}"
+            )
     try:
         numbers = [float(cell) for cell in cells]
     except ValueError:
-        return np.asarray(cells)             # text labels
+        return np.asarray(cells)  # text labels
     whole = [math.isfinite(v) and v == int(v) for v in numbers]
     if not all(whole):
         i = whole.index(False)
-        raise ValueError(f"{path}: the target column {target!r} holds {cells[i]!r} on line "
-                         f"{line_numbers()[i]}, not a class label; NCA needs classes (whole "
-                         "numbers or text), not a continuous target")
+        raise ValueError(
+            f"{path}: the target column {target!r} holds {cells[i]!r} on line "
+            f"{line_numbers()[i]}, not a class label; NCA needs classes (whole "
+            "numbers or text), not a continuous target"
+        )
     return np.asarray([int(v) for v in numbers])

@@ -14,28 +14,37 @@ Nothing here prints; every function returns a dict of plain results. Models
 are built from engine operations only. SciPy and scikit-learn are imported
 inside the functions that need them.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from . import ops as tg
 from .optim import minimize
-from .validation import check_int, check_real
 from .tensor import as_tensor, primitive, value_of
 from .transforms import grad, value_and_grad
+from .validation import check_int, check_real
 
-__all__ = ["two_feature_data", "loo_1nn_error", "knn_loo_exercise",
-           "semicircle", "semicircle_autoencoders",
-           "parameter_tying_exercise", "tied_autoencoder_vs_pca",
-           "nca_classifier_loss", "nca_as_reduction_layer"]
+__all__ = [
+    "two_feature_data",
+    "loo_1nn_error",
+    "knn_loo_exercise",
+    "semicircle",
+    "semicircle_autoencoders",
+    "parameter_tying_exercise",
+    "tied_autoencoder_vs_pca",
+    "nca_classifier_loss",
+    "nca_as_reduction_layer",
+]
 
 
 def _check_labels(y, n_rows, what):
     """y as an array of one label per row of ``what``, or a ValueError saying what differs."""
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != n_rows:
-        raise ValueError(f"y must hold one label per row of {what}: expected shape "
-                         f"({n_rows},), got {y.shape}")
+        raise ValueError(
+            f"y must hold one label per row of {what}: expected shape ({n_rows},), got {y.shape}"
+        )
     return y
 
 
@@ -92,7 +101,7 @@ def two_feature_data(n=40, noise=10.0, seed=0):
     >>> float(loo_1nn_error(np.diag([0.0, 1.0]), X, y))      # feature 0 dropped
     0.0
     """
-    check_int("n", n, 2)                       # both classes
+    check_int("n", n, 2)  # both classes
     check_real("noise", noise, 0.0)
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 2
@@ -218,12 +227,15 @@ def knn_loo_exercise(n=40, noise=10.0, seed=0, eps=1e-6, n_path=201):
         Z = tg.matmul(X, tg.transpose(A))
         d = _pairwise_sq_distances(Z)
         same = (y[:, None] == y[None, :]) & ~np.eye(len(y), dtype=bool)
-        return tg.sum(tg.min(tg.where(same, d, np.inf), axis=1)
-                      - tg.min(tg.where(y[:, None] != y[None, :], d, np.inf), axis=1))
+        return tg.sum(
+            tg.min(tg.where(same, d, np.inf), axis=1)
+            - tg.min(tg.where(y[:, None] != y[None, :], d, np.inf), axis=1)
+        )
 
     t = np.linspace(0.0, 1.0, n_path)
     return {
-        "X": X, "y": y,
+        "X": X,
+        "y": y,
         "error_identity": float(value),
         "error_dropped": error(dropped),
         "engine_gradient": engine_gradient,
@@ -260,7 +272,7 @@ def semicircle(n=100, seed=0):
     """
     check_int("n", n, 0)
     x1 = np.random.default_rng(seed).uniform(-1.0, 1.0, size=n)
-    return np.column_stack([x1, np.sqrt(1.0 - x1 ** 2)])
+    return np.column_stack([x1, np.sqrt(1.0 - x1**2)])
 
 
 def _affine(x, W, b):
@@ -324,28 +336,32 @@ def semicircle_autoencoders(n=60, hidden=8, seed=0, max_iter=300):
     >>> r["mlp_encoder_linear_decoder"] >= r["pca_error"] - 1e-12    # cannot beat a line
     True
     """
-    check_int("n", n, 2)            # a covariance needs two points
+    check_int("n", n, 2)  # a covariance needs two points
     check_int("hidden", hidden, 1)
     X = semicircle(n, seed)
     rng = np.random.default_rng(seed)
     covariance = np.cov(X, rowvar=False, bias=True)
-    pca_error = float(np.linalg.eigvalsh(covariance)[0])    # variance left off the best line
+    pca_error = float(np.linalg.eigvalsh(covariance)[0])  # variance left off the best line
 
     models = {
         "linear": (
             lambda X, p: _affine(_affine(X, p[0], p[1]), p[2], p[3]),
-            _init_affine(rng, 2, 1) + _init_affine(rng, 1, 2)),
+            _init_affine(rng, 2, 1) + _init_affine(rng, 1, 2),
+        ),
         "linear_encoder_mlp_decoder": (
             lambda X, p: _mlp(_affine(X, p[0], p[1]), *p[2:]),
-            _init_affine(rng, 2, 1) + _init_affine(rng, 1, hidden) + _init_affine(rng, hidden, 2)),
+            _init_affine(rng, 2, 1) + _init_affine(rng, 1, hidden) + _init_affine(rng, hidden, 2),
+        ),
         "mlp_encoder_linear_decoder": (
             lambda X, p: _affine(_mlp(X, *p[:4]), p[4], p[5]),
-            _init_affine(rng, 2, hidden) + _init_affine(rng, hidden, 1) + _init_affine(rng, 1, 2)),
+            _init_affine(rng, 2, hidden) + _init_affine(rng, hidden, 1) + _init_affine(rng, 1, 2),
+        ),
     }
     results = {"X": X, "pca_error": pca_error, "reconstructions": {}}
     for name, (reconstruct, params) in models.items():
         loss = lambda p, X, reconstruct=reconstruct: tg.mean(
-            tg.sum((reconstruct(X, p) - X) ** 2, axis=1))
+            tg.sum((reconstruct(X, p) - X) ** 2, axis=1)
+        )
         fitted = minimize(loss, tuple(params), args=(X,), max_iter=max_iter, tol=1e-9).x
         results[name] = float(value_of(loss(fitted, X)))
         results["reconstructions"][name] = value_of(reconstruct(X, fitted))
@@ -389,6 +405,7 @@ def parameter_tying_exercise(n=30, n_features=5, n_components=2, seed=0):
     (True, True)
     """
     from .models.autoencoder import reconstruction_error, tied_reconstruction_error
+
     for name, value in (("n", n), ("n_features", n_features), ("n_components", n_components)):
         check_int(name, value, 1)
     rng = np.random.default_rng(seed)
@@ -397,7 +414,9 @@ def parameter_tying_exercise(n=30, n_features=5, n_components=2, seed=0):
     tied = grad(tied_reconstruction_error)(U, X)
     W1_bar, W2_bar = grad(reconstruction_error, argnums=(0, 1))(U.T.copy(), U.copy(), X)
     return {
-        "tied_gradient": tied, "encoder_gradient": W1_bar, "decoder_gradient": W2_bar,
+        "tied_gradient": tied,
+        "encoder_gradient": W1_bar,
+        "decoder_gradient": W2_bar,
         "max_abs_difference": float(np.max(np.abs(tied - (W1_bar.T + W2_bar)))),
         "decoder_only_difference": float(np.max(np.abs(tied - W2_bar))),
     }
@@ -446,6 +465,7 @@ def tied_autoencoder_vs_pca(X=None, n_components=2, random_state=0):
     from sklearn.decomposition import PCA
 
     from .models.autoencoder import LinearAutoencoder
+
     if X is None:
         rng = np.random.default_rng(0)
         rotation = np.linalg.qr(rng.normal(size=(6, 6)))[0]
@@ -458,9 +478,13 @@ def tied_autoencoder_vs_pca(X=None, n_components=2, random_state=0):
     U, V = ae.decoder_, pca.components_.T
     Q = V.T @ U
     return {
-        "autoencoder_error": ae.reconstruction_error_, "pca_error": pca_error,
+        "autoencoder_error": ae.reconstruction_error_,
+        "pca_error": pca_error,
         "relative_gap": (ae.reconstruction_error_ - pca_error) / pca_error,
-        "principal_angles": subspace_angles(U, V), "U": U, "V": V, "Q": Q,
+        "principal_angles": subspace_angles(U, V),
+        "U": U,
+        "V": V,
+        "Q": Q,
         "orthogonality_error": float(np.max(np.abs(Q.T @ Q - np.eye(n_components)))),
         "distance_from_signed_permutation": float(1 - np.min(np.max(np.abs(Q), axis=1))),
     }
@@ -551,28 +575,35 @@ def nca_as_reduction_layer(X=None, y=None, n_components=2, seed=0):
     from .models.reduction import reduction_objective
     from .nca.loss import nca_loss
     from .nca.reference import nca_loss_and_grad_reference
+
     n_components = check_int("n_components", n_components, 1)
     if (X is None) != (y is None):
         given, missing = ("X", "y") if y is None else ("y", "X")
-        raise ValueError(f"{given} is given without {missing}: give both X and its labels y, "
-                         "or neither for the default iris points")
+        raise ValueError(
+            f"{given} is given without {missing}: give both X and its labels y, "
+            "or neither for the default iris points"
+        )
     if X is None:
         from sklearn.datasets import load_iris
+
         X, y = load_iris(return_X_y=True)
-        X, y = X[::15] + 0.0, y[::15]        # 10 points, every class
+        X, y = X[::15] + 0.0, y[::15]  # 10 points, every class
         X = (X - X.mean(axis=0)) / X.std(axis=0)
     from sklearn.utils import check_X_y
-    X, y = check_X_y(X, y, dtype=np.float64)     # 2-D, finite, one label per row
+
+    X, y = check_X_y(X, y, dtype=np.float64)  # 2-D, finite, one label per row
     if len(np.unique(y)) < 2:
         raise ValueError(f"y has a single class ({y[0].item()!r}); NCA needs at least two classes")
     A = np.random.default_rng(seed).normal(scale=0.5, size=(X.shape[1], n_components))
-    value, gradient = value_and_grad(
-        lambda A: reduction_objective(A, X, nca_classifier_loss, y))(A)
+    value, gradient = value_and_grad(lambda A: reduction_objective(A, X, nca_classifier_loss, y))(A)
     nca_value = float(value_of(nca_loss(A.T, X, y)))
     _, paper = nca_loss_and_grad_reference(A.T, X, y)
     paper_gradient = -paper.T
     return {
-        "A": A, "value": float(value), "gradient": gradient, "nca_value": nca_value,
+        "A": A,
+        "value": float(value),
+        "gradient": gradient,
+        "nca_value": nca_value,
         "paper_gradient": paper_gradient,
         "value_difference": abs(float(value) + nca_value),
         "max_gradient_difference": float(np.max(np.abs(gradient - paper_gradient))),

@@ -16,6 +16,7 @@ so a chance cancellation in all of them is unlikely.
 Full mode builds the whole numerical Jacobian, column by column, and compares
 it with the analytic one row by row, so it can name the worst element.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -38,7 +39,7 @@ _DEFAULTS = {
     np.dtype(np.float64): dict(eps=6e-6, rtol=1e-5, atol=1e-8),
     np.dtype(np.float32): dict(eps=5e-3, rtol=2e-2, atol=1e-3),
 }
-_FULL_CHECK_LIMIT = 50_000   # |input| × |output| up to which a failure is re-run in full
+_FULL_CHECK_LIMIT = 50_000  # |input| × |output| up to which a failure is re-run in full
 
 
 def _is_differentiable(x: Any) -> bool:
@@ -48,14 +49,26 @@ def _is_differentiable(x: Any) -> bool:
 def _settings(x, eps, rtol, atol):
     dtype = np.asarray(value_of(x)).dtype
     base = _DEFAULTS.get(dtype, _DEFAULTS[np.dtype(np.float64)])
-    return (base["eps"] if eps is None else eps, base["rtol"] if rtol is None else rtol,
-            base["atol"] if atol is None else atol, np.finfo(dtype).eps)
+    return (
+        base["eps"] if eps is None else eps,
+        base["rtol"] if rtol is None else rtol,
+        base["atol"] if atol is None else atol,
+        np.finfo(dtype).eps,
+    )
 
 
-def check_grads(f: Callable[..., Any], *args: ArrayLike, order: int = 1,
-                mode: Literal["random", "full"] = "random", eps: float | None = None,
-                rtol: float | None = None, atol: float | None = None, seed: int = 0,
-                argnums: Sequence[int] | None = None, directions: int = 3) -> None:
+def check_grads(
+    f: Callable[..., Any],
+    *args: ArrayLike,
+    order: int = 1,
+    mode: Literal["random", "full"] = "random",
+    eps: float | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    seed: int = 0,
+    argnums: Sequence[int] | None = None,
+    directions: int = 3,
+) -> None:
     """Check the gradient of ``f`` at ``args`` against central finite differences.
 
     Parameters
@@ -101,8 +114,11 @@ def check_grads(f: Callable[..., Any], *args: ArrayLike, order: int = 1,
         raise ValueError(f"order must be >= 1, got {order}")
     if isinstance(directions, bool) or not isinstance(directions, int) or directions < 1:
         raise ValueError(f"directions must be a positive integer, got {directions!r}")
-    argnums = [i for i, a in enumerate(args) if _is_differentiable(a)] if argnums is None \
+    argnums = (
+        [i for i, a in enumerate(args) if _is_differentiable(a)]
+        if argnums is None
         else list(argnums)
+    )
     rng = np.random.default_rng(seed)
     for i in argnums:
         if mode == "random":
@@ -113,11 +129,23 @@ def check_grads(f: Callable[..., Any], *args: ArrayLike, order: int = 1,
     if order > 1:
         u = _random_like(rng, _evaluate(f, args))
         for i in argnums:
+
             def gradient(*xs, _i=i):
                 return vjp(f, *xs)[1](u)[_i]
+
             _check_recorded_value(gradient, args, i, eps, rtol, atol)
-            check_grads(gradient, *args, order=order - 1, mode=mode, eps=eps, rtol=rtol,
-                        atol=atol, seed=seed + 1, argnums=argnums, directions=directions)
+            check_grads(
+                gradient,
+                *args,
+                order=order - 1,
+                mode=mode,
+                eps=eps,
+                rtol=rtol,
+                atol=atol,
+                seed=seed + 1,
+                argnums=argnums,
+                directions=directions,
+            )
 
 
 def _check_recorded_value(gradient, args, i, eps, rtol, atol):
@@ -130,12 +158,15 @@ def _check_recorded_value(gradient, args, i, eps, rtol, atol):
     _, rtol, atol, _ = _settings(args[i], eps, rtol, atol)
     excess = np.abs(recorded - plain) - (atol + rtol * np.maximum(np.abs(recorded), np.abs(plain)))
     if excess.size and np.nanmax(np.where(np.isnan(excess), np.inf, excess)) > 0:
-        worst = np.unravel_index(np.argmax(np.where(np.isnan(excess), np.inf, excess)), excess.shape)
+        worst = np.unravel_index(
+            np.argmax(np.where(np.isnan(excess), np.inf, excess)), excess.shape
+        )
         raise GradientCheckError(
             f"check_grads: the gradient with respect to argument {i} differs between a plain "
             f"and a recorded reverse sweep: element {tuple(int(k) for k in worst)} is "
             f"{plain[worst]:.6e} plain, {recorded[worst]:.6e} recorded (relative error "
-            f"{_relative(plain[worst], recorded[worst]):.2e}, rtol {rtol:g}, atol {atol:g})")
+            f"{_relative(plain[worst], recorded[worst]):.2e}, rtol {rtol:g}, atol {atol:g})"
+        )
 
 
 def _evaluate(f: Callable[..., Any], args: Any) -> np.ndarray:
@@ -155,8 +186,10 @@ def _shifted(args, i, delta):
 
 def _vjp_wrt(f, args, i, u):
     """The analytic cotangent of argument i for output cotangent u."""
+
     def f_i(x):
-        return f(*(list(args[:i]) + [x] + list(args[i + 1:])))
+        return f(*(list(args[:i]) + [x] + list(args[i + 1 :])))
+
     out, vjp_fn = vjp(f_i, np.asarray(value_of(args[i])))
     return np.asarray(value_of(vjp_fn(u)[0]))
 
@@ -168,13 +201,18 @@ def _check_random(f, args, i, rng, eps, rtol, atol):
     out = _evaluate(f, args)
     machine_eps = _output_eps(out, machine_eps)
     v = _random_like(rng, x)
-    v /= max(float(np.max(np.abs(v), initial=0.0)), 1e-300)   # unit max-norm direction
+    v /= max(float(np.max(np.abs(v), initial=0.0)), 1e-300)  # unit max-norm direction
     u = _random_like(rng, out)
-    f_plus, f_minus = _evaluate(f, _shifted(args, i, h * v)), _evaluate(f, _shifted(args, i, -h * v))
+    f_plus, f_minus = (
+        _evaluate(f, _shifted(args, i, h * v)),
+        _evaluate(f, _shifted(args, i, -h * v)),
+    )
     numeric = float(np.sum(u * _difference(f_plus, f_minus) / (2 * h)))
     analytic = float(np.sum(_vjp_wrt(f, args, i, u).astype(np.float64) * v))
     noise = 10 * machine_eps * float(np.sum(np.abs(u) * _magnitude(f_plus, f_minus))) / h
-    scale = np.sqrt(float(np.sum(u.astype(np.float64) ** 2)) * float(np.sum(v.astype(np.float64) ** 2)))
+    scale = np.sqrt(
+        float(np.sum(u.astype(np.float64) ** 2)) * float(np.sum(v.astype(np.float64) ** 2))
+    )
     if abs(analytic - numeric) <= atol * scale + noise + rtol * max(abs(analytic), abs(numeric)):
         return
     if x.size * max(out.size, 1) <= _FULL_CHECK_LIMIT:
@@ -187,7 +225,8 @@ def _check_random(f, args, i, rng, eps, rtol, atol):
         f"check_grads: argument {i} (shape {x.shape}, {x.dtype}): directional derivative "
         f"along a random direction: analytic {analytic:.6e}, numeric {numeric:.6e}, "
         f"relative error {_relative(analytic, numeric):.2e} (rtol {rtol:g}, atol {atol:g}, "
-        f"step {h:.2e})")
+        f"step {h:.2e})"
+    )
 
 
 def _check_full(f, args, i, eps, rtol, atol):
@@ -201,7 +240,10 @@ def _check_full(f, args, i, eps, rtol, atol):
     for k in np.ndindex(*x.shape):
         step = np.zeros(x.shape)
         step[k] = h
-        f_plus, f_minus = _evaluate(f, _shifted(args, i, step)), _evaluate(f, _shifted(args, i, -step))
+        f_plus, f_minus = (
+            _evaluate(f, _shifted(args, i, step)),
+            _evaluate(f, _shifted(args, i, -step)),
+        )
         numeric[(Ellipsis,) + k] = _difference(f_plus, f_minus) / (2 * h)
         noise[(Ellipsis,) + k] = 10 * machine_eps * _magnitude(f_plus, f_minus) / h
     analytic = np.empty_like(numeric)
@@ -215,14 +257,15 @@ def _check_full(f, args, i, eps, rtol, atol):
     if analytic.size == 0 or excess.max() <= 0:
         return
     worst = tuple(int(k) for k in np.unravel_index(np.argmax(excess), excess.shape))
-    out_index, in_index = worst[:out.ndim], worst[out.ndim:]
+    out_index, in_index = worst[: out.ndim], worst[out.ndim :]
     a, n = analytic[worst], numeric[worst]
     where = f"output element {out_index}, " if out.ndim else ""
     raise GradientCheckError(
         f"check_grads: argument {i} (shape {x.shape}, {x.dtype}): worst element is "
         f"{where}input element {in_index}: analytic {a:.6e}, numeric {n:.6e}, relative error "
         f"{_relative(a, n):.2e} ({int((excess > 0).sum())} of {excess.size} elements out of "
-        f"tolerance; rtol {rtol:g}, atol {atol:g}, step {h:.2e})")
+        f"tolerance; rtol {rtol:g}, atol {atol:g}, step {h:.2e})"
+    )
 
 
 def _output_eps(out, input_eps):
@@ -246,4 +289,3 @@ def _magnitude(f_plus, f_minus):
 
 def _relative(a, n):
     return abs(a - n) / max(abs(a), abs(n), 1e-300)
-

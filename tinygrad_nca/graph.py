@@ -9,6 +9,7 @@ Flop counts are estimates, not measurements of time: each primitive declares
 one (``Primitive.flops``: a matmul costs 2·n·k·m, a reduction its input size,
 an elementwise op its output size, a reshape nothing).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ def _describe(node: Tensor) -> str:
     words = [node._op.name]
     for key, value in node._kwargs.items():
         if value is None or value is False or (key == "where" and value is True):
-            continue                                 # the defaults say nothing
+            continue  # the defaults say nothing
         shown = f"mask{value.shape}" if isinstance(value, np.ndarray) else repr(value)
         words.append(f"{key}={shown}")
     return " ".join(words)
@@ -120,6 +121,7 @@ class NodeCost:
     >>> row.op, row.shape, row.forward_flops, row.vjp_flops
     ('exp', (4,), 4, 4)
     """
+
     op: str
     """What the node is: ``input``, or the op's name and the keyword arguments
     that tell it apart (``sum axis=1``)."""
@@ -157,6 +159,7 @@ class CostReport:
     >>> report.forward_flops, report.backward_flops, round(report.ratio, 3)
     (80, 90, 1.125)
     """
+
     nodes: list
     """One :class:`NodeCost` per node, inputs first (the order of the forward pass).
     Only nodes the reverse sweep visits are listed: constants are left out."""
@@ -179,15 +182,20 @@ class CostReport:
 
     def __str__(self) -> str:
         header = ("#", "op", "shape", "dtype", "forward flops", "VJP flops")
-        rows = [(str(i), n.op, str(n.shape), str(n.dtype), f"{n.forward_flops:,}",
-                 f"{n.vjp_flops:,}") for i, n in enumerate(self.nodes)]
+        rows = [
+            (str(i), n.op, str(n.shape), str(n.dtype), f"{n.forward_flops:,}", f"{n.vjp_flops:,}")
+            for i, n in enumerate(self.nodes)
+        ]
         rows.append(("", "total", "", "", f"{self.forward_flops:,}", f"{self.backward_flops:,}"))
         widths = [max(len(r[c]) for r in [header] + rows) for c in range(len(header))]
-        right = {0, 4, 5}     # numbers are right-aligned
+        right = {0, 4, 5}  # numbers are right-aligned
 
         def line(row):
-            return "  ".join(cell.rjust(w) if c in right else cell.ljust(w)
-                             for c, (cell, w) in enumerate(zip(row, widths, strict=False))).rstrip()
+            return "  ".join(
+                cell.rjust(w) if c in right else cell.ljust(w)
+                for c, (cell, w) in enumerate(zip(row, widths, strict=False))
+            ).rstrip()
+
         rule = "-" * len(line(header))
         body = [line(header), rule] + [line(r) for r in rows[:-1]] + [rule, line(rows[-1])]
         body.append(f"backward / forward = {self.ratio:.2f}")
@@ -199,8 +207,9 @@ def _forward_flops(node: Tensor) -> int:
     return 0 if node._op is None else node._op.forward_flops(node)
 
 
-def cost_report(f: Callable[..., Any], *args: ArrayLike,
-                argnums: int | Sequence[int] | None = None) -> CostReport:
+def cost_report(
+    f: Callable[..., Any], *args: ArrayLike, argnums: int | Sequence[int] | None = None
+) -> CostReport:
     """Count the flops of every node of ``f(*args)``, forward and backward.
 
     The forward cost of a node is its primitive's estimate. The VJP cost is
@@ -258,7 +267,7 @@ def cost_report(f: Callable[..., Any], *args: ArrayLike,
     out = f(*inputs)
     if not isinstance(out, Tensor) or out._op is None:
         raise ValueError("cost_report: f's output does not depend on any differentiated argument")
-    nodes = [n for n in topological_order(out) if n.requires_grad]   # what the reverse sweep visits
+    nodes = [n for n in topological_order(out) if n.requires_grad]  # what the reverse sweep visits
     vjp_flops = {id(node): 0 for node in nodes}
     current: list[int | None] = [None]
 
@@ -274,6 +283,7 @@ def cost_report(f: Callable[..., Any], *args: ArrayLike,
 
     with listening(on_op=count, on_node=enter_node):
         backprop(out, np.ones_like(out.value), leaves)
-    rows = [NodeCost(_describe(n), n.shape, n.dtype, _forward_flops(n), vjp_flops[id(n)])
-            for n in nodes]
+    rows = [
+        NodeCost(_describe(n), n.shape, n.dtype, _forward_flops(n), vjp_flops[id(n)]) for n in nodes
+    ]
     return CostReport(rows, sum(r.forward_flops for r in rows), sum(r.vjp_flops for r in rows))

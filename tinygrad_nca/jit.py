@@ -76,6 +76,7 @@ Primitives are assumed to be pure functions of their arguments (NumPy's are).
 ``f``'s Python side effects (appending to a list, printing) happen while
 tracing only, as in JAX.
 """
+
 from __future__ import annotations
 
 import functools
@@ -93,14 +94,30 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 import numpy as np
 
 from . import kernels
-from .tensor import (Op, Tensor, current_recorder, is_detecting_anomalies, is_grad_enabled,
-                     make_node, observed, recording, value_of)
+from .tensor import (
+    Op,
+    Tensor,
+    current_recorder,
+    is_detecting_anomalies,
+    is_grad_enabled,
+    make_node,
+    observed,
+    recording,
+    value_of,
+)
 
 if TYPE_CHECKING:
     from .transforms import Argnums
 
-__all__ = ["jit", "Jitted", "Program", "NotTraceableError", "ConcretizationError",
-           "replayed_objective", "is_traced"]
+__all__ = [
+    "jit",
+    "Jitted",
+    "Program",
+    "NotTraceableError",
+    "ConcretizationError",
+    "replayed_objective",
+    "is_traced",
+]
 
 
 class NotTraceableError(RuntimeError):
@@ -146,6 +163,7 @@ class ConcretizationError(TypeError):
 # ------------------------------------------------------------------ what a trace records
 class _S:
     """A reference to slot ``index`` in a step's arguments."""
+
     __slots__ = ("index",)
 
     def __init__(self, index):
@@ -154,6 +172,7 @@ class _S:
 
 class _C:
     """A constant in a step's arguments."""
+
     __slots__ = ("value",)
 
     def __init__(self, value):
@@ -162,18 +181,20 @@ class _C:
 
 class _Seq:
     """A tuple or list that holds slots (an index tuple with a traced array in it)."""
+
     __slots__ = ("kind", "items")
 
     def __init__(self, kind, items):
         self.kind, self.items = kind, items
 
 
-_Node: TypeAlias = _S | _C | _Seq        # an argument of a step, as a trace records it
+_Node: TypeAlias = _S | _C | _Seq  # an argument of a step, as a trace records it
 
 
 class _Step:
     """One primitive call: ``out = fun(*args, **kwargs)`` (``wrap``: fun returned a
     NumPy scalar that the engine turned into an array)."""
+
     __slots__ = ("fun", "name", "args", "kwargs", "out", "wrap", "where")
 
     def __init__(self, fun, name, args, kwargs, out, wrap, where):
@@ -197,15 +218,15 @@ class _Recorder:
     """Sees every primitive call of one trace (installed by ``tensor.recording``)."""
 
     def __init__(self, inputs):
-        self.slot_of = {}            # id(array) -> slot, while that array is alive
-        self.meta = []               # slot -> _Meta of its array in this trace
-        self.small = {}              # slot -> its array, if small enough to fold (held)
-        self.results = {}            # slot -> array, for f's results (held)
-        self._watch = []             # weak references that unmap dead arrays
-        self.constant_ids = set()    # ids of the constants seen (held in self.held)
-        self.held = []               # everything seen: ids must not be reused meanwhile
+        self.slot_of = {}  # id(array) -> slot, while that array is alive
+        self.meta = []  # slot -> _Meta of its array in this trace
+        self.small = {}  # slot -> its array, if small enough to fold (held)
+        self.results = {}  # slot -> array, for f's results (held)
+        self._watch = []  # weak references that unmap dead arrays
+        self.constant_ids = set()  # ids of the constants seen (held in self.held)
+        self.held = []  # everything seen: ids must not be reused meanwhile
         self.steps = []
-        self.out: tuple[Any, Any] | None = None   # the template of f's result (set by _trace)
+        self.out: tuple[Any, Any] | None = None  # the template of f's result (set by _trace)
         for a in inputs:
             self._new_slot(a)
         self.n_inputs = len(inputs)
@@ -224,6 +245,7 @@ class _Recorder:
 
         def unmap(_: weakref.ref[np.ndarray]) -> None:
             self._unmap(key, slot)
+
         self._watch.append(weakref.ref(array, unmap))
         return slot
 
@@ -249,7 +271,7 @@ class _Recorder:
         args = tuple(self._node(a) for a in raw)
         kw = {k: self._node(v) for k, v in kwargs.items()} if kwargs else {}
         if id(value) in self.slot_of or id(value) in self.constant_ids:
-            return             # fun handed back an array it was given: nothing new to compute
+            return  # fun handed back an array it was given: nothing new to compute
         out = self._new_slot(value)
         self.steps.append(_Step(prim.fun, prim.name, args, kw, out, wrapped, _call_site()))
 
@@ -264,7 +286,8 @@ class _Recorder:
                 f"{what} of a traced value while tracing for tg.jit: the program would take "
                 "the same path for every input. Values that steer Python control flow are "
                 "static: mark the argument static (static_argnums), or write the choice with "
-                "tinygrad_nca operations (tg.where, tg.maximum, ...)")
+                "tinygrad_nca operations (tg.where, tg.maximum, ...)"
+            )
 
     def output(self, out):
         """The template of f's result: (kind, content) trees of slots and constants."""
@@ -278,7 +301,6 @@ class _Recorder:
             return (dict, {k: self.output(v) for k, v in out.items()})
         return ("value", _C(out))
 
-
     def _result(self, array):
         node = self._node(array)
         if isinstance(node, _S):
@@ -288,6 +310,7 @@ class _Recorder:
 
 class _Meta:
     """What the memory plan needs to know of a slot's array."""
+
     __slots__ = ("shape", "dtype", "owner", "fresh", "base_none")
 
     def __init__(self, array):
@@ -297,8 +320,7 @@ class _Meta:
         self.owner = id(_owner(array))
         self.base_none = array.base is None
         flags = array.flags
-        self.fresh = (self.base_none and flags.c_contiguous and flags.writeable
-                      and flags.owndata)
+        self.fresh = self.base_none and flags.c_contiguous and flags.writeable and flags.owndata
 
 
 def _call_site() -> str:
@@ -355,8 +377,12 @@ def _same_node(a: _Node, b: _Node) -> bool:
     if isinstance(a, _S):
         return isinstance(b, _S) and a.index == b.index
     if isinstance(a, _Seq):
-        return (isinstance(b, _Seq) and a.kind is b.kind and len(a.items) == len(b.items)
-                and all(map(_same_node, a.items, b.items)))
+        return (
+            isinstance(b, _Seq)
+            and a.kind is b.kind
+            and len(a.items) == len(b.items)
+            and all(map(_same_node, a.items, b.items))
+        )
     return isinstance(b, _C) and _same(a.value, b.value)
 
 
@@ -367,23 +393,32 @@ def _describe(value: Any) -> str:
     return text if len(text) < 60 else text[:57] + "..."
 
 
-_ADVICE = ("computed outside the engine's operations, or Python control flow on a traced "
-           "value; mark the argument static (static_argnums) or write the computation with "
-           "tinygrad_nca operations")
+_ADVICE = (
+    "computed outside the engine's operations, or Python control flow on a traced "
+    "value; mark the argument static (static_argnums) or write the computation with "
+    "tinygrad_nca operations"
+)
 
 
 def _check_same(real, probe, name):
     """Raise NotTraceableError unless the two traces recorded the same program."""
     # strict=False: the probe may have run more or fewer steps (reported after the loop)
     for k, (a, b) in enumerate(zip(real.steps, probe.steps, strict=False)):
-        if a.fun is not b.fun or a.wrap != b.wrap or a.kwargs.keys() != b.kwargs.keys() \
-                or len(a.args) != len(b.args) or a.out != b.out:
+        if (
+            a.fun is not b.fun
+            or a.wrap != b.wrap
+            or a.kwargs.keys() != b.kwargs.keys()
+            or len(a.args) != len(b.args)
+            or a.out != b.out
+        ):
             raise NotTraceableError(
                 f"not traceable: {name} ran different operations on other values of the "
                 f"same shapes: step {k} is {a.name} (at {a.where}) on your arguments but "
-                f"{b.name} (at {b.where}) on the probe: the choice was {_ADVICE}")
-        labelled = [(f"argument {i}", x, y)
-                    for i, (x, y) in enumerate(zip(a.args, b.args, strict=True))]
+                f"{b.name} (at {b.where}) on the probe: the choice was {_ADVICE}"
+            )
+        labelled = [
+            (f"argument {i}", x, y) for i, (x, y) in enumerate(zip(a.args, b.args, strict=True))
+        ]
         labelled += [(f"keyword {key}=", a.kwargs[key], b.kwargs[key]) for key in a.kwargs]
         for label, x, y in labelled:
             if not _same_node(x, y):
@@ -391,18 +426,21 @@ def _check_same(real, probe, name):
                 raise NotTraceableError(
                     f"not traceable: {name}: the op {a.name} (at {a.where}) received, as its "
                     f"{label}, {shown} that depends on the input values (it differs on probe "
-                    f"arguments of the same shapes): it was {_ADVICE}")
+                    f"arguments of the same shapes): it was {_ADVICE}"
+                )
     if len(real.steps) != len(probe.steps):
         k = min(len(real.steps), len(probe.steps))
         extra = (real.steps if len(real.steps) > k else probe.steps)[k]
         raise NotTraceableError(
             f"not traceable: {name} ran a different number of operations on other values of "
             f"the same shapes ({len(real.steps)} and {len(probe.steps)}; the first extra one is "
-            f"{extra.name} at {extra.where}): the choice was {_ADVICE}")
+            f"{extra.name} at {extra.where}): the choice was {_ADVICE}"
+        )
     if not _same_output(real.out, probe.out):
         raise NotTraceableError(
             f"not traceable: {name} returned a result that is not made by the engine's "
-            f"operations from its inputs (it differs on probe arguments): it was {_ADVICE}")
+            f"operations from its inputs (it differs on probe arguments): it was {_ADVICE}"
+        )
 
 
 def _same_output(a: tuple[Any, Any], b: tuple[Any, Any]) -> bool:
@@ -431,7 +469,7 @@ def _probe_args(args, traced, seed, flip=True):
                 other = x * rng.uniform(0.5, 1.5, x.shape)
                 if flip:
                     other = -other + 0.25 * scale * rng.standard_normal(x.shape)
-                else:       # the same signs (a positive domain stays positive)
+                else:  # the same signs (a positive domain stays positive)
                     other = np.where(other == 0, 0.0, other)
             other = np.asarray(other, dtype=x.dtype)
         else:
@@ -509,9 +547,14 @@ class Program:
         self.dtypes = [m.dtype for m in trace.meta]
         steps, out = self._fold(trace)
         steps = self._live(steps, out)
-        self.counts = {"recorded": len(trace.steps), "folded": self._folded,
-                       "dead": len(trace.steps) - self._folded - len(steps), "steps": len(steps),
-                       "out=": 0, "overwrite": 0}
+        self.counts = {
+            "recorded": len(trace.steps),
+            "folded": self._folded,
+            "dead": len(trace.steps) - self._folded - len(steps),
+            "steps": len(steps),
+            "out=": 0,
+            "overwrite": 0,
+        }
         self.steps, self.out = steps, out
         last = self._last_uses(steps, out)
         self._plan_memory(steps, trace, last)
@@ -519,7 +562,7 @@ class Program:
 
     # -- folding and dead code ----------------------------------------------------
     def _fold(self, trace):
-        known: dict[int, np.ndarray] = {}      # slot -> array, for slots whose value is a constant
+        known: dict[int, np.ndarray] = {}  # slot -> array, for slots whose value is a constant
 
         def sub(node):
             if isinstance(node, _S):
@@ -535,13 +578,14 @@ class Program:
         for step in trace.steps:
             args = tuple(sub(a) for a in step.args)
             kwargs = {k: sub(v) for k, v in step.kwargs.items()}
-            if all(isinstance(n, _C) for n in itertools.chain(args, kwargs.values())) \
-                    and step.out in trace.small:
-                known[step.out] = trace.small[step.out]     # computed once, while tracing
+            if (
+                all(isinstance(n, _C) for n in itertools.chain(args, kwargs.values()))
+                and step.out in trace.small
+            ):
+                known[step.out] = trace.small[step.out]  # computed once, while tracing
                 self._folded += 1
                 continue
-            steps.append(_Step(step.fun, step.name, args, kwargs, step.out, step.wrap,
-                               step.where))
+            steps.append(_Step(step.fun, step.name, args, kwargs, step.out, step.wrap, step.where))
 
         def sub_out(o):
             if o[0] in (tuple, list):
@@ -549,6 +593,7 @@ class Program:
             if o[0] is dict:
                 return (dict, {k: sub_out(v) for k, v in o[1].items()})
             return (o[0], sub(o[1]))
+
         return steps, sub_out(trace.out)
 
     @staticmethod
@@ -575,7 +620,7 @@ class Program:
                 for s in _slots_in(node):
                     last[s] = k
         for s in self._output_slots(out):
-            last[s] = len(steps)          # results live on after the program
+            last[s] = len(steps)  # results live on after the program
         return last
 
     # -- the memory plan ------------------------------------------------------------
@@ -583,12 +628,12 @@ class Program:
         """Give elementwise ufunc steps (and the softmax VJP) a buffer dying at that step."""
         meta, n_in = trace.meta, trace.n_inputs
         produced = {step.out: step for step in steps}
-        group: dict[int, list[int]] = {}             # owner key -> slots viewing its memory
+        group: dict[int, list[int]] = {}  # owner key -> slots viewing its memory
         for s, m in enumerate(meta):
             group.setdefault(m.owner, []).append(s)
         # A group dies with its last member; only groups whose owner is a slot made by
         # an engine step, that owns plain writeable memory, may give up their buffer.
-        dies_at: dict[int, list[int]] = {}           # step -> slots whose buffer dies there
+        dies_at: dict[int, list[int]] = {}  # step -> slots whose buffer dies there
         for members in group.values():
             # the slot owning the memory: the group's member that is no view
             owners = [s for s in members if meta[s].base_none]
@@ -600,7 +645,7 @@ class Program:
             if not (_engine_made(produced[s].fun) and meta[s].fresh):
                 continue
             end = max(last.get(m, -1) for m in members)
-            if end == last[s] and end < len(steps):    # (its own name is still alive then)
+            if end == last[s] and end < len(steps):  # (its own name is still alive then)
                 dies_at.setdefault(end, []).append(s)
         self.reused = []
         for k, step in enumerate(steps):
@@ -612,19 +657,29 @@ class Program:
             if in_place is not None:
                 keyword_, position = in_place
                 g = step.args[position] if position < len(step.args) else None
-                if (isinstance(g, _S) and g.index in free and keyword_ in step.kwargs
-                        and isinstance(step.kwargs[keyword_], _C)
-                        and step.kwargs[keyword_].value is False
-                        and meta[g.index].shape == target.shape
-                        and meta[g.index].dtype == target.dtype):
+                if (
+                    isinstance(g, _S)
+                    and g.index in free
+                    and keyword_ in step.kwargs
+                    and isinstance(step.kwargs[keyword_], _C)
+                    and step.kwargs[keyword_].value is False
+                    and meta[g.index].shape == target.shape
+                    and meta[g.index].dtype == target.dtype
+                ):
                     step.kwargs = dict(step.kwargs, **{keyword_: _C(True)})
                     free.remove(g.index)
                     self.reused.append((step.out, g.index, "overwrite"))
                     self.counts["overwrite"] += 1
                 continue
             ufunc = _ufunc_of(step.fun)
-            if (ufunc is None or ufunc.nout != 1 or "out" in step.kwargs or "where" in step.kwargs
-                    or step.wrap or not target.base_none):
+            if (
+                ufunc is None
+                or ufunc.nout != 1
+                or "out" in step.kwargs
+                or "where" in step.kwargs
+                or step.wrap
+                or not target.base_none
+            ):
                 continue
             for b in free:
                 if meta[b].shape == target.shape and meta[b].dtype == target.dtype:
@@ -637,8 +692,8 @@ class Program:
     # -- code -------------------------------------------------------------------------
     def _compile(self, steps, out, last):
         namespace = {"_asarray": np.asarray}
-        names = {}                                # id(object) -> name in the namespace
-        self._constants: list[tuple[str, Any]] = []   # (name, value), in order
+        names = {}  # id(object) -> name in the namespace
+        self._constants: list[tuple[str, Any]] = []  # (name, value), in order
 
         def constant(value):
             # Python's own scalars are written as literals (their exact type matters:
@@ -656,7 +711,7 @@ class Program:
                 self._constants.append((names[key], value))
             return names[key]
 
-        funs: dict[int, str] = {}                 # id(function) -> name in the namespace
+        funs: dict[int, str] = {}  # id(function) -> name in the namespace
 
         def size(node):
             if isinstance(node, _S):
@@ -667,9 +722,11 @@ class Program:
             fun = step.fun
             # plain_row_loops only resizes NumPy's buffer for large operands; the shapes
             # of a program are fixed, so for small ones call what it wraps directly
-            if getattr(fun, "__qualname__", "").startswith("plain_row_loops.") and \
-                    size(step.args[0]) < kernels.LARGE and \
-                    (len(step.args) < 2 or size(step.args[1]) < kernels.LARGE):
+            if (
+                getattr(fun, "__qualname__", "").startswith("plain_row_loops.")
+                and size(step.args[0]) < kernels.LARGE
+                and (len(step.args) < 2 or size(step.args[1]) < kernels.LARGE)
+            ):
                 fun = fun.__wrapped__
             if id(fun) not in funs:
                 base = re.sub(r"\W", "_", step.name) or "f"
@@ -689,14 +746,15 @@ class Program:
                 return f"[{inner}]"
             return constant(node.value)
 
-        frees: dict[int, list[int]] = {}          # step -> slots dead after it
+        frees: dict[int, list[int]] = {}  # step -> slots dead after it
         for s, k in last.items():
             if k < len(steps):
                 frees.setdefault(k, []).append(s)
         body, listing = [], []
         for k, step in enumerate(steps):
-            parts = [expr(a) for a in step.args] + [f"{key}={expr(v)}"
-                                                     for key, v in step.kwargs.items()]
+            parts = [expr(a) for a in step.args] + [
+                f"{key}={expr(v)}" for key, v in step.kwargs.items()
+            ]
             call = f"{function(step)}({', '.join(parts)})"
             if step.wrap:
                 call = f"_asarray({call})"
@@ -735,15 +793,19 @@ class Program:
         if isinstance(node, _Seq):
             return node.kind(self._value(i, results) for i in node.items)
         value = node.value
-        return value.copy() if isinstance(value, np.ndarray) else value   # fresh, as eagerly
+        return value.copy() if isinstance(value, np.ndarray) else value  # fresh, as eagerly
 
     def __repr__(self):
         c = self.counts
-        lines = [f"program of {self.name}: {c['recorded']} primitive calls recorded, "
-                 f"{c['folded']} folded into constants, {c['dead']} dead -> {c['steps']} steps; "
-                 f"buffers reused: {c['out=']} by out=, {c['overwrite']} by overwrite",
-                 "inputs: " + ", ".join(f"s{i}: {self.dtypes[i]}{list(self.shapes[i])}"
-                                        for i in range(self.n_inputs))]
+        lines = [
+            f"program of {self.name}: {c['recorded']} primitive calls recorded, "
+            f"{c['folded']} folded into constants, {c['dead']} dead -> {c['steps']} steps; "
+            f"buffers reused: {c['out=']} by out=, {c['overwrite']} by overwrite",
+            "inputs: "
+            + ", ".join(
+                f"s{i}: {self.dtypes[i]}{list(self.shapes[i])}" for i in range(self.n_inputs)
+            ),
+        ]
         for name, value in self._constants:
             lines.append(f"{name} = {_describe(value)}")
         lines += self.listing
@@ -765,8 +827,10 @@ def _static_key(value, position):
     try:
         hash(value)
     except TypeError:
-        raise TypeError(f"tg.jit: static argument {position} ({type(value).__name__}) is not "
-                        "hashable; pass a hashable value or a NumPy array") from None
+        raise TypeError(
+            f"tg.jit: static argument {position} ({type(value).__name__}) is not "
+            "hashable; pass a hashable value or a NumPy array"
+        ) from None
     return (type(value).__name__, value)
 
 
@@ -815,11 +879,14 @@ class Jitted:
                     raise TypeError(
                         f"tg.jit: argument {i} is a Tensor being differentiated; a replayed "
                         "program keeps no graph. Put the jit outside the transform: "
-                        "tg.jit(tg.grad(f)), not tg.grad(tg.jit(f))")
+                        "tg.jit(tg.grad(f)), not tg.grad(tg.jit(f))"
+                    )
                 value = a.value if isinstance(a, Tensor) else a
                 if value.dtype.kind not in "biuf":
-                    raise TypeError(f"tg.jit: argument {i} has dtype {value.dtype}; traced "
-                                    "arrays must hold numbers (or mark it static)")
+                    raise TypeError(
+                        f"tg.jit: argument {i} has dtype {value.dtype}; traced "
+                        "arrays must hold numbers (or mark it static)"
+                    )
                 key.append((value.shape, value.dtype.str, isinstance(a, Tensor)))
                 traced.append(i)
             else:
@@ -871,7 +938,8 @@ class Jitted:
                     f"not traceable: replaying the program of {name} on the traced arguments "
                     "does not reproduce the traced result: an array was changed in place "
                     "outside the engine's operations, or an operation is not a pure function "
-                    "of its arguments")
+                    "of its arguments"
+                )
         with self._lock:
             self.programs[key] = program
             self.traces += 1
@@ -893,7 +961,8 @@ class Jitted:
                         "values of the same shapes and dtypes, used to check that the program "
                         f"does not depend on the values): {type(err).__name__}: {err}. If its "
                         "values decide what it computes, mark the argument static "
-                        "(static_argnums)") from err
+                        "(static_argnums)"
+                    ) from err
 
     def __call__(self, *args, **kwargs):
         """Replay the program for these arguments' key (tracing it first if new)."""
@@ -902,8 +971,7 @@ class Jitted:
             # counts every operation: run the function itself
             return self.f(*args, **kwargs)
         program, traced = self._find(args, kwargs)
-        return program(*[args[i].value if isinstance(args[i], Tensor) else args[i]
-                         for i in traced])
+        return program(*[args[i].value if isinstance(args[i], Tensor) else args[i] for i in traced])
 
     def __repr__(self):
         return f"<tg.jit of {self.__name__}: {len(self.programs)} program(s)>"
@@ -1014,7 +1082,8 @@ class _Replayed(Op):
         if is_grad_enabled():
             raise NotImplementedError(
                 "replayed_objective: the replayed program gives first derivatives only; "
-                "differentiate the objective itself for a second derivative")
+                "differentiate the objective itself for a second derivative"
+            )
         for arg, gradient in zip(node._args, self.gradients, strict=True):
             if id(arg) in needed:
                 yield arg, g * gradient
@@ -1033,8 +1102,12 @@ class ReplayedObjective(Protocol):
     def __call__(self, *args: Any) -> Any: ...
 
 
-def replayed_objective(f: Callable[..., Any], argnums: Argnums = 0, static_argnums: Argnums = (),
-                       fallback: bool = False) -> ReplayedObjective:
+def replayed_objective(
+    f: Callable[..., Any],
+    argnums: Argnums = 0,
+    static_argnums: Argnums = (),
+    fallback: bool = False,
+) -> ReplayedObjective:
     """A stand-in for the scalar function ``f`` whose value and gradient come from one
     replay of ``jit(value_and_grad(f, argnums), static_argnums)``.
 
@@ -1074,6 +1147,7 @@ def replayed_objective(f: Callable[..., Any], argnums: Argnums = 0, static_argnu
     (array(2.), array([1., 1.]))
     """
     from .transforms import value_and_grad
+
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     step = jit(value_and_grad(f, argnums=nums), static_argnums=static_argnums)
     state = {"eager": False}
@@ -1088,17 +1162,27 @@ def replayed_objective(f: Callable[..., Any], argnums: Argnums = 0, static_argnu
             if not fallback:
                 raise
             import warnings
-            warnings.warn(f"the objective cannot be jitted, so it is evaluated eagerly "
-                          f"(pass jit=False to say so): {err}", RuntimeWarning, stacklevel=2)
+
+            warnings.warn(
+                f"the objective cannot be jitted, so it is evaluated eagerly "
+                f"(pass jit=False to say so): {err}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             state["eager"] = True
             return f(*args)
         inputs = [args[i] for i in nums]
-        differentiated = [(t, gr) for t, gr in zip(inputs, gradients, strict=True)
-                          if isinstance(t, Tensor) and t.requires_grad]
+        differentiated = [
+            (t, gr)
+            for t, gr in zip(inputs, gradients, strict=True)
+            if isinstance(t, Tensor) and t.requires_grad
+        ]
         if not differentiated or not is_grad_enabled():
             return make_node(value, None, ())
-        return make_node(value, _Replayed([gr for _, gr in differentiated]),
-                         [t for t, _ in differentiated])
+        return make_node(
+            value, _Replayed([gr for _, gr in differentiated]), [t for t, _ in differentiated]
+        )
+
     objective.__name__ = getattr(f, "__name__", "objective")
     # a function object takes attributes; declared to type checkers by ReplayedObjective
     replayed = cast(ReplayedObjective, objective)

@@ -6,15 +6,32 @@ project's workloads, stated next to it. ops.py calls them as the forward
 rules of its primitives. Nothing here records a graph or knows about
 derivatives: the derivative of each operation is written in ops.py.
 """
+
 from __future__ import annotations
 
 import functools
 
 import numpy as np
 
-__all__ = ["ROW_BUFFER", "LARGE", "plain_row_loops", "matmul", "kept_shape", "LETTERS",
-           "masked_sum", "sum_of_product", "spread", "FLUSH_BELOW", "flush_tiny", "shifted",
-           "logsumexp", "softmax", "log_softmax", "softmax_vjp", "dot_along"]
+__all__ = [
+    "ROW_BUFFER",
+    "LARGE",
+    "plain_row_loops",
+    "matmul",
+    "kept_shape",
+    "LETTERS",
+    "masked_sum",
+    "sum_of_product",
+    "spread",
+    "FLUSH_BELOW",
+    "flush_tiny",
+    "shifted",
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "softmax_vjp",
+    "dot_along",
+]
 
 
 def kept_shape(shape, axis):
@@ -47,15 +64,16 @@ def plain_row_loops(fun):
     >>> plain_row_loops(lambda x: np.getbufsize())(np.zeros(1 << 16)) == ROW_BUFFER
     True
     """
+
     def run(x, *args, **kwargs):
-        if (getattr(x, "size", 0) < LARGE
-                and not (args and getattr(args[0], "size", 0) >= LARGE)):
+        if getattr(x, "size", 0) < LARGE and not (args and getattr(args[0], "size", 0) >= LARGE):
             return fun(x, *args, **kwargs)
         previous = np.setbufsize(ROW_BUFFER)
         try:
             return fun(x, *args, **kwargs)
         finally:
             np.setbufsize(previous)
+
     run.__name__, run.__doc__ = getattr(fun, "__name__", "ufunc"), fun.__doc__
     # run.__wrapped__ = fun: what it computes (tg.jit passes a ufunc's out= through it); set
     # by update_wrapper, told to copy nothing else (run keeps the name and doc set above)
@@ -76,8 +94,13 @@ def matmul(a, b):
     array([[1.],
            [1.]])
     """
-    if (a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype == np.float64
-            and a.shape[0] >= 4 * b.shape[1] and a.size >= 1 << 16):
+    if (
+        a.ndim == 2
+        and b.ndim == 2
+        and a.dtype == b.dtype == np.float64
+        and a.shape[0] >= 4 * b.shape[1]
+        and a.size >= 1 << 16
+    ):
         return np.matmul(b.T, a.T).T
     return np.matmul(a, b)
 
@@ -110,9 +133,12 @@ def sum_of_product(x, mask, axis, keepdims):
     >>> sum_of_product(np.ones((2, 3)), np.eye(2, 3), 1, False)
     array([1., 1.])
     """
-    subscripts = LETTERS[:x.ndim]
-    reduced = set(range(x.ndim)) if axis is None else {
-        a % x.ndim for a in (axis if isinstance(axis, tuple) else (axis,))}
+    subscripts = LETTERS[: x.ndim]
+    reduced = (
+        set(range(x.ndim))
+        if axis is None
+        else {a % x.ndim for a in (axis if isinstance(axis, tuple) else (axis,))}
+    )
     kept = "".join(c for i, c in enumerate(subscripts) if i not in reduced)
     total = np.einsum(f"{subscripts},{subscripts}->{kept}", x, mask)
     return np.reshape(total, kept_shape(x.shape, axis)) if keepdims else total
@@ -126,7 +152,7 @@ def spread(g, shape, where):
     >>> spread(np.array([2.0]), (3,), np.array([True, False, True]))
     array([2., 0., 2.])
     """
-    if not np.all(np.isfinite(g)):      # inf·0 would be NaN: outside the mask stays 0
+    if not np.all(np.isfinite(g)):  # inf·0 would be NaN: outside the mask stays 0
         return np.where(where, np.broadcast_to(g, shape), 0.0).astype(g.dtype, copy=False)
     out = np.broadcast_to(where, shape).astype(g.dtype)
     if not np.all(g == 1):
@@ -158,7 +184,7 @@ def shifted(x, axis, where, flush=True):
         m = np.max(t, axis=axis, keepdims=True, initial=-np.inf)
     m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
     if t is None:
-        t = np.asarray(np.subtract(x, m))       # (an array even for a 0-d x: written into below)
+        t = np.asarray(np.subtract(x, m))  # (an array even for a 0-d x: written into below)
     else:
         t -= m
     if flush:
@@ -172,8 +198,10 @@ def shifted(x, axis, where, flush=True):
 # normal number (1e-32 in float32, 2e-302 in float64) changes a sum of exponentials
 # that holds exp(0) = 1 far less than rounding does, so its exponent is set to −inf
 # (exp gives exactly 0). One cheap read of x first tells whether any row needs it.
-FLUSH_BELOW = {np.dtype(t): float(np.log(np.finfo(t).tiny)) + 20 * float(np.log(2.0))
-               for t in (np.float32, np.float64)}
+FLUSH_BELOW = {
+    np.dtype(t): float(np.log(np.finfo(t).tiny)) + 20 * float(np.log(2.0))
+    for t in (np.float32, np.float64)
+}
 
 
 def flush_tiny(t, x, m, axis):
@@ -220,7 +248,7 @@ def softmax(x, axis=-1, where=True):
     with np.errstate(over="ignore"):
         np.exp(e, out=e)
     s = np.sum(e, axis=axis, keepdims=True)
-    e *= 1.0 / np.where(s > 0, s, 1.0)       # one division per row, not per entry
+    e *= 1.0 / np.where(s > 0, s, 1.0)  # one division per row, not per entry
     return e
 
 
@@ -232,10 +260,10 @@ def log_softmax(x, axis=-1, where=True):
     >>> np.exp(log_softmax(np.zeros(2)))
     array([0.5, 0.5])
     """
-    t, _ = shifted(x, axis, where, flush=False)      # log p itself is the output
+    t, _ = shifted(x, axis, where, flush=False)  # log p itself is the output
     with np.errstate(over="ignore"):
         s = np.sum(np.exp(t), axis=axis, keepdims=True)
-    t -= np.log(np.where(s > 0, s, 1.0))       # a fully masked row stays −inf, not NaN
+    t -= np.log(np.where(s > 0, s, 1.0))  # a fully masked row stays −inf, not NaN
     return t
 
 
@@ -264,7 +292,7 @@ def softmax_vjp(g, p, axis=-1, where=True, overwrite=False):
     out = np.subtract(g, s, out=into)
     out *= p
     if masked and not np.all(np.isfinite(s)):
-        out = np.where(where, out, 0.0)     # an inf in a row: (0 − s)·0 would be NaN
+        out = np.where(where, out, 0.0)  # an inf in a row: (0 − s)·0 would be NaN
     return out
 
 

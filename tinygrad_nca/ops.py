@@ -17,6 +17,7 @@ Every public function accepts what NumPy accepts for an array: a Tensor, an
 ndarray, a Python number, or a (nested) list or tuple of these, which is
 stacked into one array (differentiably, when it holds Tensors).
 """
+
 from __future__ import annotations
 
 import builtins
@@ -28,27 +29,139 @@ import numpy as np
 
 from . import kernels
 from .errors import ShapeError
-from .tensor import (ArrayLike, Axis, DTypeLike, Primitive, Shape, Tensor, as_tensor, cast,
-                     current_recorder, overwritable, primitive, value_of)
+from .tensor import (
+    ArrayLike,
+    Axis,
+    DTypeLike,
+    Primitive,
+    Shape,
+    Tensor,
+    as_tensor,
+    cast,
+    current_recorder,
+    overwritable,
+    primitive,
+    value_of,
+)
 
 if TYPE_CHECKING:
-    from typing_extensions import TypeIs     # (mypy's own copy: never imported at run time)
+    from typing_extensions import TypeIs  # (mypy's own copy: never imported at run time)
 
 # fmt: off  (a long list of names stays packed, not one per line)
 __all__ = [
-    "abs", "add", "append", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2",
-    "arctanh", "argmax", "argmin", "argsort", "array_split", "astype", "atleast_1d",
-    "atleast_2d", "atleast_3d", "average", "broadcast_to", "ceil", "clip", "column_stack",
-    "concatenate", "cos", "cosh", "cross", "cumprod", "cumsum", "deg2rad", "diag", "diagonal",
-    "diff", "divide", "dot", "einsum", "exp", "exp2", "expand_dims", "expm1", "flatten", "flip",
-    "fliplr", "flipud", "floor", "fmax", "fmin", "hsplit", "hstack", "hypot", "inner", "kron",
-    "log", "log10", "log1p", "log2", "log_softmax", "logaddexp", "logaddexp2", "logsumexp",
-    "matmul", "max", "maximum", "mean", "min", "minimum", "mod", "moveaxis", "multiply",
-    "nan_to_num", "negative", "outer", "pad", "power", "prod", "rad2deg", "ravel", "reciprocal",
-    "remainder", "repeat", "reshape", "roll", "rollaxis", "rot90", "round", "sign", "sin",
-    "sinc", "sinh", "softmax", "sort", "split", "sqrt", "square", "squeeze", "stack", "std",
-    "subtract", "sum", "swapaxes", "take_along_axis", "tan", "tanh", "tensordot", "tile", "trace",
-    "transpose", "tril", "triu", "var", "vsplit", "vstack", "where",
+    "abs",
+    "add",
+    "append",
+    "arccos",
+    "arccosh",
+    "arcsin",
+    "arcsinh",
+    "arctan",
+    "arctan2",
+    "arctanh",
+    "argmax",
+    "argmin",
+    "argsort",
+    "array_split",
+    "astype",
+    "atleast_1d",
+    "atleast_2d",
+    "atleast_3d",
+    "average",
+    "broadcast_to",
+    "ceil",
+    "clip",
+    "column_stack",
+    "concatenate",
+    "cos",
+    "cosh",
+    "cross",
+    "cumprod",
+    "cumsum",
+    "deg2rad",
+    "diag",
+    "diagonal",
+    "diff",
+    "divide",
+    "dot",
+    "einsum",
+    "exp",
+    "exp2",
+    "expand_dims",
+    "expm1",
+    "flatten",
+    "flip",
+    "fliplr",
+    "flipud",
+    "floor",
+    "fmax",
+    "fmin",
+    "hsplit",
+    "hstack",
+    "hypot",
+    "inner",
+    "kron",
+    "log",
+    "log10",
+    "log1p",
+    "log2",
+    "log_softmax",
+    "logaddexp",
+    "logaddexp2",
+    "logsumexp",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
+    "mod",
+    "moveaxis",
+    "multiply",
+    "nan_to_num",
+    "negative",
+    "outer",
+    "pad",
+    "power",
+    "prod",
+    "rad2deg",
+    "ravel",
+    "reciprocal",
+    "remainder",
+    "repeat",
+    "reshape",
+    "roll",
+    "rollaxis",
+    "rot90",
+    "round",
+    "sign",
+    "sin",
+    "sinc",
+    "sinh",
+    "softmax",
+    "sort",
+    "split",
+    "sqrt",
+    "square",
+    "squeeze",
+    "stack",
+    "std",
+    "subtract",
+    "sum",
+    "swapaxes",
+    "take_along_axis",
+    "tan",
+    "tanh",
+    "tensordot",
+    "tile",
+    "trace",
+    "transpose",
+    "tril",
+    "triu",
+    "var",
+    "vsplit",
+    "vstack",
+    "where",
 ]
 # fmt: on
 
@@ -71,13 +184,14 @@ def _arg(x):
     if isinstance(x, (list, tuple)):
         if _holds_tensor(x):
             return stack([_arg(item) for item in x])
-        return Tensor(x).value       # floats, as Tensor makes them (a ragged list: ShapeError)
+        return Tensor(x).value  # floats, as Tensor makes them (a ragged list: ShapeError)
     return x
 
 
 def _holds_tensor(items):
-    return builtins.any(isinstance(i, Tensor) or (isinstance(i, (list, tuple)) and _holds_tensor(i))
-                        for i in items)
+    return builtins.any(
+        isinstance(i, Tensor) or (isinstance(i, (list, tuple)) and _holds_tensor(i)) for i in items
+    )
 
 
 def _array(x: ArrayLike) -> Tensor | np.ndarray:
@@ -87,7 +201,7 @@ def _array(x: ArrayLike) -> Tensor | np.ndarray:
 
 
 def _reduced_size(ans, x, *_, **__):
-    return x.size       # a reduction touches every input element once
+    return x.size  # a reduction touches every input element once
 
 
 def _unreduce(g, shape, axis):
@@ -103,8 +217,9 @@ def _zero(g, ans, *args, **kwargs):
 def _check_axis(name, axis, shape):
     """``axis`` as a non-negative index into ``shape``, or a ShapeError naming ``name``."""
     if not -len(shape) <= axis < len(shape):
-        raise ShapeError(f"{name}: axis {axis} is out of range for shape {shape} "
-                         f"({len(shape)} axes)")
+        raise ShapeError(
+            f"{name}: axis {axis} is out of range for shape {shape} ({len(shape)} axes)"
+        )
     return axis % len(shape)
 
 
@@ -138,8 +253,9 @@ def _sum_to(g, shape):
     if g.shape == tuple(shape):
         return g
     lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
-                                      if n == 1 and g.shape[lead + i] != 1)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1
+    )
     return reshape(sum(g, axis=axes), shape)
 
 
@@ -166,8 +282,9 @@ def broadcast_to(x: ArrayLike, shape: Shape) -> Tensor:
     try:
         np.broadcast_shapes(_shape(value_of(x)), dims)
     except ValueError:
-        raise ShapeError(f"broadcast_to: cannot broadcast shape {_shape(value_of(x))} "
-                         f"to {dims}") from None
+        raise ShapeError(
+            f"broadcast_to: cannot broadcast shape {_shape(value_of(x))} to {dims}"
+        ) from None
     return _broadcast_to(x, dims)
 
 
@@ -177,20 +294,18 @@ def _broadcast_operands(name, *operands):
     arrays = [_arg(a) for a in operands]
     shapes = [_shape(value_of(a)) for a in arrays]
     if all(shape == shapes[0] for shape in shapes):
-        return arrays                   # nothing to broadcast (the common case)
+        return arrays  # nothing to broadcast (the common case)
     try:
         out = np.broadcast_shapes(*shapes)
     except ValueError:
         listed = " and ".join(str(s) for s in shapes)
         raise ShapeError(f"{name}: shapes {listed} cannot be broadcast together") from None
-    return [broadcast_to(a, out) if isinstance(a, Tensor) and a.shape != out else a
-            for a in arrays]
+    return [broadcast_to(a, out) if isinstance(a, Tensor) and a.shape != out else a for a in arrays]
 
 
 # ------------------------------------------------------------------ arithmetic
 _add = primitive(kernels.plain_row_loops(np.add), name="add")
-_add.defvjp(lambda g, ans, x, y: g,
-            lambda g, ans, x, y: g)
+_add.defvjp(lambda g, ans, x, y: g, lambda g, ans, x, y: g)
 
 
 def add(x: ArrayLike, y: ArrayLike) -> Tensor:
@@ -208,8 +323,7 @@ def add(x: ArrayLike, y: ArrayLike) -> Tensor:
 
 
 _subtract = primitive(kernels.plain_row_loops(np.subtract), name="subtract")
-_subtract.defvjp(lambda g, ans, x, y: g,
-                 lambda g, ans, x, y: -g)
+_subtract.defvjp(lambda g, ans, x, y: g, lambda g, ans, x, y: -g)
 
 
 def subtract(x: ArrayLike, y: ArrayLike) -> Tensor:
@@ -227,8 +341,7 @@ def subtract(x: ArrayLike, y: ArrayLike) -> Tensor:
 
 
 _multiply = primitive(kernels.plain_row_loops(np.multiply), name="multiply")
-_multiply.defvjp(lambda g, ans, x, y: g * y,
-                 lambda g, ans, x, y: g * x)
+_multiply.defvjp(lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x)
 
 
 def multiply(x: ArrayLike, y: ArrayLike) -> Tensor:
@@ -246,8 +359,7 @@ def multiply(x: ArrayLike, y: ArrayLike) -> Tensor:
 
 
 _divide = primitive(kernels.plain_row_loops(np.divide), name="divide")
-_divide.defvjp(lambda g, ans, x, y: g / y,
-               lambda g, ans, x, y: -g * ans / y)
+_divide.defvjp(lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y)
 
 
 def divide(x: ArrayLike, y: ArrayLike) -> Tensor:
@@ -276,9 +388,11 @@ def _lowered(x, y):
 
 
 _power = primitive(np.power, name="power")
-_power.defvjp(lambda g, ans, x, y: g * y * x ** _lowered(x, y),
-              # d(x^y)/dy = x^y log x; where x <= 0 the power is not smooth in y: use 0.
-              lambda g, ans, x, y: g * ans * log(where(_greater(value_of(x), 0), x, 1.0)))
+_power.defvjp(
+    lambda g, ans, x, y: g * y * x ** _lowered(x, y),
+    # d(x^y)/dy = x^y log x; where x <= 0 the power is not smooth in y: use 0.
+    lambda g, ans, x, y: g * ans * log(where(_greater(value_of(x), 0), x, 1.0)),
+)
 
 
 def power(x: ArrayLike, y: ArrayLike) -> Tensor:
@@ -333,7 +447,8 @@ def _chooser(fn):
     """A primitive choosing one operand per entry: the chosen one gets ḡ (half each on a tie)."""
     return primitive(fn, name=fn.__name__).defvjp(
         lambda g, ans, x, y: g * _tie_weights(x, y, ans),
-        lambda g, ans, x, y: g * _tie_weights(y, x, ans))
+        lambda g, ans, x, y: g * _tie_weights(y, x, ans),
+    )
 
 
 _maximum = _chooser(np.maximum)
@@ -405,8 +520,10 @@ def fmin(x: ArrayLike, y: ArrayLike) -> Tensor:
 
 
 _mod = primitive(np.mod, name="mod")
-_mod.defvjp(lambda g, ans, x, y: g,     # x mod y = x − ⌊x/y⌋·y, ⌊x/y⌋ piecewise constant
-            lambda g, ans, x, y: -g * _floor_divide(value_of(x), value_of(y)))
+_mod.defvjp(
+    lambda g, ans, x, y: g,  # x mod y = x − ⌊x/y⌋·y, ⌊x/y⌋ piecewise constant
+    lambda g, ans, x, y: -g * _floor_divide(value_of(x), value_of(y)),
+)
 
 
 def mod(x: ArrayLike, y: ArrayLike) -> Tensor:
@@ -466,9 +583,9 @@ def _unary(fn, vjp, name=None):
     return primitive(fn, name=name or fn.__name__).defvjp(vjp)
 
 
-_LN2, _LN10, _PI = math.log(2.0), math.log(10.0), math.pi     # Python floats keep float32
+_LN2, _LN10, _PI = math.log(2.0), math.log(10.0), math.pi  # Python floats keep float32
 
-_exp = _unary(np.exp, lambda g, ans, x: g * ans)            # (e^x)' = e^x: reuse the output
+_exp = _unary(np.exp, lambda g, ans, x: g * ans)  # (e^x)' = e^x: reuse the output
 
 
 def exp(x: ArrayLike) -> Tensor:
@@ -588,8 +705,9 @@ def log10(x: ArrayLike) -> Tensor:
 
 
 _logaddexp = primitive(np.logaddexp, name="logaddexp").defvjp(
-    lambda g, ans, x, y: g * exp(x - ans),         # e^x / (e^x + e^y)
-    lambda g, ans, x, y: g * exp(y - ans))
+    lambda g, ans, x, y: g * exp(x - ans),  # e^x / (e^x + e^y)
+    lambda g, ans, x, y: g * exp(y - ans),
+)
 
 
 def logaddexp(x: ArrayLike, y: ArrayLike) -> Tensor:
@@ -607,8 +725,8 @@ def logaddexp(x: ArrayLike, y: ArrayLike) -> Tensor:
 
 
 _logaddexp2 = primitive(np.logaddexp2, name="logaddexp2").defvjp(
-    lambda g, ans, x, y: g * exp2(x - ans),
-    lambda g, ans, x, y: g * exp2(y - ans))
+    lambda g, ans, x, y: g * exp2(x - ans), lambda g, ans, x, y: g * exp2(y - ans)
+)
 
 
 def logaddexp2(x: ArrayLike, y: ArrayLike) -> Tensor:
@@ -642,7 +760,7 @@ def sqrt(x: ArrayLike) -> Tensor:
     return _sqrt(_arg(x))
 
 
-_abs = _unary(np.abs, lambda g, ans, x: g * _sign_of(value_of(x)), name="abs")   # 0 at the kink
+_abs = _unary(np.abs, lambda g, ans, x: g * _sign_of(value_of(x)), name="abs")  # 0 at the kink
 
 
 def abs(x: ArrayLike) -> Tensor:
@@ -763,8 +881,8 @@ def arctan(x: ArrayLike) -> Tensor:
 
 
 _arctan2 = primitive(np.arctan2, name="arctan2").defvjp(
-    lambda g, ans, y, x: g * x / (x * x + y * y),
-    lambda g, ans, y, x: -g * y / (x * x + y * y))
+    lambda g, ans, y, x: g * x / (x * x + y * y), lambda g, ans, y, x: -g * y / (x * x + y * y)
+)
 
 
 def arctan2(y: ArrayLike, x: ArrayLike) -> Tensor:
@@ -782,8 +900,8 @@ def arctan2(y: ArrayLike, x: ArrayLike) -> Tensor:
 
 
 _hypot = primitive(np.hypot, name="hypot").defvjp(
-    lambda g, ans, x, y: g * x / ans,
-    lambda g, ans, x, y: g * y / ans)
+    lambda g, ans, x, y: g * x / ans, lambda g, ans, x, y: g * y / ans
+)
 
 
 def hypot(x: ArrayLike, y: ArrayLike) -> Tensor:
@@ -1033,12 +1151,13 @@ def round(x: ArrayLike, decimals: int = 0) -> Tensor:
     return _round(_arg(x), decimals=decimals)
 
 
-
 _clip = primitive(np.clip, name="clip").defvjp(
-    lambda g, ans, x, low, high: _where(_inside(value_of(x), value_of(low), value_of(high)),
-                                        g, 0.0),
+    lambda g, ans, x, low, high: _where(
+        _inside(value_of(x), value_of(low), value_of(high)), g, 0.0
+    ),
     lambda g, ans, x, low, high: _where(_less(value_of(x), value_of(low)), g, 0.0),
-    lambda g, ans, x, low, high: _where(_greater(value_of(x), value_of(high)), g, 0.0))
+    lambda g, ans, x, low, high: _where(_greater(value_of(x), value_of(high)), g, 0.0),
+)
 
 
 def clip(a: ArrayLike, a_min: ArrayLike | None = None, a_max: ArrayLike | None = None) -> Tensor:
@@ -1062,11 +1181,17 @@ def clip(a: ArrayLike, a_min: ArrayLike | None = None, a_max: ArrayLike | None =
 
 
 _nan_to_num = primitive(np.nan_to_num, name="nan_to_num").defvjp(
-    lambda g, ans, x, **k: _where(_isfinite(value_of(x)), g, 0.0))
+    lambda g, ans, x, **k: _where(_isfinite(value_of(x)), g, 0.0)
+)
 
 
-def nan_to_num(x: ArrayLike, copy: bool = True, nan: float = 0.0, posinf: float | None = None,
-               neginf: float | None = None) -> Tensor:
+def nan_to_num(
+    x: ArrayLike,
+    copy: bool = True,
+    nan: float = 0.0,
+    posinf: float | None = None,
+    neginf: float | None = None,
+) -> Tensor:
     """NaN replaced by ``nan`` and ±inf by ``posinf``/``neginf`` (by default the
     largest finite numbers), like ``np.nan_to_num`` (always a new array: ``copy``
     is accepted for NumPy's signature).
@@ -1083,17 +1208,20 @@ def nan_to_num(x: ArrayLike, copy: bool = True, nan: float = 0.0, posinf: float 
 
 
 _where: Primitive = primitive(np.where, name="where")
-_where.defvjp(None,
-              lambda g, ans, cond, x, y: _where(cond, g, 0.0),
-              lambda g, ans, cond, x, y: _where(cond, 0.0, g))
+_where.defvjp(
+    None,
+    lambda g, ans, cond, x, y: _where(cond, g, 0.0),
+    lambda g, ans, cond, x, y: _where(cond, 0.0, g),
+)
 
 
 @overload
 def where(condition: ArrayLike, x: None = None, y: None = None) -> tuple[np.ndarray, ...]: ...
 @overload
 def where(condition: ArrayLike, x: ArrayLike, y: ArrayLike) -> Tensor: ...
-def where(condition: ArrayLike, x: ArrayLike | None = None, y: ArrayLike | None = None
-          ) -> Tensor | tuple[np.ndarray, ...]:
+def where(
+    condition: ArrayLike, x: ArrayLike | None = None, y: ArrayLike | None = None
+) -> Tensor | tuple[np.ndarray, ...]:
     """``x`` where ``condition`` holds, else ``y``; ``condition`` is a constant boolean array.
 
     VJP: x̄ = ḡ where the condition holds (0 elsewhere), ȳ = ḡ elsewhere. The
@@ -1116,9 +1244,9 @@ def where(condition: ArrayLike, x: ArrayLike | None = None, y: ArrayLike | None 
     return _where(*_broadcast_operands("where", condition, x, y))
 
 
-_select = where      # (for functions with a where= argument)
+_select = where  # (for functions with a where= argument)
 
-_astype = cast      # defined with the reverse sweep, which casts cotangents with it
+_astype = cast  # defined with the reverse sweep, which casts cotangents with it
 
 
 def astype(x: ArrayLike, dtype: DTypeLike) -> Tensor:
@@ -1143,8 +1271,9 @@ def _reshape(x, shape):
     try:
         return np.reshape(x, shape)
     except ValueError:
-        raise ShapeError(f"reshape: cannot reshape shape {np.shape(x)} (size {np.size(x)}) "
-                         f"into {shape}") from None
+        raise ShapeError(
+            f"reshape: cannot reshape shape {np.shape(x)} (size {np.size(x)}) into {shape}"
+        ) from None
 
 
 _reshape.defvjp(lambda g, ans, x, shape: _reshape(g, x.shape))
@@ -1178,8 +1307,9 @@ def ravel(x: ArrayLike) -> Tensor:
 
 flatten = ravel
 
-_transpose = primitive(lambda x, axes: np.transpose(x, axes), name="transpose",
-                       flops=lambda *a, **k: 0)
+_transpose = primitive(
+    lambda x, axes: np.transpose(x, axes), name="transpose", flops=lambda *a, **k: 0
+)
 _transpose.defvjp(lambda g, ans, x, axes: _transpose(g, tuple(np.argsort(axes))))
 
 
@@ -1200,8 +1330,10 @@ def transpose(x: ArrayLike, axes: Sequence[int] | None = None) -> Tensor:
         return _transpose(x, tuple(reversed(range(len(shape)))))
     axes = tuple(_check_axis("transpose", a, shape) for a in axes)
     if sorted(axes) != list(range(len(shape))):
-        raise ShapeError(f"transpose: axes {axes} are not a permutation of the {len(shape)} "
-                         f"axes of shape {shape}")
+        raise ShapeError(
+            f"transpose: axes {axes} are not a permutation of the {len(shape)} "
+            f"axes of shape {shape}"
+        )
     return _transpose(x, axes)
 
 
@@ -1231,8 +1363,7 @@ def _axes(name, axis, ndim):
     return axes
 
 
-def moveaxis(x: ArrayLike, source: int | Sequence[int],
-             destination: int | Sequence[int]) -> Tensor:
+def moveaxis(x: ArrayLike, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
     """Move axes of ``x`` to new positions, the others keeping their order, like
     ``np.moveaxis`` (a transpose).
 
@@ -1246,7 +1377,9 @@ def moveaxis(x: ArrayLike, source: int | Sequence[int],
     ndim = len(_shape(value_of(x)))
     sources, destinations = _axes("moveaxis", source, ndim), _axes("moveaxis", destination, ndim)
     if len(sources) != len(destinations):
-        raise ShapeError(f"moveaxis: {len(sources)} source axes but {len(destinations)} destinations")
+        raise ShapeError(
+            f"moveaxis: {len(sources)} source axes but {len(destinations)} destinations"
+        )
     order = [a for a in range(ndim) if a not in sources]
     for dest, src in sorted(zip(destinations, sources, strict=False)):
         order.insert(dest, src)
@@ -1288,7 +1421,7 @@ def expand_dims(x: ArrayLike, axis: int | Sequence[int]) -> Tensor:
     shape = _shape(value_of(x))
     try:
         return reshape(x, np.expand_dims(np.empty(shape, np.int8), axis).shape)
-    except ValueError as err:       # NumPy's AxisError is a ValueError
+    except ValueError as err:  # NumPy's AxisError is a ValueError
         raise ShapeError(f"expand_dims: axis {axis} does not fit shape {shape} ({err})") from None
 
 
@@ -1309,8 +1442,9 @@ def squeeze(x: ArrayLike, axis: Axis = None) -> Tensor:
         raise ShapeError(f"squeeze: cannot remove axis {axis} of shape {shape} ({err})") from None
 
 
-def _at_least(ndim_fn: Callable[[np.ndarray], np.ndarray], arys: tuple[ArrayLike, ...]
-               ) -> Tensor | list[Tensor]:
+def _at_least(
+    ndim_fn: Callable[[np.ndarray], np.ndarray], arys: tuple[ArrayLike, ...]
+) -> Tensor | list[Tensor]:
     out: list[Tensor] = []
     for a in arys:
         a = _arg(a)
@@ -1377,9 +1511,9 @@ _getitem = primitive(lambda x, index: x[index], name="getitem", flops=lambda *a,
 def _scatter_add(g, index, shape):
     out = np.zeros(shape, dtype=g.dtype)
     if _basic(index):
-        out[index] = g             # slices and integers select each entry once
+        out[index] = g  # slices and integers select each entry once
     else:
-        np.add.at(out, index, g)   # repeated integer indices must add up
+        np.add.at(out, index, g)  # repeated integer indices must add up
     return out
 
 
@@ -1389,8 +1523,11 @@ _getitem.defvjp(lambda g, ans, x, index: _scatter_add(g, index, x.shape))
 def _basic(index):
     """Whether ``index`` is basic indexing (no arrays): no entry is picked twice."""
     parts = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(i, (slice, int, np.integer, type(None), type(Ellipsis)))
-               and not isinstance(i, bool) for i in parts)
+    return all(
+        isinstance(i, (slice, int, np.integer, type(None), type(Ellipsis)))
+        and not isinstance(i, bool)
+        for i in parts
+    )
 
 
 _scatter_add.defvjp(lambda g, ans, gx, index, shape: _getitem(g, index))
@@ -1427,8 +1564,10 @@ def take_along_axis(arr: ArrayLike, indices: ArrayLike, axis: int | None) -> Ten
         arr, shape, axis = ravel(arr), (int(np.prod(shape)),), 0
     axis = _check_axis("take_along_axis", axis, shape)
     if indices.ndim != len(shape) or indices.dtype.kind not in "iu":
-        raise ShapeError(f"take_along_axis: indices must be integers with the {len(shape)} "
-                         f"axes of the array (got {indices.dtype} of shape {indices.shape})")
+        raise ShapeError(
+            f"take_along_axis: indices must be integers with the {len(shape)} "
+            f"axes of the array (got {indices.dtype} of shape {indices.shape})"
+        )
     grids = np.ogrid[tuple(slice(n) for n in indices.shape)]
     index = tuple(indices if i == axis else grid for i, grid in enumerate(grids))
     return _getitem(arr, index)
@@ -1511,8 +1650,13 @@ def roll(a: ArrayLike, shift: int | Sequence[int], axis: Axis = None) -> Tensor:
         n = shape[ax]
         s = s % n if n else 0
         if s:
-            a = concatenate([_getitem(a, _slices_along(ax, len(shape), n - s, None)),
-                             _getitem(a, _slices_along(ax, len(shape), None, n - s))], axis=ax)
+            a = concatenate(
+                [
+                    _getitem(a, _slices_along(ax, len(shape), n - s, None)),
+                    _getitem(a, _slices_along(ax, len(shape), None, n - s)),
+                ],
+                axis=ax,
+            )
     return as_tensor(a)
 
 
@@ -1544,8 +1688,9 @@ def rot90(m: ArrayLike, k: int = 1, axes: Sequence[int] = (0, 1)) -> Tensor:
     return flip(transpose(m, order), a1)
 
 
-def repeat(a: ArrayLike, repeats: int | Sequence[int] | np.ndarray, axis: int | None = None
-           ) -> Tensor:
+def repeat(
+    a: ArrayLike, repeats: int | Sequence[int] | np.ndarray, axis: int | None = None
+) -> Tensor:
     """Each entry of ``a`` repeated ``repeats`` times along ``axis`` (flattened if
     None), like ``np.repeat`` (indexing with repeated indices: the VJP sums the
     copies' cotangents).
@@ -1587,8 +1732,10 @@ def tile(a: ArrayLike, reps: Shape) -> Tensor:
     shape = _shape(value_of(a))
     ndim = builtins.max(len(shape), len(reps))
     shape, reps = (1,) * (ndim - len(shape)) + shape, (1,) * (ndim - len(reps)) + reps
-    spread_out = builtins.sum(((1, n) for n in shape), ())            # (1, d0, 1, d1, …)
-    copies = builtins.sum(((r, n) for r, n in zip(reps, shape, strict=False)), ())  # (r0, d0, r1, d1, …)
+    spread_out = builtins.sum(((1, n) for n in shape), ())  # (1, d0, 1, d1, …)
+    copies = builtins.sum(
+        ((r, n) for r, n in zip(reps, shape, strict=False)), ()
+    )  # (r0, d0, r1, d1, …)
     tiled = broadcast_to(reshape(a, spread_out), copies)
     return reshape(tiled, tuple(r * n for r, n in zip(reps, shape, strict=False)))
 
@@ -1598,12 +1745,19 @@ def _pad(x, widths, constant_values=0):
     return np.pad(x, widths, mode="constant", constant_values=constant_values)
 
 
-_pad.defvjp(lambda g, ans, x, widths, constant_values=0: _getitem(
-    g, tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape, strict=False))))
+_pad.defvjp(
+    lambda g, ans, x, widths, constant_values=0: _getitem(
+        g, tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape, strict=False))
+    )
+)
 
 
-def pad(array: ArrayLike, pad_width: int | Sequence[int] | Sequence[Sequence[int]],
-        mode: str = "constant", constant_values: float = 0) -> Tensor:
+def pad(
+    array: ArrayLike,
+    pad_width: int | Sequence[int] | Sequence[Sequence[int]],
+    mode: str = "constant",
+    constant_values: float = 0,
+) -> Tensor:
     """``array`` with ``pad_width`` constant entries added before and after each axis,
     like ``np.pad`` (only ``mode="constant"``; the constants are not differentiated).
 
@@ -1661,8 +1815,10 @@ def concatenate(arrays: Sequence[ArrayLike], axis: int | None = 0) -> Tensor:
     shapes = [_shape(value_of(a)) for a in arrays]
     try:
         np.concatenate([np.empty(s, dtype=np.int8) for s in shapes], axis=axis)
-    except ValueError as err:      # NumPy's AxisError is a ValueError too
-        raise ShapeError(f"concatenate: shapes {shapes} do not fit along axis {axis} ({err})") from None
+    except ValueError as err:  # NumPy's AxisError is a ValueError too
+        raise ShapeError(
+            f"concatenate: shapes {shapes} do not fit along axis {axis} ({err})"
+        ) from None
     return _concatenate(*arrays, axis=axis % len(shapes[0]))
 
 
@@ -1741,8 +1897,9 @@ def append(arr: ArrayLike, values: ArrayLike, axis: int | None = None) -> Tensor
     return concatenate([arr, values], axis=axis)
 
 
-def array_split(ary: ArrayLike, indices_or_sections: int | Sequence[int], axis: int = 0
-                ) -> list[Tensor]:
+def array_split(
+    ary: ArrayLike, indices_or_sections: int | Sequence[int], axis: int = 0
+) -> list[Tensor]:
     """``ary`` cut into pieces along ``axis``, like ``np.array_split``: into n
     near-equal pieces (the first ones one longer), or at the given indices.
 
@@ -1766,12 +1923,13 @@ def array_split(ary: ArrayLike, indices_or_sections: int | Sequence[int], axis: 
         bounds = np.cumsum([0] + extra * [each + 1] + (sections - extra) * [each]).tolist()
     else:
         bounds = [0] + list(indices_or_sections) + [n]
-    return [_getitem(ary, _slices_along(axis, len(shape), start, stop))
-            for start, stop in zip(bounds[:-1], bounds[1:], strict=False)]
+    return [
+        _getitem(ary, _slices_along(axis, len(shape), start, stop))
+        for start, stop in zip(bounds[:-1], bounds[1:], strict=False)
+    ]
 
 
-def split(ary: ArrayLike, indices_or_sections: int | Sequence[int],
-          axis: int = 0) -> list[Tensor]:
+def split(ary: ArrayLike, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
     """``ary`` cut into equal pieces (or at the given indices) along ``axis``, like
     ``np.split``: a ValueError if n pieces cannot be equal.
 
@@ -1785,8 +1943,10 @@ def split(ary: ArrayLike, indices_or_sections: int | Sequence[int],
         shape = _shape(value_of(_arg(ary)))
         n = shape[_check_axis("split", axis, shape)]
         if int(indices_or_sections) <= 0 or n % int(indices_or_sections):
-            raise ValueError(f"split: an axis of length {n} does not split into "
-                             f"{indices_or_sections} equal pieces (use array_split)")
+            raise ValueError(
+                f"split: an axis of length {n} does not split into "
+                f"{indices_or_sections} equal pieces (use array_split)"
+            )
     return array_split(ary, indices_or_sections, axis)
 
 
@@ -1827,8 +1987,10 @@ def _matmul_flops(ans, a, b):
 
 
 _matmul = primitive(kernels.matmul, name="matmul", flops=_matmul_flops)
-_matmul.defvjp(lambda g, ans, a, b: g @ swapaxes(b, -1, -2),    # Ā = C̄ Bᵀ
-               lambda g, ans, a, b: swapaxes(a, -1, -2) @ g)    # B̄ = Aᵀ C̄
+_matmul.defvjp(
+    lambda g, ans, a, b: g @ swapaxes(b, -1, -2),  # Ā = C̄ Bᵀ
+    lambda g, ans, a, b: swapaxes(a, -1, -2) @ g,
+)  # B̄ = Aᵀ C̄
 
 
 def matmul(a: ArrayLike, b: ArrayLike) -> Tensor:
@@ -1851,7 +2013,7 @@ def matmul(a: ArrayLike, b: ArrayLike) -> Tensor:
     a, b = _arg(a), _arg(b)
     sa, sb = _shape(value_of(a)), _shape(value_of(b))
     if len(sa) == len(sb) == 2 and sa[1] == sb[0]:
-        return _matmul(a, b)           # two matrices: nothing to adapt
+        return _matmul(a, b)  # two matrices: nothing to adapt
     if len(sa) == 0 or len(sb) == 0:
         raise ShapeError(f"matmul: scalar operands are not allowed (shapes {sa} and {sb}); use *")
     k_a, k_b = sa[-1], (sb[-2] if len(sb) > 1 else sb[0])
@@ -1879,12 +2041,16 @@ def matmul(a: ArrayLike, b: ArrayLike) -> Tensor:
 def _contraction_vjp(k, g, ans, *operands, subscripts, **_):
     inputs, output = subscripts.split("->")
     inputs = inputs.split(",")
-    sizes = {c: n for s, x in zip(inputs, operands, strict=False) for c, n in zip(s, _shape(value_of(x)), strict=False)}
+    sizes = {
+        c: n
+        for s, x in zip(inputs, operands, strict=False)
+        for c, n in zip(s, _shape(value_of(x)), strict=False)
+    }
     unused = iter(c for c in kernels.LETTERS if c not in subscripts)
     dtype = value_of(ans).dtype
     target, extra_terms, extra_arrays, seen = "", [], [], set()
     for c in inputs[k]:
-        if c in seen:                      # a repeated letter: δ(c, c′) puts ḡ on the diagonal
+        if c in seen:  # a repeated letter: δ(c, c′) puts ḡ on the diagonal
             fresh = next(unused)
             target += fresh
             extra_terms.append(c + fresh)
@@ -1893,7 +2059,7 @@ def _contraction_vjp(k, g, ans, *operands, subscripts, **_):
             seen.add(c)
             target += c
     present = set(output).union(*(set(s) for j, s in enumerate(inputs) if j != k))
-    for c in sorted(seen - present):       # summed over by operand k alone: spread ḡ over it
+    for c in sorted(seen - present):  # summed over by operand k alone: spread ḡ over it
         extra_terms.append(c)
         extra_arrays.append(np.ones(sizes[c], dtype=dtype))
     terms = [output] + [s for j, s in enumerate(inputs) if j != k] + extra_terms
@@ -1904,9 +2070,15 @@ def _contraction_vjp(k, g, ans, *operands, subscripts, **_):
 def _contraction(name, forward):
     """A primitive computing a contraction with ``forward``, differentiated as the einsum
     ``subscripts`` (which the wrapper works out)."""
-    op = primitive(forward, name=name,
-                   flops=lambda ans, *xs, **k: 2 * ans.size * builtins.max(
-                       1, int(np.prod([np.size(x) for x in xs])) // builtins.max(ans.size, 1)))
+    op = primitive(
+        forward,
+        name=name,
+        flops=lambda ans, *xs, **k: (
+            2
+            * ans.size
+            * builtins.max(1, int(np.prod([np.size(x) for x in xs])) // builtins.max(ans.size, 1))
+        ),
+    )
     op.defvjp_argnum(_contraction_vjp)
     return op
 
@@ -1922,8 +2094,10 @@ def _explicit_subscripts(subscripts, shapes):
     inputs = inputs.split(",")
     if len(inputs) != len(shapes):
         raise ValueError(f"einsum: {len(inputs)} operand subscripts for {len(shapes)} operands")
-    if any(c not in kernels.LETTERS for c in subscripts.replace("...", "").replace(",", "")
-           .replace("->", "")):
+    if any(
+        c not in kernels.LETTERS
+        for c in subscripts.replace("...", "").replace(",", "").replace("->", "")
+    ):
         raise ValueError(f"einsum: subscripts {subscripts!r} use characters other than letters")
     unused = [c for c in kernels.LETTERS if c not in subscripts]
     ranks = []
@@ -1932,14 +2106,18 @@ def _explicit_subscripts(subscripts, shapes):
         if ("..." in s and letters > len(shape)) or ("..." not in s and letters != len(shape)):
             raise ShapeError(f"einsum: subscripts {s!r} do not fit an operand of shape {shape}")
         ranks.append(len(shape) - letters if "..." in s else 0)
-    ellipsis = "".join(unused[:builtins.max(ranks, default=0)])
-    inputs = [s.replace("...", ellipsis[len(ellipsis) - r:] if r else "") for s, r in zip(inputs, ranks, strict=False)]
+    ellipsis = "".join(unused[: builtins.max(ranks, default=0)])
+    inputs = [
+        s.replace("...", ellipsis[len(ellipsis) - r :] if r else "")
+        for s, r in zip(inputs, ranks, strict=False)
+    ]
     if arrow:
         output = output.replace("...", ellipsis)
     else:
         counts = "".join(inputs)
-        output = ellipsis + "".join(sorted(c for c in set(counts)
-                                           if counts.count(c) == 1 and c not in ellipsis))
+        output = ellipsis + "".join(
+            sorted(c for c in set(counts) if counts.count(c) == 1 and c not in ellipsis)
+        )
     return inputs, output
 
 
@@ -1970,24 +2148,30 @@ def einsum(subscripts: str, *operands: ArrayLike) -> Tensor:
     for s, shape in zip(inputs, shapes, strict=False):
         for c, n in zip(s, shape, strict=False):
             if sizes.get(c, 1) not in (1, n) and n != 1:
-                raise ShapeError(f"einsum: letter {c!r} has sizes {sizes[c]} and {n} "
-                                 f"(operand shapes {shapes})")
+                raise ShapeError(
+                    f"einsum: letter {c!r} has sizes {sizes[c]} and {n} (operand shapes {shapes})"
+                )
             sizes[c] = builtins.max(sizes.get(c, 1), n)
     if set(output) - set("".join(inputs)) or len(set(output)) != len(output):
-        raise ValueError(f"einsum: output subscripts {output!r} must be distinct letters "
-                         f"of the inputs")
+        raise ValueError(
+            f"einsum: output subscripts {output!r} must be distinct letters of the inputs"
+        )
     # a size-1 axis that broadcasts against a longer one is broadcast explicitly (its VJP sums)
-    arrays = [broadcast_to(x, tuple(sizes[c] for c in s)) if isinstance(x, Tensor)
-              and len(set(s)) == len(s) and x.shape != tuple(sizes[c] for c in s) else x
-              for x, s in zip(arrays, inputs, strict=False)]
+    arrays = [
+        broadcast_to(x, tuple(sizes[c] for c in s))
+        if isinstance(x, Tensor) and len(set(s)) == len(s) and x.shape != tuple(sizes[c] for c in s)
+        else x
+        for x, s in zip(arrays, inputs, strict=False)
+    ]
     return _einsum(*arrays, subscripts=",".join(inputs) + "->" + output)
 
 
 _tensordot = _contraction("tensordot", lambda a, b, subscripts, axes: np.tensordot(a, b, axes))
 
 
-def tensordot(a: ArrayLike, b: ArrayLike,
-              axes: int | Sequence[int] | Sequence[Sequence[int]] = 2) -> Tensor:
+def tensordot(
+    a: ArrayLike, b: ArrayLike, axes: int | Sequence[int] | Sequence[Sequence[int]] = 2
+) -> Tensor:
     """Sum of products over the axes ``axes`` of ``a`` and ``b`` (the last n of a with
     the first n of b for an int n), like ``np.tensordot`` (same NumPy forward).
 
@@ -2009,16 +2193,20 @@ def tensordot(a: ArrayLike, b: ArrayLike,
         axes_a, axes_b = (list(np.atleast_1d(ax)) for ax in axes)
     axes_a = [_check_axis("tensordot", int(i), sa) for i in axes_a]
     axes_b = [_check_axis("tensordot", int(i), sb) for i in axes_b]
-    if len(axes_a) != len(axes_b) or any(sa[i] != sb[j] for i, j in zip(axes_a, axes_b, strict=False)):
-        raise ShapeError(f"tensordot: axes {axes_a} of shape {sa} do not match axes {axes_b} "
-                         f"of shape {sb}")
+    if len(axes_a) != len(axes_b) or any(
+        sa[i] != sb[j] for i, j in zip(axes_a, axes_b, strict=False)
+    ):
+        raise ShapeError(
+            f"tensordot: axes {axes_a} of shape {sa} do not match axes {axes_b} of shape {sb}"
+        )
     letters = iter(kernels.LETTERS)
     sub_a = [next(letters) for _ in sa]
     sub_b = [next(letters) for _ in sb]
     for i, j in zip(axes_a, axes_b, strict=False):
         sub_b[j] = sub_a[i]
-    output = ([c for i, c in enumerate(sub_a) if i not in axes_a]
-              + [c for j, c in enumerate(sub_b) if j not in axes_b])
+    output = [c for i, c in enumerate(sub_a) if i not in axes_a] + [
+        c for j, c in enumerate(sub_b) if j not in axes_b
+    ]
     spec = "".join(sub_a) + "," + "".join(sub_b) + "->" + "".join(output)
     return _tensordot(a, b, subscripts=spec, axes=(tuple(axes_a), tuple(axes_b)))
 
@@ -2097,8 +2285,11 @@ def outer(a: ArrayLike, b: ArrayLike) -> Tensor:
     return multiply(reshape(_arg(a), (-1, 1)), reshape(_arg(b), (1, -1)))
 
 
-_diagonal = primitive(lambda x, offset, axis1, axis2: np.diagonal(x, offset, axis1, axis2),
-                      name="diagonal", flops=lambda *a, **k: 0)
+_diagonal = primitive(
+    lambda x, offset, axis1, axis2: np.diagonal(x, offset, axis1, axis2),
+    name="diagonal",
+    flops=lambda *a, **k: 0,
+)
 
 
 @primitive(name="diagonal_scatter", flops=lambda *a, **k: 0)
@@ -2111,10 +2302,12 @@ def _diagonal_scatter(g, shape, offset, axis1, axis2):
     return out
 
 
-_diagonal_scatter.defvjp(lambda o, ans, g, shape, offset, axis1, axis2:
-                         _diagonal(o, offset, axis1, axis2))
-_diagonal.defvjp(lambda g, ans, x, offset, axis1, axis2:
-                 _diagonal_scatter(g, x.shape, offset, axis1, axis2))
+_diagonal_scatter.defvjp(
+    lambda o, ans, g, shape, offset, axis1, axis2: _diagonal(o, offset, axis1, axis2)
+)
+_diagonal.defvjp(
+    lambda g, ans, x, offset, axis1, axis2: _diagonal_scatter(g, x.shape, offset, axis1, axis2)
+)
 
 
 def diagonal(a: ArrayLike, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
@@ -2183,6 +2376,7 @@ def _triangle(name, keep):
         if len(shape) < 2:
             raise ShapeError(f"{name}: the input needs at least 2 axes, has shape {shape}")
         return where(keep(shape[-2], shape[-1], k), m, 0.0)
+
     return fn
 
 
@@ -2234,8 +2428,8 @@ def kron(a: ArrayLike, b: ArrayLike) -> Tensor:
         return multiply(a, b)
     nd = builtins.max(len(sa), len(sb))
     sa, sb = (1,) * (nd - len(sa)) + sa, (1,) * (nd - len(sb)) + sb
-    a_spread = reshape(a, builtins.sum(((n, 1) for n in sa), ()))     # (a0, 1, a1, 1, …)
-    b_spread = reshape(b, builtins.sum(((1, n) for n in sb), ()))     # (1, b0, 1, b1, …)
+    a_spread = reshape(a, builtins.sum(((n, 1) for n in sa), ()))  # (a0, 1, a1, 1, …)
+    b_spread = reshape(b, builtins.sum(((1, n) for n in sb), ()))  # (1, b0, 1, b1, …)
     return reshape(multiply(a_spread, b_spread), tuple(m * n for m, n in zip(sa, sb, strict=False)))
 
 
@@ -2253,8 +2447,10 @@ def cross(a: ArrayLike, b: ArrayLike, axis: int = -1) -> Tensor:
     for name, x in (("a", a), ("b", b)):
         shape = _shape(value_of(x))
         if not shape or shape[axis if -len(shape) <= axis < len(shape) else -1] != 3:
-            raise ShapeError(f"cross: {name} must have length 3 along axis {axis}, "
-                             f"has shape {shape} (only 3-vectors are supported)")
+            raise ShapeError(
+                f"cross: {name} must have length 3 along axis {axis}, "
+                f"has shape {shape} (only 3-vectors are supported)"
+            )
     a, b = moveaxis(a, axis, -1), moveaxis(b, axis, -1)
     a0, a1, a2 = (a[..., i] for i in range(3))
     b0, b1, b2 = (b[..., i] for i in range(3))
@@ -2264,9 +2460,13 @@ def cross(a: ArrayLike, b: ArrayLike, axis: int = -1) -> Tensor:
 
 # ------------------------------------------------------------------ reductions
 _sum = primitive(kernels.masked_sum, name="sum", flops=_reduced_size)
-_sum.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
-            broadcast_to(_unreduce(g, x.shape, axis), x.shape) if where is True
-            else _spread(_unreduce(g, x.shape, axis), x.shape, where))
+_sum.defvjp(
+    lambda g, ans, x, axis=None, keepdims=False, where=True: (
+        broadcast_to(_unreduce(g, x.shape, axis), x.shape)
+        if where is True
+        else _spread(_unreduce(g, x.shape, axis), x.shape, where)
+    )
+)
 
 # The VJP of a masked sum: ḡ spread over the mask (0 outside), and its own VJP.
 _spread: Primitive = primitive(kernels.spread, name="spread", flops=lambda ans, *a, **k: ans.size)
@@ -2284,8 +2484,13 @@ def _cast_input(x, dtype):
     return x if dtype is None else astype(x, dtype)
 
 
-def sum(x: ArrayLike, axis: Axis = None, keepdims: bool = False, where: ArrayLike | None = None,
-        dtype: DTypeLike | None = None) -> Tensor:
+def sum(
+    x: ArrayLike,
+    axis: Axis = None,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    dtype: DTypeLike | None = None,
+) -> Tensor:
     """Σ x along ``axis``; with ``where=mask`` only the masked entries count (a masked sum).
 
     VJP: x̄ = ḡ broadcast back to x's shape (0 outside the mask).
@@ -2306,8 +2511,13 @@ def sum(x: ArrayLike, axis: Axis = None, keepdims: bool = False, where: ArrayLik
     return _sum(x, axis=axis, keepdims=keepdims, where=_mask_or_true(where, x, "sum"))
 
 
-def mean(x: ArrayLike, axis: Axis = None, keepdims: bool = False,
-         where: ArrayLike | None = None, dtype: DTypeLike | None = None) -> Tensor:
+def mean(
+    x: ArrayLike,
+    axis: Axis = None,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    dtype: DTypeLike | None = None,
+) -> Tensor:
     """Mean along ``axis`` over the entries where ``where`` holds.
 
     mean = Σ_selected x / (number selected). VJP: each selected entry gets ḡ / count, the others 0.
@@ -2343,17 +2553,28 @@ def _mask_or_true(where_mask, x, name):
             return mask
     except ValueError:
         pass
-    raise ShapeError(f"{name}: where mask of shape {mask.shape} does not broadcast to "
-                     f"the input's shape {shape}")
+    raise ShapeError(
+        f"{name}: where mask of shape {mask.shape} does not broadcast to the input's shape {shape}"
+    )
 
 
 def _count(shape, axis):
-    return int(np.prod([shape[a] for a in range(len(shape))] if axis is None else
-                       [shape[a] for a in (axis if isinstance(axis, tuple) else (axis,))]))
+    return int(
+        np.prod(
+            [shape[a] for a in range(len(shape))]
+            if axis is None
+            else [shape[a] for a in (axis if isinstance(axis, tuple) else (axis,))]
+        )
+    )
 
 
-def var(x: ArrayLike, axis: Axis = None, dtype: DTypeLike | None = None, ddof: float = 0,
-        keepdims: bool = False) -> Tensor:
+def var(
+    x: ArrayLike,
+    axis: Axis = None,
+    dtype: DTypeLike | None = None,
+    ddof: float = 0,
+    keepdims: bool = False,
+) -> Tensor:
     """Variance along ``axis``, Σ (x − mean)² / (n − ddof), like ``np.var``: a
     composition of sum, subtract and multiply, in NumPy's own order of operations.
 
@@ -2374,8 +2595,13 @@ def var(x: ArrayLike, axis: Axis = None, dtype: DTypeLike | None = None, ddof: f
     return sum(centred * centred, axis=axis, keepdims=keepdims) / builtins.max(n - ddof, 0)
 
 
-def std(x: ArrayLike, axis: Axis = None, dtype: DTypeLike | None = None, ddof: float = 0,
-        keepdims: bool = False) -> Tensor:
+def std(
+    x: ArrayLike,
+    axis: Axis = None,
+    dtype: DTypeLike | None = None,
+    ddof: float = 0,
+    keepdims: bool = False,
+) -> Tensor:
     """Standard deviation along ``axis``, √var, like ``np.std`` (a composition).
 
     Its VJP, by the chain rule: x̄ = ḡ (x − mean) / ((n − ddof) · std).
@@ -2390,16 +2616,37 @@ def std(x: ArrayLike, axis: Axis = None, dtype: DTypeLike | None = None, ddof: f
 
 
 @overload
-def average(a: ArrayLike, axis: Axis = None, weights: ArrayLike | None = None,
-            returned: Literal[False] = False, keepdims: bool = False) -> Tensor: ...
+def average(
+    a: ArrayLike,
+    axis: Axis = None,
+    weights: ArrayLike | None = None,
+    returned: Literal[False] = False,
+    keepdims: bool = False,
+) -> Tensor: ...
 @overload
-def average(a: ArrayLike, axis: Axis = None, weights: ArrayLike | None = None, *,
-            returned: Literal[True], keepdims: bool = False) -> tuple[Tensor, Tensor]: ...
+def average(
+    a: ArrayLike,
+    axis: Axis = None,
+    weights: ArrayLike | None = None,
+    *,
+    returned: Literal[True],
+    keepdims: bool = False,
+) -> tuple[Tensor, Tensor]: ...
 @overload
-def average(a: ArrayLike, axis: Axis = None, weights: ArrayLike | None = None,
-            returned: bool = False, keepdims: bool = False) -> Tensor | tuple[Tensor, Tensor]: ...
-def average(a: ArrayLike, axis: Axis = None, weights: ArrayLike | None = None,
-            returned: bool = False, keepdims: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+def average(
+    a: ArrayLike,
+    axis: Axis = None,
+    weights: ArrayLike | None = None,
+    returned: bool = False,
+    keepdims: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]: ...
+def average(
+    a: ArrayLike,
+    axis: Axis = None,
+    weights: ArrayLike | None = None,
+    returned: bool = False,
+    keepdims: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """Weighted mean along ``axis``, Σ w x / Σ w, like ``np.average`` (a composition;
     the weights are differentiated too). Without weights, the mean.
 
@@ -2414,23 +2661,35 @@ def average(a: ArrayLike, axis: Axis = None, weights: ArrayLike | None = None,
     a = _array(a)
     if weights is None:
         avg = mean(a, axis=axis, keepdims=keepdims)
-        scale = Tensor(np.full(_shape(avg.value), _count(_shape(value_of(a)), axis) if
-                               _shape(value_of(a)) else 1, dtype=avg.dtype))
+        scale = Tensor(
+            np.full(
+                _shape(avg.value),
+                _count(_shape(value_of(a)), axis) if _shape(value_of(a)) else 1,
+                dtype=avg.dtype,
+            )
+        )
         return (avg, scale) if returned else avg
     w = _array(weights)
     shape_a, shape_w = _shape(value_of(a)), _shape(value_of(w))
     if shape_a != shape_w:
         if axis is None:
-            raise ShapeError("average: axis must be given when the weights' shape differs "
-                             "from the array's")
+            raise ShapeError(
+                "average: axis must be given when the weights' shape differs from the array's"
+            )
         axes = _axes("average", axis, len(shape_a))
         if shape_w != tuple(shape_a[i] for i in axes):
-            raise ShapeError(f"average: weights of shape {shape_w} do not match the array's "
-                             f"axes {axes} of shape {shape_a}")
+            raise ShapeError(
+                f"average: weights of shape {shape_w} do not match the array's "
+                f"axes {axes} of shape {shape_a}"
+            )
         w = reshape(w, tuple(shape_a[i] if i in axes else 1 for i in range(len(shape_a))))
-    total = sum(broadcast_to(w, np.broadcast_shapes(_shape(value_of(w)), shape_a))
-                if isinstance(w, Tensor) else np.broadcast_to(w, shape_a),
-                axis=axis, keepdims=keepdims)
+    total = sum(
+        broadcast_to(w, np.broadcast_shapes(_shape(value_of(w)), shape_a))
+        if isinstance(w, Tensor)
+        else np.broadcast_to(w, shape_a),
+        axis=axis,
+        keepdims=keepdims,
+    )
     avg = sum(multiply(a, w), axis=axis, keepdims=keepdims) / total
     return (avg, broadcast_to(total, avg.shape)) if returned else avg
 
@@ -2441,8 +2700,11 @@ def _prod(x, axis=None, keepdims=False):
 
 
 # x̄_i = ḡ · Π_{j≠i} x_j, the product of the others, never ans / x_i (0/0 at a zero).
-_prod.defvjp(lambda g, ans, x, axis=None, keepdims=False:
-             broadcast_to(_unreduce(g, x.shape, axis), x.shape) * _product_of_others(x, axis))
+_prod.defvjp(
+    lambda g, ans, x, axis=None, keepdims=False: (
+        broadcast_to(_unreduce(g, x.shape, axis), x.shape) * _product_of_others(x, axis)
+    )
+)
 
 
 @primitive(name="others_product")
@@ -2474,13 +2736,14 @@ def _product_of_others(x, axis):
     axes = tuple(range(len(shape))) if axis is None else _axes("prod", axis, len(shape))
     kept = tuple(a for a in range(len(shape)) if a not in axes)
     moved = transpose(x, kept + axes)
-    flat = reshape(moved, moved.shape[:len(kept)] + (-1,))
+    flat = reshape(moved, moved.shape[: len(kept)] + (-1,))
     out = reshape(_others_product(flat), moved.shape)
     return transpose(out, tuple(np.argsort(kept + axes)))
 
 
-def prod(x: ArrayLike, axis: Axis = None, dtype: DTypeLike | None = None, keepdims: bool = False
-         ) -> Tensor:
+def prod(
+    x: ArrayLike, axis: Axis = None, dtype: DTypeLike | None = None, keepdims: bool = False
+) -> Tensor:
     """Π x along ``axis``, like ``np.prod``.
 
     VJP: x̄_i = ḡ · Π_{j≠i} x_j, computed from running products before and after
@@ -2542,7 +2805,7 @@ def _cumprod_vjp(g, ans, x, axis):
     n = xl.shape[-1]
     eye = np.eye(n, dtype=bool)
     rows = where(eye, 1.0, broadcast_to(expand_dims(xl, -2), xl.shape[:-1] + (n, n)))
-    later = np.triu(np.ones((n, n), dtype=bool))          # i ≥ k in row k
+    later = np.triu(np.ones((n, n), dtype=bool))  # i ≥ k in row k
     terms = where(later, expand_dims(gl, -2) * _cumprod(rows, axis=-1), 0.0)
     return moveaxis(sum(terms, axis=-1), -1, axis)
 
@@ -2570,8 +2833,13 @@ def cumprod(x: ArrayLike, axis: int | None = None, dtype: DTypeLike | None = Non
     return _cumprod(x, axis=_check_axis("cumprod", axis, _shape(value_of(x))))
 
 
-def diff(a: ArrayLike, n: int = 1, axis: int = -1, prepend: ArrayLike | None = None,
-         append: ArrayLike | None = None) -> Tensor:
+def diff(
+    a: ArrayLike,
+    n: int = 1,
+    axis: int = -1,
+    prepend: ArrayLike | None = None,
+    append: ArrayLike | None = None,
+) -> Tensor:
     """The n-th difference along ``axis``, a[1:] − a[:-1] repeated n times, like
     ``np.diff`` (a composition of slices and subtract; ``prepend``/``append`` joined first).
 
@@ -2596,15 +2864,18 @@ def diff(a: ArrayLike, n: int = 1, axis: int = -1, prepend: ArrayLike | None = N
             continue
         extra = _arg(extra)
         if extra is not a and not _shape(value_of(extra)):
-            extra = broadcast_to(extra, shape[:axis] + (1,) + shape[axis + 1:]) \
-                if isinstance(extra, Tensor) else np.broadcast_to(extra, shape[:axis] + (1,)
-                                                                  + shape[axis + 1:])
+            extra = (
+                broadcast_to(extra, shape[:axis] + (1,) + shape[axis + 1 :])
+                if isinstance(extra, Tensor)
+                else np.broadcast_to(extra, shape[:axis] + (1,) + shape[axis + 1 :])
+            )
         pieces.append(extra)
     if len(pieces) > 1:
         a = concatenate(pieces, axis=axis)
     for _ in range(n):
-        a = (_getitem(a, _slices_along(axis, len(shape), 1, None))
-             - _getitem(a, _slices_along(axis, len(shape), None, -1)))
+        a = _getitem(a, _slices_along(axis, len(shape), 1, None)) - _getitem(
+            a, _slices_along(axis, len(shape), None, -1)
+        )
     return as_tensor(a)
 
 
@@ -2625,9 +2896,11 @@ def sort(a: ArrayLike, axis: int | None = -1) -> Tensor:
     return take_along_axis(a, order, axis)
 
 
-def argsort(a: ArrayLike, axis: int | None = -1,
-            kind: Literal["quicksort", "mergesort", "heapsort", "stable"] | None = None
-            ) -> np.ndarray:
+def argsort(
+    a: ArrayLike,
+    axis: int | None = -1,
+    kind: Literal["quicksort", "mergesort", "heapsort", "stable"] | None = None,
+) -> np.ndarray:
     """Indices that sort ``a`` along ``axis`` (``np.argsort``): integers, not differentiable.
 
     Examples
@@ -2645,8 +2918,7 @@ _argmax = primitive(np.argmax, name="argmax")
 _argmin = primitive(np.argmin, name="argmin")
 
 
-def argmax(a: ArrayLike, axis: int | None = None,
-           keepdims: bool = False) -> np.ndarray | np.intp:
+def argmax(a: ArrayLike, axis: int | None = None, keepdims: bool = False) -> np.ndarray | np.intp:
     """Index of the maximum (``np.argmax``): an integer array, not differentiable.
 
     Examples
@@ -2658,8 +2930,7 @@ def argmax(a: ArrayLike, axis: int | None = None,
     return _argmax(value_of(_array(a)), axis=axis, keepdims=keepdims).value
 
 
-def argmin(a: ArrayLike, axis: int | None = None,
-           keepdims: bool = False) -> np.ndarray | np.intp:
+def argmin(a: ArrayLike, axis: int | None = None, keepdims: bool = False) -> np.ndarray | np.intp:
     """Index of the minimum (``np.argmin``): an integer array, not differentiable.
 
     Examples
@@ -2686,6 +2957,7 @@ def _extreme(fn):
         # Every element equal to the extreme shares the gradient equally.
         share = _extreme_share(value_of(x), value_of(ans), axis=axis)
         return broadcast_to(_unreduce(g, x.shape, axis), x.shape) * share
+
     return primitive(forward, name=fn.__name__, flops=_reduced_size).defvjp(vjp)
 
 
@@ -2719,18 +2991,25 @@ def min(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return _amin(_array(x), axis=axis, keepdims=keepdims)
 
 
-
 # ------------------------------------------------------------------ softmax family
 # All three take an optional boolean ``where`` mask: masked entries take no part,
 # get probability exactly 0 and cotangent exactly 0, even when a whole row is
 # masked out (the forward rules are in kernels.py, with their measured reasons).
 _logsumexp = primitive(kernels.logsumexp, name="logsumexp", flops=lambda ans, x, **k: 5 * x.size)
-_logsumexp.defvjp(lambda g, ans, x, axis=None, keepdims=False, where=True:
-                  _unreduce(g, x.shape, axis) * _softmax(x, axis=axis, where=where))
+_logsumexp.defvjp(
+    lambda g, ans, x, axis=None, keepdims=False, where=True: (
+        _unreduce(g, x.shape, axis) * _softmax(x, axis=axis, where=where)
+    )
+)
 
 
-def logsumexp(x: ArrayLike, axis: Axis = None, keepdims: bool = False,
-              where: ArrayLike | None = None, b: ArrayLike | None = None) -> Tensor:
+def logsumexp(
+    x: ArrayLike,
+    axis: Axis = None,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+) -> Tensor:
     """Numerically stable log Σ exp(x) along ``axis``; ``where`` masks entries out
     (a fully masked row gives −inf and zero gradient); ``b``: log Σ b·exp(x) with
     weights b ≥ 0 (SciPy's ``logsumexp(x, b=b)``), the same as adding log b to x.
@@ -2761,27 +3040,35 @@ def logsumexp(x: ArrayLike, axis: Axis = None, keepdims: bool = False,
     return _logsumexp(x, axis=axis, keepdims=keepdims, where=mask)
 
 
-_softmax: Primitive = primitive(kernels.softmax, name="softmax", flops=lambda ans, x, **k: 5 * x.size)
+_softmax: Primitive = primitive(
+    kernels.softmax, name="softmax", flops=lambda ans, x, **k: 5 * x.size
+)
 # The VJP reuses the forward result p, and is a primitive of its own so that it
 # runs in one array: ḡ's own when the sweep lets it (see tensor.overwritable).
-_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:
-                _softmax_vjp(g, ans, axis=axis, where=where, overwrite=overwritable(g)))
+_softmax.defvjp(
+    lambda g, ans, x, axis=-1, where=True: _softmax_vjp(
+        g, ans, axis=axis, where=where, overwrite=overwritable(g)
+    )
+)
 
-_softmax_vjp: Primitive = primitive(kernels.softmax_vjp, name="softmax_vjp",
-                         flops=lambda ans, g, p, **k: 4 * p.size)
+_softmax_vjp: Primitive = primitive(
+    kernels.softmax_vjp, name="softmax_vjp", flops=lambda ans, g, p, **k: 4 * p.size
+)
 
 
 def _softmax_vjp_wrt_p(o, ans, g, p, axis=-1, where=True, overwrite=False):
     # x̄ = p ∘ (ḡ − s) with s = Σ ḡ∘p, so p̄ = ō ∘ (ḡ − s) − ḡ Σ ō∘p (masked ō, ḡ).
     g, o = _masked(g, where), _masked(o, where)
-    return (o * (g - sum(g * p, axis=axis, keepdims=True))
-            - g * sum(o * p, axis=axis, keepdims=True))
+    return o * (g - sum(g * p, axis=axis, keepdims=True)) - g * sum(o * p, axis=axis, keepdims=True)
 
 
 # x̄ is linear in ḡ with a symmetric matrix (diag p − p pᵀ), so its VJP in ḡ is itself.
-_softmax_vjp.defvjp(lambda o, ans, g, p, axis=-1, where=True, overwrite=False:
-                    _softmax_vjp(o, p, axis=axis, where=where),
-                    _softmax_vjp_wrt_p)
+_softmax_vjp.defvjp(
+    lambda o, ans, g, p, axis=-1, where=True, overwrite=False: _softmax_vjp(
+        o, p, axis=axis, where=where
+    ),
+    _softmax_vjp_wrt_p,
+)
 
 
 def softmax(x: ArrayLike, axis: int = -1, where: ArrayLike | None = None) -> Tensor:
@@ -2802,12 +3089,17 @@ def softmax(x: ArrayLike, axis: int = -1, where: ArrayLike | None = None) -> Ten
     return _softmax(x, axis=axis, where=_mask_or_true(where, x, "softmax"))
 
 
-_log_softmax = primitive(kernels.log_softmax, name="log_softmax",
-                         flops=lambda ans, x, **k: 5 * x.size)
+_log_softmax = primitive(
+    kernels.log_softmax, name="log_softmax", flops=lambda ans, x, **k: 5 * x.size
+)
 # p = exp(log p) reuses the forward result (0 at masked entries, where log p = −inf).
-_log_softmax.defvjp(lambda g, ans, x, axis=-1, where=True:  # x̄ = ḡ − p Σ ḡ
-                    _masked(_masked(g, where) - exp(ans)
-                            * sum(_masked(g, where), axis=axis, keepdims=True), where))
+_log_softmax.defvjp(
+    lambda g, ans, x, axis=-1, where=True: (  # x̄ = ḡ − p Σ ḡ
+        _masked(
+            _masked(g, where) - exp(ans) * sum(_masked(g, where), axis=axis, keepdims=True), where
+        )
+    )
+)
 
 
 def log_softmax(x: ArrayLike, axis: int = -1, where: ArrayLike | None = None) -> Tensor:
@@ -2862,28 +3154,72 @@ def _transpose_method(self, *axes):
 # (tensor.py, under TYPE_CHECKING), and tests/test_typing.py checks that the two agree.
 # fmt: off  (the table of what Tensor gets, one row per operator pair)
 _TENSOR_METHODS = {
-    "__add__": add, "__radd__": _reflected(add),
-    "__sub__": subtract, "__rsub__": _reflected(subtract),
-    "__mul__": multiply, "__rmul__": _reflected(multiply),
-    "__truediv__": divide, "__rtruediv__": _reflected(divide),
-    "__pow__": power, "__rpow__": _reflected(power),
-    "__mod__": mod, "__rmod__": _reflected(mod),
-    "__matmul__": matmul, "__rmatmul__": _reflected(matmul),
+    "__add__": add,
+    "__radd__": _reflected(add),
+    "__sub__": subtract,
+    "__rsub__": _reflected(subtract),
+    "__mul__": multiply,
+    "__rmul__": _reflected(multiply),
+    "__truediv__": divide,
+    "__rtruediv__": _reflected(divide),
+    "__pow__": power,
+    "__rpow__": _reflected(power),
+    "__mod__": mod,
+    "__rmod__": _reflected(mod),
+    "__matmul__": matmul,
+    "__rmatmul__": _reflected(matmul),
     "__neg__": _negative_method,
     "__abs__": _abs_method,
-    "__lt__": _compare(_less), "__le__": _compare(_less_equal),
-    "__gt__": _compare(_greater), "__ge__": _compare(_greater_equal),
-    "__eq__": _compare(_equal), "__ne__": _compare(_not_equal),
+    "__lt__": _compare(_less),
+    "__le__": _compare(_less_equal),
+    "__gt__": _compare(_greater),
+    "__ge__": _compare(_greater_equal),
+    "__eq__": _compare(_equal),
+    "__ne__": _compare(_not_equal),
     "__getitem__": _getitem_method,
-    "T": property(lambda self: transpose(self),
-                  doc="The transpose (all axes reversed), recorded: ``transpose(self)``."),
-    "mT": property(lambda self: swapaxes(self, -1, -2),
-                   doc="The last two axes swapped (a stack of matrices, each transposed)."),
+    "T": property(
+        lambda self: transpose(self),
+        doc="The transpose (all axes reversed), recorded: ``transpose(self)``.",
+    ),
+    "mT": property(
+        lambda self: swapaxes(self, -1, -2),
+        doc="The last two axes swapped (a stack of matrices, each transposed).",
+    ),
     # Methods as NumPy's ndarray has them: x.sum(axis=0) is tg.sum(x, axis=0).
-    **{op.__name__: op for op in (
-        exp, log, sqrt, tanh, sum, mean, max, min, prod, var, std, cumsum, cumprod, clip,
-        round, ravel, squeeze, swapaxes, repeat, diagonal, trace, dot, argmax, argmin,
-        argsort, logsumexp, softmax, log_softmax, astype)},
+    **{
+        op.__name__: op
+        for op in (
+            exp,
+            log,
+            sqrt,
+            tanh,
+            sum,
+            mean,
+            max,
+            min,
+            prod,
+            var,
+            std,
+            cumsum,
+            cumprod,
+            clip,
+            round,
+            ravel,
+            squeeze,
+            swapaxes,
+            repeat,
+            diagonal,
+            trace,
+            dot,
+            argmax,
+            argmin,
+            argsort,
+            logsumexp,
+            softmax,
+            log_softmax,
+            astype,
+        )
+    },
     "flatten": flatten,
     "reshape": _reshape_method,
     "transpose": _transpose_method,

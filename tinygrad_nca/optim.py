@@ -16,6 +16,7 @@ optimised together, e.g. an encoder and a decoder matrix); results come back in
 the same structure. Importing this module imports NumPy only; SciPy is imported
 when :func:`minimize` is called.
 """
+
 from __future__ import annotations
 
 import time
@@ -45,7 +46,7 @@ def _as_structure(x0):
     for i, a in enumerate(arrays):
         name = f"x0[{i}]" if is_tuple else "x0"
         if a.dtype.kind in "biu":
-            arrays[i] = a = a.astype(np.float64)   # integer starting points: optimise in float64
+            arrays[i] = a = a.astype(np.float64)  # integer starting points: optimise in float64
         if a.dtype.kind != "f":
             raise TypeError(f"{name} has dtype {a.dtype}; parameters must be real float arrays")
         if not np.all(np.isfinite(a)):
@@ -56,8 +57,10 @@ def _as_structure(x0):
 def _check_args(args):
     """``args`` as a tuple; an array given for ``args`` would be split into its rows."""
     if not isinstance(args, (tuple, list)):
-        raise ValueError(f"args must be a tuple of extra arguments of fun, got "
-                         f"{type(args).__name__}; for one argument X write args=(X,)")
+        raise ValueError(
+            f"args must be a tuple of extra arguments of fun, got "
+            f"{type(args).__name__}; for one argument X write args=(X,)"
+        )
     return tuple(args)
 
 
@@ -71,6 +74,7 @@ def _value_and_grad_fn(fun, n_arrays, is_tuple):
         # Differentiate with respect to every array: spread them as separate arguments.
         def spread(*arrays_and_args):
             return fun(tuple(arrays_and_args[:n_arrays]), *arrays_and_args[n_arrays:])
+
         vg = value_and_grad(spread, argnums=tuple(range(n_arrays)))
 
         def evaluate(arrays, args):
@@ -82,6 +86,7 @@ def _value_and_grad_fn(fun, n_arrays, is_tuple):
         def evaluate(arrays, args):
             value, grad = vg(arrays[0], *args)
             return float(value), [grad]
+
     return evaluate
 
 
@@ -98,10 +103,17 @@ def _asks_to_stop(callback, params, n_iter):
         return True
 
 
-def minimize(fun: Callable[..., Any], x0: ArrayLike, *, args: Sequence[Any] = (),
-             method: str = "L-BFGS-B", max_iter: int = 100, tol: float = 1e-5,
-             callback: Callable[[Any, int], Any] | None = None, verbose: int = 0
-             ) -> OptimizeResult:
+def minimize(
+    fun: Callable[..., Any],
+    x0: ArrayLike,
+    *,
+    args: Sequence[Any] = (),
+    method: str = "L-BFGS-B",
+    max_iter: int = 100,
+    tol: float = 1e-5,
+    callback: Callable[[Any, int], Any] | None = None,
+    verbose: int = 0,
+) -> OptimizeResult:
     """Minimise ``fun(params, *args)`` with SciPy, gradients from the engine.
 
     SciPy works on one float64 vector; this function flattens the parameter
@@ -167,8 +179,10 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, *, args: Sequence[Any] = ()
 
     arrays, is_tuple = _as_structure(x0)
     if not isinstance(method, str):
-        raise ValueError(f"method must be the name of a scipy.optimize.minimize method "
-                         f"(a str such as 'L-BFGS-B'), got {method!r}")
+        raise ValueError(
+            f"method must be the name of a scipy.optimize.minimize method "
+            f"(a str such as 'L-BFGS-B'), got {method!r}"
+        )
     max_iter = check_int("max_iter", max_iter, 1)
     tol = check_real("tol", tol, 0.0)
     check_callable("callback", callback)
@@ -179,10 +193,12 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, *, args: Sequence[Any] = ()
     evaluate = _value_and_grad_fn(fun, len(arrays), is_tuple)
 
     def unflatten(theta):
-        return [piece.reshape(shape).astype(dtype, copy=True)
-                for piece, shape, dtype in zip(np.split(theta, splits), shapes, dtypes, strict=False)]
+        return [
+            piece.reshape(shape).astype(dtype, copy=True)
+            for piece, shape, dtype in zip(np.split(theta, splits), shapes, dtypes, strict=False)
+        ]
 
-    last: dict[str, Any] = {}   # the latest evaluation, so iteration records need no extra call
+    last: dict[str, Any] = {}  # the latest evaluation, so iteration records need no extra call
 
     def objective(theta):
         value, grads = evaluate(unflatten(theta), args)
@@ -193,8 +209,10 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, *, args: Sequence[Any] = ()
     theta0 = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
     value0, grad0 = objective(theta0)
     if not np.isfinite(value0) or not np.all(np.isfinite(grad0)):
-        raise ValueError(f"fun or its gradient is not finite at x0 (value {value0}); "
-                         "check the data and the starting point")
+        raise ValueError(
+            f"fun or its gradient is not finite at x0 (value {value0}); "
+            "check the data and the starting point"
+        )
 
     loss_curve = [value0]
     start = time.perf_counter()
@@ -203,7 +221,7 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, *, args: Sequence[Any] = ()
         print(f"{'iter':>6} {'objective':>16} {'seconds':>9}")
         print(f"{0:>6d} {value0:>16.8g} {0.0:>9.3f}")
 
-    def on_iteration(theta, *_):        # (trust-constr also passes its state)
+    def on_iteration(theta, *_):  # (trust-constr also passes its state)
         state["nit"] += 1
         state["theta"] = np.array(theta, copy=True)
         if "theta" in last and np.array_equal(last["theta"], theta):
@@ -213,26 +231,43 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, *, args: Sequence[Any] = ()
         loss_curve.append(value)
         if verbose:
             print(f"{state['nit']:>6d} {value:>16.8g} {time.perf_counter() - start:>9.3f}")
-        if callback is not None and _asks_to_stop(callback, _pack(unflatten(theta), is_tuple),
-                                                  state["nit"]):
+        if callback is not None and _asks_to_stop(
+            callback, _pack(unflatten(theta), is_tuple), state["nit"]
+        ):
             raise _Stop
 
     if method.upper() == "L-BFGS-B":
-        options = {"maxiter": max_iter, "gtol": tol,
-                   "ftol": max(tol ** 2, np.finfo(np.float64).eps),
-                   "maxfun": max(15000, 20 * max_iter)}
+        options = {
+            "maxiter": max_iter,
+            "gtol": tol,
+            "ftol": max(tol**2, np.finfo(np.float64).eps),
+            "maxfun": max(15000, 20 * max_iter),
+        }
         extra = {}
     else:
         options, extra = {"maxiter": max_iter}, {"tol": tol}
     try:
-        result = scipy.optimize.minimize(objective, theta0, jac=True, method=method,
-                                         callback=on_iteration, options=options, **extra)
+        result = scipy.optimize.minimize(
+            objective,
+            theta0,
+            jac=True,
+            method=method,
+            callback=on_iteration,
+            options=options,
+            **extra,
+        )
     except _Stop:
         theta = state["theta"]
         value, grad = objective(theta)
         result = scipy.optimize.OptimizeResult(
-            x=theta, fun=value, jac=grad, nit=state["nit"], success=False,
-            status=-1, message="stopped by callback")
+            x=theta,
+            fun=value,
+            jac=grad,
+            nit=state["nit"],
+            success=False,
+            status=-1,
+            message="stopped by callback",
+        )
         result.stopped_by_callback = True
     else:
         result.stopped_by_callback = False
@@ -252,12 +287,16 @@ def _check_step_shapes(rule, params, grads, state, what):
     name = type(rule).__name__
     shapes = [np.shape(p) for p in params]
     if [np.shape(g) for g in grads] != shapes:
-        raise ValueError(f"{name}.step: the gradients have shapes {[np.shape(g) for g in grads]}, "
-                         f"the parameters {shapes}; they must match")
+        raise ValueError(
+            f"{name}.step: the gradients have shapes {[np.shape(g) for g in grads]}, "
+            f"the parameters {shapes}; they must match"
+        )
     if state is not None and [s.shape for s in state] != shapes:
-        raise ValueError(f"{name}.step: the parameters have shapes {shapes}, but the {what} "
-                         f"kept from earlier steps has shapes {[s.shape for s in state]}; "
-                         "call reset() before using the rule on a new problem")
+        raise ValueError(
+            f"{name}.step: the parameters have shapes {shapes}, but the {what} "
+            f"kept from earlier steps has shapes {[s.shape for s in state]}; "
+            "call reset() before using the rule on a new problem"
+        )
 
 
 class SGD:
@@ -414,8 +453,9 @@ class Adam:
     (array([0.9, 2.1]), 1)
     """
 
-    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8) -> None:
+    def __init__(
+        self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    ) -> None:
         self.lr = check_real("lr", lr, 0.0, low_open=True)
         self.beta1 = check_real("beta1", beta1, 0.0, 1.0)
         self.beta2 = check_real("beta2", beta2, 0.0, 1.0)
@@ -474,7 +514,7 @@ class Adam:
         (3, array([4.97]))
         """
         _check_step_shapes(self, params, grads, self.m, "moments")
-        if self.m is None or self.s is None:      # (set together: both or neither)
+        if self.m is None or self.s is None:  # (set together: both or neither)
             self.m = [np.zeros_like(p) for p in params]
             self.s = [np.zeros_like(p) for p in params]
         self.t += 1
@@ -485,8 +525,8 @@ class Adam:
             m += (1 - b1) * g
             s *= b2
             s += (1 - b2) * g * g
-            m_hat = m / (1 - b1 ** self.t)
-            s_hat = s / (1 - b2 ** self.t)
+            m_hat = m / (1 - b1**self.t)
+            s_hat = s / (1 - b2**self.t)
             new.append(p - self.lr * m_hat / (np.sqrt(s_hat) + self.eps))
         return new
 
@@ -517,19 +557,24 @@ class Result(dict):
             raise AttributeError(name) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        self[name] = value      # res.nit = 3 sets res["nit"] too: the two stay the same thing
+        self[name] = value  # res.nit = 3 sets res["nit"] too: the two stay the same thing
 
 
 def _check_batches(batches):
     if batches is None or callable(batches):
         return
-    if isinstance(batches, (str, bytes)) or not (hasattr(batches, "__len__")
-                                                 and hasattr(batches, "__getitem__")):
-        raise ValueError(f"batches must be a sequence of argument tuples (e.g. a list) or a "
-                         f"callable batches(step), got {type(batches).__name__}")
+    if isinstance(batches, (str, bytes)) or not (
+        hasattr(batches, "__len__") and hasattr(batches, "__getitem__")
+    ):
+        raise ValueError(
+            f"batches must be a sequence of argument tuples (e.g. a list) or a "
+            f"callable batches(step), got {type(batches).__name__}"
+        )
     if len(batches) == 0:
-        raise ValueError("batches is empty: give at least one mini-batch (a tuple of "
-                         "arguments of fun), or batches=None to use args at every step")
+        raise ValueError(
+            "batches is empty: give at least one mini-batch (a tuple of "
+            "arguments of fun), or batches=None to use args at every step"
+        )
 
 
 def _batch_for(batches, step):
@@ -537,15 +582,24 @@ def _batch_for(batches, step):
     # tuple(X) of an array would silently hand fun one argument per row of X
     if not isinstance(batch, (tuple, list)):
         where = "batches(step)" if callable(batches) else "each element of batches"
-        raise ValueError(f"{where} must be a tuple of arguments of fun, got "
-                         f"{type(batch).__name__} at step {step}; for one argument X use (X,)")
+        raise ValueError(
+            f"{where} must be a tuple of arguments of fun, got "
+            f"{type(batch).__name__} at step {step}; for one argument X use (X,)"
+        )
     return tuple(batch)
 
 
-def descend(fun: Callable[..., Any], x0: ArrayLike, rule: SGD | Adam, *, n_steps: int,
-            args: Sequence[Any] = (), batches: Sequence[Any] | Callable[[int], Any] | None = None,
-            callback: Callable[[Any, int], Any] | None = None,
-            progress: Callable[[int, int, float], Any] | None = None) -> Result:
+def descend(
+    fun: Callable[..., Any],
+    x0: ArrayLike,
+    rule: SGD | Adam,
+    *,
+    n_steps: int,
+    args: Sequence[Any] = (),
+    batches: Sequence[Any] | Callable[[int], Any] | None = None,
+    callback: Callable[[Any, int], Any] | None = None,
+    progress: Callable[[int, int, float], Any] | None = None,
+) -> Result:
     """Run ``n_steps`` updates of ``rule`` (an :class:`SGD` or :class:`Adam`) on ``fun``.
 
     Each step evaluates ``fun`` and its gradient at the current parameters
@@ -624,14 +678,17 @@ def descend(fun: Callable[..., Any], x0: ArrayLike, rule: SGD | Adam, *, n_steps
     check_callable("progress", progress)
     evaluate = _value_and_grad_fn(fun, len(arrays), is_tuple)
     if hasattr(rule, "reset"):
-        rule.reset()         # a new run: no momentum carried over from an earlier one
+        rule.reset()  # a new run: no momentum carried over from an earlier one
     losses, message, success, stopped = [], "reached n_steps", True, False
     for step in range(1, n_steps + 1):
         batch = args if batches is None else _batch_for(batches, step - 1)
         value, grads = evaluate(arrays, batch)
         if not np.isfinite(value):
-            message = (f"loss became {value} at step {step}; lower the learning rate" if step > 1
-                       else f"loss is {value} at x0, before any update: check the data and x0")
+            message = (
+                f"loss became {value} at step {step}; lower the learning rate"
+                if step > 1
+                else f"loss is {value} at x0, before any update: check the data and x0"
+            )
             success = False
             break
         losses.append(value)
@@ -639,26 +696,44 @@ def descend(fun: Callable[..., Any], x0: ArrayLike, rule: SGD | Adam, *, n_steps
         if not all(np.all(np.isfinite(g)) for g in grads):
             # a finite loss with a NaN/inf slope: a point where fun is not differentiable
             # (sqrt or log at 0, say); an update would make every parameter NaN
-            message = (f"the gradient has NaN or inf at step {step} although the loss is finite "
-                       f"({value}): fun is not differentiable there")
+            message = (
+                f"the gradient has NaN or inf at step {step} although the loss is finite "
+                f"({value}): fun is not differentiable there"
+            )
             success = False
             break
-        arrays = [np.asarray(p, dtype=a.dtype) for p, a in zip(rule.step(arrays, grads), arrays, strict=False)]
+        arrays = [
+            np.asarray(p, dtype=a.dtype)
+            for p, a in zip(rule.step(arrays, grads), arrays, strict=False)
+        ]
         if progress is not None:
             progress(step, n_steps, value)
         if callback is not None and _asks_to_stop(callback, _pack(arrays, is_tuple), step):
             message, stopped = "stopped by callback", True
             break
-    return Result(x=_pack(arrays, is_tuple), fun=losses[-1] if losses else None,
-                  nit=len(losses), loss_curve=losses, success=success,
-                  stopped_by_callback=stopped, message=message)
+    return Result(
+        x=_pack(arrays, is_tuple),
+        fun=losses[-1] if losses else None,
+        nit=len(losses),
+        loss_curve=losses,
+        success=success,
+        stopped_by_callback=stopped,
+        message=message,
+    )
 
 
-def sgd(fun: Callable[..., Any], x0: ArrayLike, *, lr: float = 0.01, momentum: float = 0.9,
-        n_steps: int = 100, args: Sequence[Any] = (),
-        batches: Sequence[Any] | Callable[[int], Any] | None = None,
-        callback: Callable[[Any, int], Any] | None = None,
-        progress: Callable[[int, int, float], Any] | None = None) -> Result:
+def sgd(
+    fun: Callable[..., Any],
+    x0: ArrayLike,
+    *,
+    lr: float = 0.01,
+    momentum: float = 0.9,
+    n_steps: int = 100,
+    args: Sequence[Any] = (),
+    batches: Sequence[Any] | Callable[[int], Any] | None = None,
+    callback: Callable[[Any, int], Any] | None = None,
+    progress: Callable[[int, int, float], Any] | None = None,
+) -> Result:
     """Minimise ``fun`` by gradient descent with momentum (see :class:`SGD`, :func:`descend`).
 
     A fresh ``SGD(lr, momentum)`` rule run by :func:`descend`; the other
@@ -673,15 +748,32 @@ def sgd(fun: Callable[..., Any], x0: ArrayLike, *, lr: float = 0.01, momentum: f
     >>> np.round(res.x, 4)
     array([2., 2., 2.])
     """
-    return descend(fun, x0, SGD(lr=lr, momentum=momentum), n_steps=n_steps, args=args,
-                   batches=batches, callback=callback, progress=progress)
+    return descend(
+        fun,
+        x0,
+        SGD(lr=lr, momentum=momentum),
+        n_steps=n_steps,
+        args=args,
+        batches=batches,
+        callback=callback,
+        progress=progress,
+    )
 
 
-def adam(fun: Callable[..., Any], x0: ArrayLike, *, lr: float = 1e-3, beta1: float = 0.9,
-         beta2: float = 0.999, eps: float = 1e-8, n_steps: int = 100, args: Sequence[Any] = (),
-         batches: Sequence[Any] | Callable[[int], Any] | None = None,
-         callback: Callable[[Any, int], Any] | None = None,
-         progress: Callable[[int, int, float], Any] | None = None) -> Result:
+def adam(
+    fun: Callable[..., Any],
+    x0: ArrayLike,
+    *,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    n_steps: int = 100,
+    args: Sequence[Any] = (),
+    batches: Sequence[Any] | Callable[[int], Any] | None = None,
+    callback: Callable[[Any, int], Any] | None = None,
+    progress: Callable[[int, int, float], Any] | None = None,
+) -> Result:
     """Minimise ``fun`` with Adam (see :class:`Adam`, :func:`descend`).
 
     A fresh ``Adam(lr, beta1, beta2, eps)`` rule run by :func:`descend`; the
@@ -695,5 +787,13 @@ def adam(fun: Callable[..., Any], x0: ArrayLike, *, lr: float = 1e-3, beta1: flo
     >>> np.round(res.x, 3)
     array([2., 2., 2.])
     """
-    return descend(fun, x0, Adam(lr=lr, beta1=beta1, beta2=beta2, eps=eps), n_steps=n_steps,
-                   args=args, batches=batches, callback=callback, progress=progress)
+    return descend(
+        fun,
+        x0,
+        Adam(lr=lr, beta1=beta1, beta2=beta2, eps=eps),
+        n_steps=n_steps,
+        args=args,
+        batches=batches,
+        callback=callback,
+        progress=progress,
+    )

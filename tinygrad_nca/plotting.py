@@ -4,6 +4,7 @@ matplotlib is imported on first use, and the figure is drawn on its own Agg
 canvas (no pyplot): this works without a display and never changes the
 backend of the caller's interactive session.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,11 +33,17 @@ def _class_colours(n_classes):
     return [colormaps["viridis"](t) for t in np.linspace(0.0, 1.0, n_classes)]
 
 
-def plot_embeddings(embeddings: Mapping[str, np.ndarray], y: np.ndarray, *,
-                    accuracies: Mapping[str, float] | None = None, n_neighbors: int | None = None,
-                    class_names: Sequence[str] | None = None, legend_title: str = "class",
-                    title: str | None = None, path: str | os.PathLike[str] | None = None
-                    ) -> Figure:
+def plot_embeddings(
+    embeddings: Mapping[str, np.ndarray],
+    y: np.ndarray,
+    *,
+    accuracies: Mapping[str, float] | None = None,
+    n_neighbors: int | None = None,
+    class_names: Sequence[str] | None = None,
+    legend_title: str = "class",
+    title: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
     """Plot 2-D embeddings of the same points side by side, coloured by class.
 
     Parameters
@@ -85,8 +92,10 @@ def plot_embeddings(embeddings: Mapping[str, np.ndarray], y: np.ndarray, *,
     for name, Z in embeddings.items():
         Z = np.asarray(Z, dtype=float)
         if Z.shape != (len(y), 2):
-            raise ValueError(f"embedding {name!r} has shape {Z.shape}; expected ({len(y)}, 2), "
-                             "one 2-D point per label")
+            raise ValueError(
+                f"embedding {name!r} has shape {Z.shape}; expected ({len(y)}, 2), "
+                "one 2-D point per label"
+            )
         if not np.isfinite(Z).all():
             raise ValueError(f"embedding {name!r} contains NaN or infinite values")
         panels[name] = Z
@@ -102,11 +111,20 @@ def plot_embeddings(embeddings: Mapping[str, np.ndarray], y: np.ndarray, *,
     size = 24 if len(y) <= 200 else 16 if len(y) <= 1000 else 6
     fig = Figure(figsize=(5.0 * len(panels) + 1.6, 5.4), layout="constrained")
     FigureCanvasAgg(fig)
-    for ax, (name, Z) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels.items(), strict=False):
+    for ax, (name, Z) in zip(
+        fig.subplots(1, len(panels), squeeze=False)[0], panels.items(), strict=False
+    ):
         for k, label in enumerate(classes):
             points = Z[y == label]
-            ax.scatter(points[:, 0], points[:, 1], s=size, color=colours[k], alpha=0.8,
-                       linewidths=0, label=names[k])
+            ax.scatter(
+                points[:, 0],
+                points[:, 1],
+                s=size,
+                color=colours[k],
+                alpha=0.8,
+                linewidths=0,
+                label=names[k],
+            )
         heading = name if name not in accuracies else f"{name}\n{metric} {accuracies[name]:.3f}"
         ax.set_title(heading, fontsize=12)
         # Equal units on both axes: NCA's distances are what k-NN uses, so a
@@ -116,9 +134,15 @@ def plot_embeddings(embeddings: Mapping[str, np.ndarray], y: np.ndarray, *,
         ax.set_ylabel("component 2")
         ax.grid(True, linewidth=0.4, alpha=0.4)
     handles, labels = fig.axes[0].get_legend_handles_labels()
-    legend = fig.legend(handles, labels, loc="outside right center", title=legend_title,
-                        ncols=1 if len(classes) <= 20 else 2, markerscale=max(1.0, (60.0 / size) ** 0.5),
-                        frameon=False)
+    legend = fig.legend(
+        handles,
+        labels,
+        loc="outside right center",
+        title=legend_title,
+        ncols=1 if len(classes) <= 20 else 2,
+        markerscale=max(1.0, (60.0 / size) ** 0.5),
+        frameon=False,
+    )
     for handle in legend.legend_handles:
         if handle is not None:
             handle.set_alpha(1.0)

@@ -11,6 +11,7 @@ VJPs are written with tensor operations themselves, so when the reverse sweep
 is itself recorded (``create_graph=True``) the gradient is an ordinary graph and
 can be differentiated again.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -25,16 +26,41 @@ import numpy as np
 
 from .errors import AnomalyError, ShapeError
 
-__all__ = ["Tensor", "Op", "Primitive", "primitive", "no_grad", "enable_grad",
-           "is_grad_enabled", "detect_anomaly", "as_tensor", "value_of", "cast",
-           "backprop", "topological_order", "closed_over", "Scope", "listening",
-           "observed", "silenced", "recording", "current_recorder", "is_detecting_anomalies", "count_flops", "overwritable", "make_node",
-           "ArrayLike", "Axis", "Shape", "DTypeLike"]
+__all__ = [
+    "Tensor",
+    "Op",
+    "Primitive",
+    "primitive",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "detect_anomaly",
+    "as_tensor",
+    "value_of",
+    "cast",
+    "backprop",
+    "topological_order",
+    "closed_over",
+    "Scope",
+    "listening",
+    "observed",
+    "silenced",
+    "recording",
+    "current_recorder",
+    "is_detecting_anomalies",
+    "count_flops",
+    "overwritable",
+    "make_node",
+    "ArrayLike",
+    "Axis",
+    "Shape",
+    "DTypeLike",
+]
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike as DTypeLike
 else:
-    DTypeLike = Any     # numpy.typing costs an import at run time; only checkers need it
+    DTypeLike = Any  # numpy.typing costs an import at run time; only checkers need it
 
 # What every public operation accepts for an array, as NumPy does: a Tensor, an ndarray, a
 # NumPy scalar, a Python number, or a (nested) list or tuple of these. (Sequence[Any] also
@@ -55,11 +81,13 @@ class _State(threading.local):
     def __init__(self) -> None:
         self.grad_enabled = True
         self.detect_anomaly = False
-        self.op_listeners: list[Callable[[str, int], Any]] = []   # told of every op executed
-        self.node_listeners: list[Callable[[Tensor], Any]] = []   # told before each node's VJP
-        self.donated: Tensor | None = None   # the cotangent the running VJP may overwrite (overwritable)
-        self.capture: Scope | None = None    # the innermost Scope watching for captured tensors
-        self.recorder: Any = None   # a jit trace seeing every primitive call (see jit.py), or None
+        self.op_listeners: list[Callable[[str, int], Any]] = []  # told of every op executed
+        self.node_listeners: list[Callable[[Tensor], Any]] = []  # told before each node's VJP
+        self.donated: Tensor | None = (
+            None  # the cotangent the running VJP may overwrite (overwritable)
+        )
+        self.capture: Scope | None = None  # the innermost Scope watching for captured tensors
+        self.recorder: Any = None  # a jit trace seeing every primitive call (see jit.py), or None
 
 
 _state = _State()
@@ -160,8 +188,9 @@ def _as_ndarray(data: Any) -> np.ndarray:
     try:
         return np.asarray(data)
     except ValueError as err:
-        raise ShapeError(f"cannot make a Tensor from a ragged nested sequence (rows of "
-                         f"different lengths): {err}") from None
+        raise ShapeError(
+            f"cannot make a Tensor from a ragged nested sequence (rows of different lengths): {err}"
+        ) from None
 
 
 def _to_array(data: Any) -> np.ndarray:
@@ -170,14 +199,18 @@ def _to_array(data: Any) -> np.ndarray:
         return data.value
     array = _as_ndarray(data)
     if array.dtype.kind in "fc" and array.dtype.kind == "c":
-        raise TypeError(f"complex input (dtype {array.dtype}) is not supported; "
-                        "tinygrad_nca works with real float arrays")
+        raise TypeError(
+            f"complex input (dtype {array.dtype}) is not supported; "
+            "tinygrad_nca works with real float arrays"
+        )
     if array.dtype.kind in "biu":
         return array.astype(np.float64)
     if array.dtype.kind != "f":
-        raise TypeError(f"cannot make a Tensor from {type(data).__name__} with dtype "
-                        f"{array.dtype}; expected numbers (a float, int or bool array)")
-    return array          # every float dtype is kept: float16 stays float16 through the sweep
+        raise TypeError(
+            f"cannot make a Tensor from {type(data).__name__} with dtype "
+            f"{array.dtype}; expected numbers (a float, int or bool array)"
+        )
+    return array  # every float dtype is kept: float16 stays float16 through the sweep
 
 
 class Tensor:
@@ -256,9 +289,11 @@ class Tensor:
     def __init__(self, data: ArrayLike, requires_grad: bool = False) -> None:
         raw = _as_ndarray(data) if not isinstance(data, Tensor) else data.value
         if requires_grad and raw.dtype.kind in "biu":
-            raise TypeError(f"requires_grad=True for an integer/bool array (dtype {raw.dtype}): "
-                            "gradients are defined only for float data; pass floats, "
-                            "e.g. np.asarray(x, dtype=float)")
+            raise TypeError(
+                f"requires_grad=True for an integer/bool array (dtype {raw.dtype}): "
+                "gradients are defined only for float data; pass floats, "
+                "e.g. np.asarray(x, dtype=float)"
+            )
         self.value = _to_array(data)
         self.requires_grad = bool(requires_grad)
         self.grad = None
@@ -268,8 +303,9 @@ class Tensor:
         self._serial = _next_serial()
 
     @classmethod
-    def _from_op(cls, value: np.ndarray, op: Op | None, args: tuple[Any, ...],
-                 kwargs: dict[str, Any]) -> Tensor:
+    def _from_op(
+        cls, value: np.ndarray, op: Op | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Tensor:
         out = cls.__new__(cls)
         out.value, out.grad = value, None
         out.requires_grad = op is not None
@@ -278,7 +314,8 @@ class Tensor:
         return out
 
     # -- array-like properties ------------------------------------------------
-    if TYPE_CHECKING:     # their types, which checkers cannot read from property(lambda ...)
+    if TYPE_CHECKING:  # their types, which checkers cannot read from property(lambda ...)
+
         @property
         def shape(self) -> tuple[int, ...]: ...
         @property
@@ -290,15 +327,20 @@ class Tensor:
         @property
         def is_leaf(self) -> bool: ...
     else:
-        shape = property(lambda self: self.value.shape, doc="""The shape of :attr:`value`.
+        shape = property(
+            lambda self: self.value.shape,
+            doc="""The shape of :attr:`value`.
 
             Examples
             --------
             >>> import tinygrad_nca as tg
             >>> tg.Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).shape
             (2, 3)
-            """)
-        dtype = property(lambda self: self.value.dtype, doc="""The dtype of :attr:`value`.
+            """,
+        )
+        dtype = property(
+            lambda self: self.value.dtype,
+            doc="""The dtype of :attr:`value`.
 
             float32 data stay float32; integer and boolean data become float64.
 
@@ -307,24 +349,33 @@ class Tensor:
             >>> import numpy as np, tinygrad_nca as tg
             >>> tg.Tensor(np.ones(2, dtype=np.float32)).dtype, tg.Tensor([1, 2]).dtype
             (dtype('float32'), dtype('float64'))
-            """)
-        ndim = property(lambda self: self.value.ndim, doc="""The number of dimensions (axes).
+            """,
+        )
+        ndim = property(
+            lambda self: self.value.ndim,
+            doc="""The number of dimensions (axes).
 
             Examples
             --------
             >>> import tinygrad_nca as tg
             >>> tg.Tensor(2.0).ndim, tg.Tensor([[1.0, 2.0]]).ndim
             (0, 2)
-            """)
-        size = property(lambda self: self.value.size, doc="""The number of elements.
+            """,
+        )
+        size = property(
+            lambda self: self.value.size,
+            doc="""The number of elements.
 
             Examples
             --------
             >>> import tinygrad_nca as tg
             >>> tg.Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).size
             6
-            """)
-        is_leaf = property(lambda self: self._op is None, doc="""Whether no recorded operation made it.
+            """,
+        )
+        is_leaf = property(
+            lambda self: self._op is None,
+            doc="""Whether no recorded operation made it.
 
             Leaves are where :meth:`backward` stops and stores ``.grad``: tensors
             made by the user, constants, and results computed under
@@ -336,7 +387,8 @@ class Tensor:
             >>> x = tg.Tensor([1.0], requires_grad=True)
             >>> x.is_leaf, (x * 2).is_leaf
             (True, False)
-            """)
+            """,
+        )
 
     def __len__(self) -> int:
         return len(self.value)
@@ -351,12 +403,11 @@ class Tensor:
         # Hidden from type checkers: with it, NumPy's stubs take a Tensor for an array, and
         # type ``ndarray + Tensor`` as ndarray's ``__add__`` (an ndarray), while NumPy defers
         # to the Tensor (``__array_ufunc__ = None``) and the result is a Tensor.
-        def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None
-                      ) -> np.ndarray:
+        def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
             return self.value if dtype is None else self.value.astype(dtype)
 
     def __float__(self) -> float:
-        if _state.recorder is not None:       # a traced value must not steer Python (jit.py)
+        if _state.recorder is not None:  # a traced value must not steer Python (jit.py)
             _state.recorder.concretize(self.value, "float()")
         return float(self.value)
 
@@ -416,8 +467,9 @@ class Tensor:
         return id(self)
 
     # -- the reverse sweep ---------------------------------------------------------
-    def backward(self, g: ArrayLike | None = None, *, accumulate: bool = False,
-                 create_graph: bool = False) -> None:
+    def backward(
+        self, g: ArrayLike | None = None, *, accumulate: bool = False, create_graph: bool = False
+    ) -> None:
         """Backpropagate from this tensor into ``.grad`` of the leaves.
 
         Parameters
@@ -456,15 +508,17 @@ class Tensor:
         """
         if g is None:
             if self.size != 1:
-                raise ValueError(f"backward() of a non-scalar tensor of shape {self.shape} "
-                                 "needs the cotangent g (an array of the same shape)")
+                raise ValueError(
+                    f"backward() of a non-scalar tensor of shape {self.shape} "
+                    "needs the cotangent g (an array of the same shape)"
+                )
             g = np.ones_like(self.value)
-        elif not np.all(np.isfinite(value_of(g))):   # it would make every gradient NaN
+        elif not np.all(np.isfinite(value_of(g))):  # it would make every gradient NaN
             raise ValueError("backward(): the cotangent g contains NaN or inf")
-        order = topological_order(self)      # leaves have no inputs: the same order stops there
+        order = topological_order(self)  # leaves have no inputs: the same order stops there
         leaves = [t for t in order if t._op is None and t.requires_grad]
         grads = backprop(self, g, leaves, create_graph=create_graph, order=order)
-        del order                             # holds every node of the graph
+        del order  # holds every node of the graph
         for leaf, grad in zip(leaves, grads, strict=True):
             value = grad if create_graph else grad.value
             leaf.grad = leaf.grad + value if (accumulate and leaf.grad is not None) else value
@@ -518,22 +572,44 @@ class Tensor:
         def log(self) -> Tensor: ...
         def sqrt(self) -> Tensor: ...
         def tanh(self) -> Tensor: ...
-        def sum(self, axis: Axis = None, keepdims: bool = False, where: ArrayLike | None = None,
-                dtype: DTypeLike | None = None) -> Tensor: ...
-        def mean(self, axis: Axis = None, keepdims: bool = False, where: ArrayLike | None = None,
-                 dtype: DTypeLike | None = None) -> Tensor: ...
+        def sum(
+            self,
+            axis: Axis = None,
+            keepdims: bool = False,
+            where: ArrayLike | None = None,
+            dtype: DTypeLike | None = None,
+        ) -> Tensor: ...
+        def mean(
+            self,
+            axis: Axis = None,
+            keepdims: bool = False,
+            where: ArrayLike | None = None,
+            dtype: DTypeLike | None = None,
+        ) -> Tensor: ...
         def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor: ...
         def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor: ...
-        def prod(self, axis: Axis = None, dtype: DTypeLike | None = None,
-                 keepdims: bool = False) -> Tensor: ...
-        def var(self, axis: Axis = None, dtype: DTypeLike | None = None, ddof: float = 0,
-                keepdims: bool = False) -> Tensor: ...
-        def std(self, axis: Axis = None, dtype: DTypeLike | None = None, ddof: float = 0,
-                keepdims: bool = False) -> Tensor: ...
+        def prod(
+            self, axis: Axis = None, dtype: DTypeLike | None = None, keepdims: bool = False
+        ) -> Tensor: ...
+        def var(
+            self,
+            axis: Axis = None,
+            dtype: DTypeLike | None = None,
+            ddof: float = 0,
+            keepdims: bool = False,
+        ) -> Tensor: ...
+        def std(
+            self,
+            axis: Axis = None,
+            dtype: DTypeLike | None = None,
+            ddof: float = 0,
+            keepdims: bool = False,
+        ) -> Tensor: ...
         def cumsum(self, axis: int | None = None, dtype: DTypeLike | None = None) -> Tensor: ...
         def cumprod(self, axis: int | None = None, dtype: DTypeLike | None = None) -> Tensor: ...
-        def clip(self, a_min: ArrayLike | None = None,
-                 a_max: ArrayLike | None = None) -> Tensor: ...
+        def clip(
+            self, a_min: ArrayLike | None = None, a_max: ArrayLike | None = None
+        ) -> Tensor: ...
         def round(self, decimals: int = 0) -> Tensor: ...
         def ravel(self) -> Tensor: ...
         def flatten(self) -> Tensor: ...
@@ -543,11 +619,20 @@ class Tensor:
         def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor: ...
         def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor: ...
         def dot(self, b: ArrayLike) -> Tensor: ...
-        def argmax(self, axis: int | None = None, keepdims: bool = False) -> np.ndarray | np.intp: ...
-        def argmin(self, axis: int | None = None, keepdims: bool = False) -> np.ndarray | np.intp: ...
+        def argmax(
+            self, axis: int | None = None, keepdims: bool = False
+        ) -> np.ndarray | np.intp: ...
+        def argmin(
+            self, axis: int | None = None, keepdims: bool = False
+        ) -> np.ndarray | np.intp: ...
         def argsort(self, axis: int | None = -1, kind: str | None = None) -> np.ndarray: ...
-        def logsumexp(self, axis: Axis = None, keepdims: bool = False,
-                      where: ArrayLike | None = None, b: ArrayLike | None = None) -> Tensor: ...
+        def logsumexp(
+            self,
+            axis: Axis = None,
+            keepdims: bool = False,
+            where: ArrayLike | None = None,
+            b: ArrayLike | None = None,
+        ) -> Tensor: ...
         def softmax(self, axis: int = -1, where: ArrayLike | None = None) -> Tensor: ...
         def log_softmax(self, axis: int = -1, where: ArrayLike | None = None) -> Tensor: ...
         def astype(self, dtype: DTypeLike) -> Tensor: ...
@@ -563,8 +648,9 @@ class Tensor:
         def transpose(self, *axes: Any) -> Tensor: ...
 
 
-def make_node(value: np.ndarray, op: Op | None, inputs: Iterable[Any],
-              kwargs: dict[str, Any] | None = None) -> Tensor:
+def make_node(
+    value: np.ndarray, op: Op | None, inputs: Iterable[Any], kwargs: dict[str, Any] | None = None
+) -> Tensor:
     """A tensor made by ``op`` from ``inputs`` (a node of the graph), holding ``value``;
     with ``op=None``, a constant holding ``value`` as it is (no copy, no checks).
     How the ops that are not primitives (checkpoint, sum_of_blocks) record themselves."""
@@ -593,8 +679,12 @@ def value_of(x: Any) -> Any:
     return x.value if isinstance(x, Tensor) else x
 
 
-def topological_order(root: Tensor, stop: frozenset[int] = frozenset(), before: int | None = None,
-                      constants: bool = False) -> list[Tensor]:
+def topological_order(
+    root: Tensor,
+    stop: frozenset[int] = frozenset(),
+    before: int | None = None,
+    constants: bool = False,
+) -> list[Tensor]:
     """Nodes reachable from ``root`` through differentiable inputs (``constants``:
     through every input), each after all of its inputs and, among the inputs of
     one op, left to right: the order of the forward pass.
@@ -621,7 +711,11 @@ def topological_order(root: Tensor, stop: frozenset[int] = frozenset(), before: 
         if id(node) in stop or (before is not None and node._serial < before):
             continue
         for arg in reversed(node._args):
-            if isinstance(arg, Tensor) and (arg.requires_grad or constants) and id(arg) not in visited:
+            if (
+                isinstance(arg, Tensor)
+                and (arg.requires_grad or constants)
+                and id(arg) not in visited
+            ):
                 stack.append((arg, False))
     return order
 
@@ -633,8 +727,13 @@ def closed_over(order: Iterable[Tensor], before: int) -> list[Tensor]:
     return [t for t in order if t._serial < before and t.requires_grad]
 
 
-def backprop(y: Tensor, g: ArrayLike, inputs: Sequence[Tensor], create_graph: bool = False,
-             order: list[Tensor] | None = None) -> list[Tensor]:
+def backprop(
+    y: Tensor,
+    g: ArrayLike,
+    inputs: Sequence[Tensor],
+    create_graph: bool = False,
+    order: list[Tensor] | None = None,
+) -> list[Tensor]:
     """Cotangents of ``inputs`` given the cotangent ``g`` of ``y``.
 
     Each node's cotangent is the sum of what its consumers sent it (fan-out and
@@ -647,10 +746,12 @@ def backprop(y: Tensor, g: ArrayLike, inputs: Sequence[Tensor], create_graph: bo
     """
     g = as_tensor(g)
     if g.shape != y.shape:
-        raise ValueError(f"backward: cotangent of shape {g.shape} given for an output of shape {y.shape}")
-    g = _cast_like(g, y)          # a float64 ȳ must not turn a float32 sweep into float64
+        raise ValueError(
+            f"backward: cotangent of shape {g.shape} given for an output of shape {y.shape}"
+        )
+    g = _cast_like(g, y)  # a float64 ȳ must not turn a float32 sweep into float64
     wanted = {id(t) for t in inputs}
-    if order is None:             # (the caller's topological order of y's graph, if it has one)
+    if order is None:  # (the caller's topological order of y's graph, if it has one)
         order = topological_order(y, frozenset(wanted))
     reach = _reaching(order, wanted)
     results: dict[int, Tensor] = {}
@@ -666,26 +767,30 @@ def backprop(y: Tensor, g: ArrayLike, inputs: Sequence[Tensor], create_graph: bo
                 continue
             if node._op is None or id(node) not in reach:
                 continue
-            for listener in _state.node_listeners:   # cost_report: whose VJP runs next
+            for listener in _state.node_listeners:  # cost_report: whose VJP runs next
                 listener(node)
             # A cotangent that nothing but this sweep can see may be overwritten by
             # the VJP of a one-input node (see overwritable): an N × N softmax VJP
             # then needs no new N × N array.
-            owned = (not create_graph and _EXCLUSIVE is not None and _owns_memory(ct.value)
-                     and _holders(ct) == _EXCLUSIVE and _one_input(node, reach))
+            owned = (
+                not create_graph
+                and _EXCLUSIVE is not None
+                and _owns_memory(ct.value)
+                and _holders(ct) == _EXCLUSIVE
+                and _one_input(node, reach)
+            )
             _state.donated = ct if owned else None
             try:
                 _send(cotangents, _vjps(node, ct, reach))
             finally:
                 _state.donated = None
-    return [results[id(t)] if id(t) in results else Tensor(np.zeros_like(t.value))
-            for t in inputs]
+    return [results[id(t)] if id(t) in results else Tensor(np.zeros_like(t.value)) for t in inputs]
 
 
 def _reaching(order: list[Tensor], wanted: set[int]) -> set[int]:
     """Ids of the nodes in ``order`` from which some wanted input can be reached."""
     reach: set[int] = set()
-    for node in order:                     # inputs come before the nodes using them
+    for node in order:  # inputs come before the nodes using them
         if id(node) in wanted or any(id(a) in reach for a in node._args if isinstance(a, Tensor)):
             reach.add(id(node))
     return reach
@@ -711,7 +816,7 @@ def overwritable(g: Tensor) -> bool:
     sent to two inputs is referenced twice), not a view (it references its base).
     Never on an interpreter without reference counts (``sys.getrefcount``).
     """
-    return _state.donated is g and _state.recorder is None   # (a jit plans its own reuse)
+    return _state.donated is g and _state.recorder is None  # (a jit plans its own reuse)
 
 
 def _holders(t: Tensor) -> tuple[int, int]:
@@ -746,7 +851,7 @@ def _vjps(node: Tensor, ct: Tensor, reach: set[int]) -> Iterable[tuple[Tensor, T
     """The (input, cotangent) pairs of one node. Under ``detect_anomaly`` a NaN or
     inf made inside the VJP is reported as this op's VJP, not as the helper op
     (a divide, say) that happened to produce it."""
-    assert node._op is not None            # the sweep runs VJPs of recorded nodes only
+    assert node._op is not None  # the sweep runs VJPs of recorded nodes only
     if not _state.detect_anomaly:
         return node._op.backward(ct, node, reach)
     try:
@@ -788,7 +893,7 @@ class Scope:
 
     def __init__(self) -> None:
         self.start = _next_serial()
-        self.outer_grad = _state.grad_enabled    # no derivative is recorded under no_grad
+        self.outer_grad = _state.grad_enabled  # no derivative is recorded under no_grad
         self.captured: dict[int, Tensor] = {}
 
     def leaf(self, x: ArrayLike) -> Tensor:
@@ -801,8 +906,10 @@ class Scope:
         value = x.value if isinstance(x, Tensor) else x
         dtype = np.asarray(value).dtype
         if dtype.kind in "biu":
-            raise TypeError(f"cannot differentiate with respect to an integer/bool array "
-                            f"(dtype {dtype}); pass floats")
+            raise TypeError(
+                f"cannot differentiate with respect to an integer/bool array "
+                f"(dtype {dtype}); pass floats"
+            )
         return Tensor(value, requires_grad=True)
 
     def outside(self, out: Tensor, leaves: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
@@ -811,7 +918,7 @@ class Scope:
         order = topological_order(out, frozenset(id(t) for t in leaves), before=self.start)
         found = closed_over(order, self.start) if self.outer_grad else []
         found += [t for t in self.captured.values() if id(t) not in {id(f) for f in found}]
-        for leaf in leaves:      # an identity leaf on a traced argument comes from outside too
+        for leaf in leaves:  # an identity leaf on a traced argument comes from outside too
             if leaf._op is not None and self.outer_grad:
                 found.extend(a for a in leaf._args if isinstance(a, Tensor))
         return order, found
@@ -824,7 +931,7 @@ class Scope:
             yield self
         finally:
             _state.capture = parent
-            if parent is not None:          # what came from outside us came from outside it too
+            if parent is not None:  # what came from outside us came from outside it too
                 for t in self.captured.values():
                     if t._serial < parent.start:
                         parent.captured.setdefault(id(t), t)
@@ -836,8 +943,9 @@ class Scope:
 
 
 @contextlib.contextmanager
-def listening(on_op: Callable[[str, int], Any] | None = None,
-              on_node: Callable[[Tensor], Any] | None = None) -> Iterator[None]:
+def listening(
+    on_op: Callable[[str, int], Any] | None = None, on_node: Callable[[Tensor], Any] | None = None
+) -> Iterator[None]:
     """Tell ``on_op(name, flops)`` of every op executed and ``on_node(node)`` before
     each node's VJP runs, inside the block (the graph tools count costs with it).
 
@@ -850,7 +958,9 @@ def listening(on_op: Callable[[str, int], Any] | None = None,
     [('exp', 3)]
     """
     pairs: list[tuple[list[Any], Callable[..., Any] | None]] = [
-        (_state.op_listeners, on_op), (_state.node_listeners, on_node)]
+        (_state.op_listeners, on_op),
+        (_state.node_listeners, on_node),
+    ]
     for listeners, listener in pairs:
         if listener is not None:
             listeners.append(listener)
@@ -914,8 +1024,9 @@ class Op:
 
     name = "op"
 
-    def backward(self, g: Tensor, node: Tensor, needed: set[int]
-                 ) -> Iterable[tuple[Tensor, Tensor]]:
+    def backward(
+        self, g: Tensor, node: Tensor, needed: set[int]
+    ) -> Iterable[tuple[Tensor, Tensor]]:
         raise NotImplementedError
 
     def forward_flops(self, node: Tensor) -> int:
@@ -943,8 +1054,12 @@ class Primitive(Op):
     array([ 2., -4.])
     """
 
-    def __init__(self, fun: Callable[..., Any], name: str | None = None,
-                 flops: Callable[..., int] | None = None) -> None:
+    def __init__(
+        self,
+        fun: Callable[..., Any],
+        name: str | None = None,
+        flops: Callable[..., int] | None = None,
+    ) -> None:
         self.fun = fun
         self.name = name or fun.__name__
         self.vjps: dict[int, Callable[..., Any]] = {}
@@ -954,8 +1069,9 @@ class Primitive(Op):
         self.__doc__ = fun.__doc__
         self.__name__ = self.name
 
-    def defvjp(self, *vjps: Callable[..., Any] | None,
-               argnums: Sequence[int] | None = None) -> Primitive:
+    def defvjp(
+        self, *vjps: Callable[..., Any] | None, argnums: Sequence[int] | None = None
+    ) -> Primitive:
         """Declare one VJP per positional input (``None``: not differentiable).
 
         Parameters
@@ -1037,13 +1153,15 @@ class Primitive(Op):
             if isinstance(a, Tensor):
                 a = a.value
             elif a.__class__ in (list, tuple) and _holds_tensor(a):
-                raise TypeError(f"{self.name}: an argument is a {type(a).__name__} holding "
-                                "Tensors; stack them first (tg.stack) so that the gradient "
-                                "reaches each of them")
+                raise TypeError(
+                    f"{self.name}: an argument is a {type(a).__name__} holding "
+                    "Tensors; stack them first (tg.stack) so that the gradient "
+                    "reaches each of them"
+                )
             raw.append(a)
         out = self.fun(*raw, **kwargs)
         value = out if isinstance(out, np.ndarray) else np.asarray(out)
-        if _state.recorder is not None:       # a jit is tracing: it sees the raw call (jit.py)
+        if _state.recorder is not None:  # a jit is tracing: it sees the raw call (jit.py)
             _state.recorder.record(self, raw, kwargs, value, out is not value)
         if _state.op_listeners:
             for listener in _state.op_listeners:
@@ -1058,8 +1176,9 @@ class Primitive(Op):
                     return Tensor._from_op(value, self, args, kwargs)
         return Tensor._from_op(value, None, (), {})
 
-    def backward(self, g: Tensor, node: Tensor, needed: set[int]
-                 ) -> Iterator[tuple[Tensor, Tensor]]:
+    def backward(
+        self, g: Tensor, node: Tensor, needed: set[int]
+    ) -> Iterator[tuple[Tensor, Tensor]]:
         """Yield ``(input, cotangent)`` for every input of ``node`` whose id is in
         ``needed`` (the inputs from which the sweep's targets can be reached).
 
@@ -1102,14 +1221,19 @@ class Primitive(Op):
 
 
 @overload
-def primitive(fun: Callable[..., Any], *, name: str | None = None,
-              flops: Callable[..., int] | None = None) -> Primitive: ...
+def primitive(
+    fun: Callable[..., Any], *, name: str | None = None, flops: Callable[..., int] | None = None
+) -> Primitive: ...
 @overload
-def primitive(fun: None = None, *, name: str | None = None,
-              flops: Callable[..., int] | None = None) -> Callable[[Callable[..., Any]], Primitive]: ...
-def primitive(fun: Callable[..., Any] | None = None, *, name: str | None = None,
-              flops: Callable[..., int] | None = None
-              ) -> Primitive | Callable[[Callable[..., Any]], Primitive]:
+def primitive(
+    fun: None = None, *, name: str | None = None, flops: Callable[..., int] | None = None
+) -> Callable[[Callable[..., Any]], Primitive]: ...
+def primitive(
+    fun: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    flops: Callable[..., int] | None = None,
+) -> Primitive | Callable[[Callable[..., Any]], Primitive]:
     """Declare a primitive: ``fun`` takes and returns NumPy arrays.
 
     >>> import tinygrad_nca as tg
@@ -1150,5 +1274,6 @@ _identity.defvjp(lambda g, ans, x: g)
 
 
 def _holds_tensor(seq: Iterable[Any]) -> bool:
-    return builtins.any(isinstance(e, Tensor) or (e.__class__ in (list, tuple) and _holds_tensor(e))
-                        for e in seq)
+    return builtins.any(
+        isinstance(e, Tensor) or (e.__class__ in (list, tuple) and _holds_tensor(e)) for e in seq
+    )

@@ -37,6 +37,7 @@ these once, in a Hypothesis profile.
 ...     tg.check_grads(lambda x: tg.sum(tg.tanh(x) ** 2), x)
 >>> test_tanh()
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -46,16 +47,30 @@ import numpy as np
 try:
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp
-except ModuleNotFoundError as missing:          # Hypothesis is an extra, not a dependency
+except ModuleNotFoundError as missing:  # Hypothesis is an extra, not a dependency
     if not (missing.name or "").startswith("hypothesis"):
         raise
-    raise ImportError('tinygrad_nca.testing needs Hypothesis, which a plain install does not '
-                      'bring: pip install "tinygrad-nca[testing]"') from missing
+    raise ImportError(
+        "tinygrad_nca.testing needs Hypothesis, which a plain install does not "
+        'bring: pip install "tinygrad-nca[testing]"'
+    ) from missing
 
-__all__ = ["FLOAT_DTYPES", "dtypes", "elements", "shapes", "arrays", "positive_arrays",
-           "arrays_in", "DOMAINS",
-           "broadcastable_shapes", "broadcastable_arrays", "matmul_shapes", "matmul_pairs",
-           "distinct_arrays", "separated_pairs"]
+__all__ = [
+    "FLOAT_DTYPES",
+    "dtypes",
+    "elements",
+    "shapes",
+    "arrays",
+    "positive_arrays",
+    "arrays_in",
+    "DOMAINS",
+    "broadcastable_shapes",
+    "broadcastable_arrays",
+    "matmul_shapes",
+    "matmul_pairs",
+    "distinct_arrays",
+    "separated_pairs",
+]
 
 FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 """The float dtypes the engine computes in, and the strategies draw: float64 and float32."""
@@ -138,8 +153,14 @@ def elements(dtype=np.float64, min_value=-_BOUND, max_value=_BOUND, away_from=()
     ...     tg.check_grads(lambda x: tg.abs(x), v)
     >>> test_abs_gradient()
     """
-    floats = hnp.from_dtype(np.dtype(dtype), min_value=min_value, max_value=max_value,
-                            allow_nan=False, allow_infinity=False, allow_subnormal=False)
+    floats = hnp.from_dtype(
+        np.dtype(dtype),
+        min_value=min_value,
+        max_value=max_value,
+        allow_nan=False,
+        allow_infinity=False,
+        allow_subnormal=False,
+    )
     if away_from:
         kinks = tuple(float(k) for k in np.atleast_1d(away_from))
         floats = floats.filter(lambda v: all(abs(v - k) >= gap for k in kinks))
@@ -173,13 +194,15 @@ def shapes(min_dims=0, max_dims=_MAX_DIMS, min_side=1, max_side=_MAX_SIDE):
     ...     tg.check_grads(lambda x: tg.logsumexp(x, axis=-1), x)
     >>> test_logsumexp_gradient()
     """
-    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
-                            max_side=max_side)
+    return hnp.array_shapes(
+        min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
+    )
 
 
 @st.composite
-def arrays(draw, shape=None, dtype=np.float64, min_value=-_BOUND, max_value=_BOUND,
-           away_from=(), gap=0.1):
+def arrays(
+    draw, shape=None, dtype=np.float64, min_value=-_BOUND, max_value=_BOUND, away_from=(), gap=0.1
+):
     """Strategy drawing a well-conditioned float array.
 
     Every element comes from :func:`elements`: finite, in
@@ -214,8 +237,13 @@ def arrays(draw, shape=None, dtype=np.float64, min_value=-_BOUND, max_value=_BOU
     >>> test_abs_gradient()
     """
     dtype = _dtype(dtype, draw)
-    return draw(hnp.arrays(dtype, _shape(shape, draw),
-                           elements=elements(dtype, min_value, max_value, away_from, gap)))
+    return draw(
+        hnp.arrays(
+            dtype,
+            _shape(shape, draw),
+            elements=elements(dtype, min_value, max_value, away_from, gap),
+        )
+    )
 
 
 def positive_arrays(shape=None, dtype=np.float64, min_value=0.5, max_value=_BOUND):
@@ -245,8 +273,9 @@ DOMAINS: dict[str, dict[str, Any]] = {
     "unit": dict(min_value=-0.9, max_value=0.9),
     "above_one": dict(min_value=1.1, max_value=_BOUND),
     "nonzero": dict(min_value=-_BOUND, max_value=_BOUND, away_from=(0.0,)),
-    "off_integers": dict(min_value=-_BOUND, max_value=_BOUND,
-                         away_from=tuple(np.arange(-3.0, 3.5, 0.5)), gap=0.05),
+    "off_integers": dict(
+        min_value=-_BOUND, max_value=_BOUND, away_from=tuple(np.arange(-3.0, 3.5, 0.5)), gap=0.05
+    ),
 }
 """Named input domains for :func:`arrays_in`, each the keyword arguments of :func:`arrays`:
 ``"real"`` [−3, 3]; ``"positive"`` [0.5, 3] (log, sqrt, 1/x); ``"unit"`` [−0.9, 0.9] (arcsin,
@@ -255,8 +284,9 @@ kink at 0); ``"off_integers"`` (floor, ceil, round: away from the integers and h
 where they jump)."""
 
 
-def arrays_in(low=None, high=None, shape=None, dtype=np.float64, domain=None, away_from=(),
-              gap=0.1):
+def arrays_in(
+    low=None, high=None, shape=None, dtype=np.float64, domain=None, away_from=(), gap=0.1
+):
     """Strategy drawing well-conditioned arrays inside an interval or a named domain.
 
     The input domain of a function: ``arrays_in(-0.9, 0.9)`` for arcsin, whose
@@ -300,7 +330,9 @@ def arrays_in(low=None, high=None, shape=None, dtype=np.float64, domain=None, aw
     options["away_from"] = tuple(options.get("away_from", ())) + tuple(away_from)
     options.setdefault("gap", gap)
     if options["min_value"] > options["max_value"]:
-        raise ValueError(f"arrays_in: empty interval [{options['min_value']}, {options['max_value']}]")
+        raise ValueError(
+            f"arrays_in: empty interval [{options['min_value']}, {options['max_value']}]"
+        )
     return _within(shape, dtype, options)
 
 
@@ -315,8 +347,9 @@ def _within(draw, shape, dtype, options):
     return draw(arrays(shape, dtype, **dict(options, min_value=low, max_value=high)))
 
 
-def broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=_MAX_DIMS, min_side=1,
-                         max_side=_MAX_SIDE):
+def broadcastable_shapes(
+    num_shapes=2, min_dims=0, max_dims=_MAX_DIMS, min_side=1, max_side=_MAX_SIDE
+):
     """Strategy drawing a tuple of ``num_shapes`` shapes that broadcast together.
 
     NumPy's rule: align the shapes on the right; on each axis the sides must
@@ -343,13 +376,16 @@ def broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=_MAX_DIMS, min_side=
     >>> test_three_shapes_broadcast()
     """
     return hnp.mutually_broadcastable_shapes(
-        num_shapes=num_shapes, min_dims=min_dims, max_dims=max_dims, min_side=min_side,
-        max_side=max_side).map(lambda b: b.input_shapes)
+        num_shapes=num_shapes,
+        min_dims=min_dims,
+        max_dims=max_dims,
+        min_side=min_side,
+        max_side=max_side,
+    ).map(lambda b: b.input_shapes)
 
 
 @st.composite
-def broadcastable_arrays(draw, num_arrays=2, dtype=np.float64, min_value=-_BOUND,
-                         max_value=_BOUND):
+def broadcastable_arrays(draw, num_arrays=2, dtype=np.float64, min_value=-_BOUND, max_value=_BOUND):
     """Strategy drawing a tuple of ``num_arrays`` arrays of one dtype whose shapes broadcast together.
 
     The shapes come from :func:`broadcastable_shapes`, the elements from
@@ -370,8 +406,9 @@ def broadcastable_arrays(draw, num_arrays=2, dtype=np.float64, min_value=-_BOUND
     >>> test_product_gradient()
     """
     dtype = _dtype(dtype, draw)
-    return tuple(draw(arrays(s, dtype, min_value, max_value))
-                 for s in draw(broadcastable_shapes(num_arrays)))
+    return tuple(
+        draw(arrays(s, dtype, min_value, max_value)) for s in draw(broadcastable_shapes(num_arrays))
+    )
 
 
 @st.composite

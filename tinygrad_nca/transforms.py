@@ -28,6 +28,7 @@ second table of derivative rules (every VJP in the table is already
 differentiable), so forward mode can never disagree with reverse mode, at the
 price of about three sweeps instead of one.
 """
+
 from __future__ import annotations
 
 import functools
@@ -54,8 +55,17 @@ from .tensor import (
     value_of,
 )
 
-__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hvp", "stop_gradient",
-           "checkpoint", "Argnums"]
+__all__ = [
+    "grad",
+    "value_and_grad",
+    "vjp",
+    "jvp",
+    "jacobian",
+    "hvp",
+    "stop_gradient",
+    "checkpoint",
+    "Argnums",
+]
 
 # Which positional arguments to differentiate: one (the result is one array) or several
 # (the result is a tuple, one entry per argument).
@@ -109,12 +119,14 @@ class _Traced:
 
     def cotangents(self, g: ArrayLike, record: bool = False) -> list[Tensor]:
         """The cotangents of the leaves for the output cotangent ``g``."""
-        return backprop(self.out, g, self.leaves, create_graph=self.record or record,
-                        order=self.order)
+        return backprop(
+            self.out, g, self.leaves, create_graph=self.record or record, order=self.order
+        )
 
 
-def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
-                   has_aux: bool = False) -> Callable[..., tuple[Any, Any]]:
+def value_and_grad(
+    f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False
+) -> Callable[..., tuple[Any, Any]]:
     """Return a function computing ``(f(*args), ∇f(*args))`` in one forward and one reverse sweep.
 
     ``f`` must return a scalar (or ``(scalar, aux)`` with ``has_aux=True``).
@@ -125,6 +137,7 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
     >>> float(value), g
     (10.0, array([ 2., -6.]))
     """
+
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         single, nums = _normalise_argnums(argnums, len(args))
@@ -132,13 +145,18 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
         out, aux = run.result if has_aux else (run.result, None)
         run.finish(out)
         if run.out.size != 1:
-            raise ValueError(f"grad needs a function returning a scalar, but {_name(f)} returned "
-                             f"shape {run.out.shape}; use vjp or jacobian for non-scalar outputs")
+            raise ValueError(
+                f"grad needs a function returning a scalar, but {_name(f)} returned "
+                f"shape {run.out.shape}; use vjp or jacobian for non-scalar outputs"
+            )
         cotangents = run.cotangents(np.ones_like(run.out.value))
-        grads = tuple(_like(gr, args[i], run.record) for gr, i in zip(cotangents, nums, strict=True))
+        grads = tuple(
+            _like(gr, args[i], run.record) for gr, i in zip(cotangents, nums, strict=True)
+        )
         value = run.out if run.record else run.out.value
         result = grads[0] if single else grads
         return ((value, aux), result) if has_aux else (value, result)
+
     return wrapper
 
 
@@ -159,6 +177,7 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         return value_and_grad_f(*args, **kwargs)[1]
+
     return wrapper
 
 
@@ -168,8 +187,9 @@ def _vjp(f: Callable[..., Any], primals: Sequence[Any]) -> _Traced:
     return run
 
 
-def vjp(f: Callable[..., Any], *primals: ArrayLike
-        ) -> tuple[Tensor | np.ndarray, Callable[[ArrayLike], tuple[Tensor | np.ndarray, ...]]]:
+def vjp(
+    f: Callable[..., Any], *primals: ArrayLike
+) -> tuple[Tensor | np.ndarray, Callable[[ArrayLike], tuple[Tensor | np.ndarray, ...]]]:
     """Evaluate ``f(*primals)`` and return ``(out, vjp_fn)``.
 
     ``vjp_fn(ȳ)`` returns the tuple of cotangents ``(x̄₁, …)``, one per primal:
@@ -186,6 +206,7 @@ def vjp(f: Callable[..., Any], *primals: ArrayLike
         traced = _is_traced(cotangent)
         cts = run.cotangents(cotangent, record=traced)
         return tuple(_like(ct, p, run.record or traced) for ct, p in zip(cts, primals, strict=True))
+
     return (run.out if run.record else run.out.value), vjp_fn
 
 
@@ -208,14 +229,15 @@ class _Linearized:
         if len(pairs) == 1:
             y, g = pairs[0]
             if g.shape != y.shape:
-                raise ValueError(f"jvp: tangent of shape {g.shape} for an argument of shape {y.shape}")
+                raise ValueError(
+                    f"jvp: tangent of shape {g.shape} for an argument of shape {y.shape}"
+                )
         else:
             with enable_grad():
                 y = functools.reduce(operator.add, [ops.sum(xb * v) for xb, v in pairs])
             g = Tensor(np.ones_like(y.value))
         order = topological_order(y, frozenset({id(self.u)}), before=self.run.scope.start)
-        (tangent,) = backprop(y, g, [self.u], create_graph=self.run.record or record,
-                              order=order)
+        (tangent,) = backprop(y, g, [self.u], create_graph=self.run.record or record, order=order)
         return tangent
 
 
@@ -244,17 +266,21 @@ def jvp(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
         _, nums = _normalise_argnums(argnums, len(args))
         tangents = tuple(v) if several else (v,)
         if len(tangents) != len(nums):
-            raise ValueError(f"jvp: with argnums={shown}, v must be a tuple of "
-                             f"{len(nums)} tangents, one per argument")
+            raise ValueError(
+                f"jvp: with argnums={shown}, v must be a tuple of "
+                f"{len(nums)} tangents, one per argument"
+            )
         lin = _Linearized(lambda *xs: f(*_replace(args, nums, xs)), [args[i] for i in nums])
         traced = any(_is_traced(t) for t in tangents)
         tangent = lin.apply(tangents, record=traced)
         return _like(tangent, args[nums[0]], lin.run.record or traced)
+
     return jvp_fn
 
 
-def jacobian(f: Callable[..., Any], argnums: Argnums = 0,
-             mode: Literal["reverse", "forward"] = "reverse") -> Callable[..., Any]:
+def jacobian(
+    f: Callable[..., Any], argnums: Argnums = 0, mode: Literal["reverse", "forward"] = "reverse"
+) -> Callable[..., Any]:
     """Return a function computing the Jacobian ∂f/∂x, of shape ``out.shape + x.shape``.
 
     ``mode="reverse"`` builds it row by row: one VJP per output element.
@@ -285,14 +311,16 @@ def jacobian(f: Callable[..., Any], argnums: Argnums = 0,
         single, nums = _normalise_argnums(argnums, len(args))
         g = lambda *xs: f(*_replace(args, nums, xs))
         primals = [args[i] for i in nums]
-        pieces, recorded = (_reverse_jacobian if mode == "reverse" else _forward_jacobian)(g, primals)
+        pieces, recorded = (_reverse_jacobian if mode == "reverse" else _forward_jacobian)(
+            g, primals
+        )
         jacs = tuple(_like(j, args[i], recorded) for j, i in zip(pieces, nums, strict=True))
         return jacs[0] if single else jacs
+
     return wrapper
 
 
-def _reverse_jacobian(f: Callable[..., Any], primals: Sequence[Any]
-                      ) -> tuple[list[Tensor], bool]:
+def _reverse_jacobian(f: Callable[..., Any], primals: Sequence[Any]) -> tuple[list[Tensor], bool]:
     run = _vjp(f, primals)
     out_shape, dtype = run.out.shape, run.out.dtype
     rows: list[list[Tensor]] = [[] for _ in primals]
@@ -301,12 +329,13 @@ def _reverse_jacobian(f: Callable[..., Any], primals: Sequence[Any]
         basis.flat[k] = 1
         for row, ct in zip(rows, run.cotangents(basis), strict=True):
             row.append(ct)
-    return [_assemble(row, out_shape, np.shape(value_of(x)), run.record, axis=0)
-            for row, x in zip(rows, primals, strict=True)], run.record
+    return [
+        _assemble(row, out_shape, np.shape(value_of(x)), run.record, axis=0)
+        for row, x in zip(rows, primals, strict=True)
+    ], run.record
 
 
-def _forward_jacobian(f: Callable[..., Any], primals: Sequence[Any]
-                      ) -> tuple[list[Tensor], bool]:
+def _forward_jacobian(f: Callable[..., Any], primals: Sequence[Any]) -> tuple[list[Tensor], bool]:
     lin = _Linearized(f, primals)
     out_shape = lin.run.out.shape
     jacs = []
@@ -314,17 +343,24 @@ def _forward_jacobian(f: Callable[..., Any], primals: Sequence[Any]
         x_shape, x_dtype = np.shape(value_of(x)), lin.xbars[k].dtype
         columns = []
         for j in range(int(np.prod(x_shape))):
-            tangents = [np.zeros(np.shape(value_of(p)), dtype=xb.dtype)
-                        for p, xb in zip(primals, lin.xbars, strict=True)]
+            tangents = [
+                np.zeros(np.shape(value_of(p)), dtype=xb.dtype)
+                for p, xb in zip(primals, lin.xbars, strict=True)
+            ]
             tangents[k].flat[j] = 1
             columns.append(lin.apply(tangents))
-        jacs.append(_assemble(columns, x_shape, out_shape, lin.run.record, axis=-1,
-                              dtype=x_dtype))
+        jacs.append(_assemble(columns, x_shape, out_shape, lin.run.record, axis=-1, dtype=x_dtype))
     return jacs, lin.run.record
 
 
-def _assemble(pieces: list[Tensor], stacked_shape: tuple[int, ...], piece_shape: tuple[int, ...],
-              recorded: bool, axis: int, dtype: Any = None) -> Tensor:
+def _assemble(
+    pieces: list[Tensor],
+    stacked_shape: tuple[int, ...],
+    piece_shape: tuple[int, ...],
+    recorded: bool,
+    axis: int,
+    dtype: Any = None,
+) -> Tensor:
     """Stack the rows (axis=0) or columns (axis=-1) of a Jacobian into shape
     out.shape + x.shape, as a recorded tensor operation when it is differentiable."""
     if axis == 0:
@@ -372,17 +408,21 @@ def hvp(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     def hvp_fn(*args_and_v: Any) -> Any:
         *args, v = args_and_v
         if several and (not isinstance(v, (tuple, list)) or len(v) != len(listed)):
-            raise ValueError(f"hvp: with argnums={listed}, v must be a tuple of "
-                             f"{len(listed)} directions, one per argument")
+            raise ValueError(
+                f"hvp: with argnums={listed}, v must be a tuple of "
+                f"{len(listed)} directions, one per argument"
+            )
         gradient = grad(f, argnums)
 
-        def along_v(*a: Any) -> Tensor:            # ⟨∇f(a), v⟩, whose gradient is H v
+        def along_v(*a: Any) -> Tensor:  # ⟨∇f(a), v⟩, whose gradient is H v
             g = gradient(*a)
             if not several:
                 return ops.sum(as_tensor(g) * v)
             terms = [ops.sum(as_tensor(g_k) * v_k) for g_k, v_k in zip(g, v, strict=True)]
             return functools.reduce(operator.add, terms)
+
         return grad(along_v, argnums)(*args)
+
     return hvp_fn
 
 
@@ -405,10 +445,11 @@ class _Checkpoint(Op):
         self.f, self.n_args = f, n_args
         self.name = f"checkpoint({_name(f)})"
 
-    def backward(self, g: Tensor, node: Tensor, needed: set[int]
-                 ) -> Iterator[tuple[Tensor, Tensor]]:
-        recording = is_grad_enabled()      # True when the outer sweep is recorded
-        args, captured = node._args[:self.n_args], list(node._args[self.n_args:])
+    def backward(
+        self, g: Tensor, node: Tensor, needed: set[int]
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        recording = is_grad_enabled()  # True when the outer sweep is recorded
+        args, captured = node._args[: self.n_args], list(node._args[self.n_args :])
         positions = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
         scope = Scope()
         leaves = [scope.leaf(args[i]) for i in positions]
@@ -422,7 +463,7 @@ class _Checkpoint(Op):
                 yield arg, ct
 
     def forward_flops(self, node: Tensor) -> int:
-        return count_flops(self.f, *node._args[:self.n_args], **node._kwargs)
+        return count_flops(self.f, *node._args[: self.n_args], **node._kwargs)
 
 
 def checkpoint(f: Callable[..., Any]) -> Callable[..., Tensor]:
@@ -440,6 +481,7 @@ def checkpoint(f: Callable[..., Any]) -> Callable[..., Tensor]:
     >>> np.allclose(tg.grad(lambda x: tg.sum(block(x)))(x), (1 + x) * np.exp(x))
     True
     """
+
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Tensor:
         scope = Scope()
@@ -450,6 +492,7 @@ def checkpoint(f: Callable[..., Any]) -> Callable[..., Tensor]:
         if is_grad_enabled() and (captured or any(_is_traced(a) for a in args)):
             return make_node(value, _Checkpoint(f, len(args)), tuple(args) + captured, kwargs)
         return make_node(value, None, ())
+
     return wrapper
 
 

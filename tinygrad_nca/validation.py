@@ -1,5 +1,6 @@
 """Argument checks shared by the optimisers, models and exercises: each raises a
 ValueError that names the argument and says what was expected."""
+
 from __future__ import annotations
 
 import numbers
@@ -17,23 +18,39 @@ def check_int(name: str, value: Any, minimum: int) -> int:
     such as 2.7 would otherwise be truncated by ``range`` without a word.
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} "
-                         f"({type(value).__name__})")
+        raise ValueError(
+            f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})"
+        )
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
-def check_real(name: str, value: Any, low: float, high: float = np.inf, *,
-               low_open: bool = False, high_open: bool = True) -> float:
+def check_real(
+    name: str,
+    value: Any,
+    low: float,
+    high: float = np.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = True,
+) -> float:
     """Raise a ValueError naming ``name`` unless ``value`` is a finite real number in the
     interval from ``low`` to ``high`` (closed or open at each end as told)."""
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-            or not np.isfinite(float(value))):
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, numbers.Real)
+        or not np.isfinite(float(value))
+    ):
         raise ValueError(f"{name} must be a finite real number, got {value!r}")
     number = float(value)
-    if number < low or (low_open and number == low) or number > high or (high_open and number == high):
-        interval = (("(" if low_open else "[") + f"{low}, {high}" + (")" if high_open else "]"))
+    if (
+        number < low
+        or (low_open and number == low)
+        or number > high
+        or (high_open and number == high)
+    ):
+        interval = ("(" if low_open else "[") + f"{low}, {high}" + (")" if high_open else "]")
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
     return number
 

@@ -19,6 +19,7 @@ Tests that already fail without any mutation (the baseline run) are deselected f
 mutated run, so that a known failure is not mistaken for a kill. Hypothesis runs with its
 "ci" example budget, without shrinking and without its example database.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,10 +36,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTOR = 1.0001
-DEFAULT_TESTS = ["tests/test_ops.py", "tests/test_nesting.py", "tests/test_transforms.py",
-                 "tests/test_blockwise.py"]
-DEFAULT_TEST_GLOBS = ["tests/test_*order*.py", "tests/test_*systematic*.py"]   # order-2 tables
-SKIPPED_MODULES = {"tinygrad_nca.__main__"}          # importing it would run the program
+DEFAULT_TESTS = [
+    "tests/test_ops.py",
+    "tests/test_nesting.py",
+    "tests/test_transforms.py",
+    "tests/test_blockwise.py",
+]
+DEFAULT_TEST_GLOBS = ["tests/test_*order*.py", "tests/test_*systematic*.py"]  # order-2 tables
+SKIPPED_MODULES = {"tinygrad_nca.__main__"}  # importing it would run the program
 
 
 # ============================================================================ discovery
@@ -48,17 +53,24 @@ def discover():
     import order, so the defining module usually comes first). Each object appears once."""
     import tinygrad_nca
     from tinygrad_nca.tensor import Primitive
+
     modules = [tinygrad_nca]
     for info in pkgutil.walk_packages(tinygrad_nca.__path__, "tinygrad_nca."):
         if info.name in SKIPPED_MODULES:
             continue
         try:
             modules.append(importlib.import_module(info.name))
-        except Exception as err:             # an optional dependency missing: skip that module
+        except Exception as err:  # an optional dependency missing: skip that module
             print(f"(not scanned: {info.name}: {type(err).__name__}: {err})", file=sys.stderr)
     found, seen = {}, set()
-    for module in sorted(modules, key=lambda m: (m.__name__ != "tinygrad_nca.tensor",
-                                                 m.__name__ != "tinygrad_nca.ops", m.__name__)):
+    for module in sorted(
+        modules,
+        key=lambda m: (
+            m.__name__ != "tinygrad_nca.tensor",
+            m.__name__ != "tinygrad_nca.ops",
+            m.__name__,
+        ),
+    ):
         for attribute, value in sorted(vars(module).items()):
             if isinstance(value, Primitive) and id(value) not in seen:
                 seen.add(id(value))
@@ -83,13 +95,19 @@ def select(primitives, names):
     if not names:
         return primitives
     wanted = set(names)
-    chosen = {q: p for q, p in primitives.items()
-              if p.name in wanted or q in wanted or q.split(":")[1] in wanted}
-    missing = wanted - {p.name for p in chosen.values()} - set(chosen) \
-        - {q.split(":")[1] for q in chosen}
+    chosen = {
+        q: p
+        for q, p in primitives.items()
+        if p.name in wanted or q in wanted or q.split(":")[1] in wanted
+    }
+    missing = (
+        wanted - {p.name for p in chosen.values()} - set(chosen) - {q.split(":")[1] for q in chosen}
+    )
     if missing:
-        raise SystemExit(f"no primitive named {', '.join(sorted(missing))}; "
-                         f"see --list for the {len(primitives)} discovered")
+        raise SystemExit(
+            f"no primitive named {', '.join(sorted(missing))}; "
+            f"see --list for the {len(primitives)} discovered"
+        )
     return chosen
 
 
@@ -99,9 +117,11 @@ def _scaled(vjp, factor, recorded_only):
         result = vjp(*args, **kwargs)
         if recorded_only:
             from tinygrad_nca.tensor import is_grad_enabled
+
             if not is_grad_enabled():
                 return result
         return result * factor
+
     mutated.__wrapped__ = vjp
     return mutated
 
@@ -151,9 +171,15 @@ class _Recorder:
 
 def _worker(args):
     from hypothesis import Phase, settings
-    settings.register_profile("mutation", max_examples=25, deadline=None, database=None,
-                              phases=[Phase.explicit, Phase.reuse, Phase.generate],
-                              print_blob=False)
+
+    settings.register_profile(
+        "mutation",
+        max_examples=25,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        print_blob=False,
+    )
     os.environ["HYPOTHESIS_PROFILE"] = "mutation"
     deselect = json.loads(Path(args.deselect_file).read_text()) if args.deselect_file else []
     recorder = _Recorder(deselect, args.record)
@@ -162,6 +188,7 @@ def _worker(args):
     if args.first_failure:
         pytest_args.append("-x")
     import pytest
+
     if args.target == "none":
         return pytest.main(pytest_args + args.tests, plugins=[recorder])
     qualified, position = args.target.rsplit("@", 1)
@@ -174,18 +201,34 @@ def _worker(args):
 def _run_worker(target, tests, deselect_file, timeout, first_failure):
     with tempfile.NamedTemporaryFile("r", suffix=".json", delete=False) as record:
         path = record.name
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", target,
-               "--root", str(ROOT), "--record", path, "--tests", *tests]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        target,
+        "--root",
+        str(ROOT),
+        "--record",
+        path,
+        "--tests",
+        *tests,
+    ]
     if deselect_file:
         command += ["--deselect-file", deselect_file]
     if first_failure:
         command.append("--first-failure")
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               PYTHONDONTWRITEBYTECODE="1")
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
     start = time.perf_counter()
     try:
-        completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                                   timeout=timeout)
+        completed = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        )
         code = completed.returncode
         output = completed.stdout + completed.stderr
     except subprocess.TimeoutExpired:
@@ -201,16 +244,26 @@ def _run_worker(target, tests, deselect_file, timeout, first_failure):
 # ============================================================================ the driver
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--primitives", help="comma-separated names (prim.name, attribute or "
-                                             "module:attribute); default: every primitive")
-    parser.add_argument("--tests", nargs="+", help="test files or node ids to run "
-                                                   f"(default: {' '.join(DEFAULT_TESTS)} and "
-                                                   "any tests/test_*order*.py, tests/test_*systematic*.py)")
+    parser.add_argument(
+        "--primitives",
+        help="comma-separated names (prim.name, attribute or "
+        "module:attribute); default: every primitive",
+    )
+    parser.add_argument(
+        "--tests",
+        nargs="+",
+        help="test files or node ids to run "
+        f"(default: {' '.join(DEFAULT_TESTS)} and "
+        "any tests/test_*order*.py, tests/test_*systematic*.py)",
+    )
     parser.add_argument("--list", action="store_true", help="list the discovered primitives")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
     parser.add_argument("--json", help="also write the table to this JSON file")
-    parser.add_argument("--root", help="the checkout whose package and tests to use (default: "
-                                       "the one this script is in); nothing is written there")
+    parser.add_argument(
+        "--root",
+        help="the checkout whose package and tests to use (default: "
+        "the one this script is in); nothing is written there",
+    )
     # the subprocess's own options
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--record", help=argparse.SUPPRESS)
@@ -220,7 +273,7 @@ def main(argv=None):
     global ROOT
     if args.root:
         ROOT = Path(args.root).resolve()
-    sys.path.insert(0, str(ROOT))            # the package of that checkout
+    sys.path.insert(0, str(ROOT))  # the package of that checkout
 
     if args.worker:
         args.target = args.worker
@@ -234,7 +287,8 @@ def main(argv=None):
         return 0
     chosen = select(primitives, args.primitives.split(",") if args.primitives else None)
     tests = args.tests or [t for t in DEFAULT_TESTS if (ROOT / t).exists()] + sorted(
-        str(p.relative_to(ROOT)) for g in DEFAULT_TEST_GLOBS for p in ROOT.glob(g))
+        str(p.relative_to(ROOT)) for g in DEFAULT_TEST_GLOBS for p in ROOT.glob(g)
+    )
     if not targets(chosen):
         raise SystemExit("the chosen primitives have no VJP to mutate")
 
@@ -243,8 +297,11 @@ def main(argv=None):
     if code is None or code not in (0, 1):
         print(output[-3000:])
         raise SystemExit(f"the baseline run did not complete (exit code {code})")
-    print(f"baseline: {len(baseline)} test(s) fail without mutation and are deselected "
-          f"({seconds:.0f} s)", flush=True)
+    print(
+        f"baseline: {len(baseline)} test(s) fail without mutation and are deselected "
+        f"({seconds:.0f} s)",
+        flush=True,
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(baseline, handle)
         deselect_file = handle.name
@@ -253,8 +310,9 @@ def main(argv=None):
     try:
         for qualified, name, position in targets(chosen):
             target = f"{qualified}@{position}"
-            code, failed, seconds, output = _run_worker(target, tests, deselect_file,
-                                                        args.timeout, True)
+            code, failed, seconds, output = _run_worker(
+                target, tests, deselect_file, args.timeout, True
+            )
             if code is None:
                 status = "timeout"
             elif failed:
@@ -263,19 +321,31 @@ def main(argv=None):
                 status = "SURVIVED"
             else:
                 status = f"error (exit {code})"
-            rows.append(dict(primitive=name, where=qualified, argument=str(position),
-                             status=status, killed_by=failed[0] if failed else "",
-                             seconds=round(seconds, 1)))
-            print(f"  {name:16s} arg {position!s:7s} {status:9s} {seconds:6.1f} s  "
-                  f"{failed[0] if failed else ''}", flush=True)
+            rows.append(
+                dict(
+                    primitive=name,
+                    where=qualified,
+                    argument=str(position),
+                    status=status,
+                    killed_by=failed[0] if failed else "",
+                    seconds=round(seconds, 1),
+                )
+            )
+            print(
+                f"  {name:16s} arg {position!s:7s} {status:9s} {seconds:6.1f} s  "
+                f"{failed[0] if failed else ''}",
+                flush=True,
+            )
     finally:
         Path(deselect_file).unlink(missing_ok=True)
 
     print()
     print(_table(rows))
     survivors = [r for r in rows if r["status"] != "killed"]
-    print(f"\n{len(rows) - len(survivors)} of {len(rows)} mutants killed; "
-          f"{len(survivors)} not killed" + (":" if survivors else "."))
+    print(
+        f"\n{len(rows) - len(survivors)} of {len(rows)} mutants killed; "
+        f"{len(survivors)} not killed" + (":" if survivors else ".")
+    )
     for r in survivors:
         print(f"  {r['primitive']} argument {r['argument']} ({r['where']}): {r['status']}")
     if args.json:
@@ -285,11 +355,15 @@ def main(argv=None):
 
 def _table(rows):
     header = ["primitive", "arg", "result", "seconds", "first failing test"]
-    body = [[r["primitive"], r["argument"], r["status"], f"{r['seconds']:.1f}", r["killed_by"]]
-            for r in rows]
+    body = [
+        [r["primitive"], r["argument"], r["status"], f"{r['seconds']:.1f}", r["killed_by"]]
+        for r in rows
+    ]
     widths = [max(len(str(line[c])) for line in [header] + body) for c in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=False)).rstrip()
-             for line in [header] + body]
+    lines = [
+        "  ".join(str(cell).ljust(w) for cell, w in zip(line, widths, strict=False)).rstrip()
+        for line in [header] + body
+    ]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
 

@@ -23,9 +23,9 @@
 
 # %%
 import numpy as np
+from _tutorial import draw_graph, save, setup
 
 import tinygrad_nca as tg
-from _tutorial import draw_graph, save, setup
 
 SMALL, OUT = setup("01_reverse_mode_from_scratch")
 rng = np.random.default_rng(0)
@@ -55,7 +55,7 @@ b0 = np.array([0.5, -0.5])
 
 
 def L(A, b):
-    Z = tg.Tensor(X) @ A.T          # X as a constant Tensor: it shows up in the graph
+    Z = tg.Tensor(X) @ A.T  # X as a constant Tensor: it shows up in the graph
     S = Z + b
     E = tg.exp(S)
     return tg.sum(E)
@@ -64,7 +64,7 @@ def L(A, b):
 A = tg.Tensor(A0, requires_grad=True)
 b = tg.Tensor(b0, requires_grad=True)
 loss = L(A, b)
-print(loss)     # the value, and the operation that made it
+print(loss)  # the value, and the operation that made it
 
 # %% [markdown]
 # ## 2. Cotangents and vector-Jacobian products
@@ -115,7 +115,7 @@ def counted_exp(x):
     return numpy_exp(x)
 
 
-counted_exp.defvjp(lambda g, ans, x: g * ans)              # reuse the output
+counted_exp.defvjp(lambda g, ans, x: g * ans)  # reuse the output
 
 
 @tg.primitive
@@ -123,7 +123,7 @@ def recomputing_exp(x):
     return numpy_exp(x)
 
 
-recomputing_exp.defvjp(lambda g, ans, x: g * counted_exp(x))   # exp(x) again
+recomputing_exp.defvjp(lambda g, ans, x: g * counted_exp(x))  # exp(x) again
 
 
 s = np.array([0.0, 1.0, 2.0])
@@ -152,8 +152,8 @@ assert calls["exp"] == 1, "reusing the output: only the forward exponential"
 # identity. With small integers, so that the sums are easy to check by eye:
 
 # %%
-row = np.array([10.0, 20.0])                    # shape (2,): broadcast to every row of a (3, 2)
-col = np.array([[1.0], [2.0], [3.0]])           # shape (3, 1): broadcast along axis 1
+row = np.array([10.0, 20.0])  # shape (2,): broadcast to every row of a (3, 2)
+col = np.array([[1.0], [2.0], [3.0]])  # shape (3, 1): broadcast along axis 1
 S_bar = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
 
 out, vjp_fn = tg.vjp(lambda r, c: r + c, row, col)
@@ -185,9 +185,11 @@ assert np.array_equal(col_bar, S_bar.sum(axis=1, keepdims=True))
 # With small integers (so that the comparison is exact):
 
 # %%
-A_small = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, -1.0]])                  # m × k = 2 × 3
-B_small = np.array([[1.0, 0.0, 1.0], [2.0, 1.0, 0.0], [0.0, 0.0, 3.0], [1.0, 1.0, 1.0]])   # n × k = 4 × 3
-C_bar = np.array([[1.0, -1.0, 0.0, 2.0], [0.0, 1.0, 1.0, -1.0]])         # m × n = 2 × 4
+A_small = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, -1.0]])  # m × k = 2 × 3
+B_small = np.array(
+    [[1.0, 0.0, 1.0], [2.0, 1.0, 0.0], [0.0, 0.0, 3.0], [1.0, 1.0, 1.0]]
+)  # n × k = 4 × 3
+C_bar = np.array([[1.0, -1.0, 0.0, 2.0], [0.0, 1.0, 1.0, -1.0]])  # m × n = 2 × 4
 
 C, vjp_fn = tg.vjp(lambda a, b: a @ b.T, A_small, B_small)
 A_bar, B_bar = vjp_fn(C_bar)
@@ -292,13 +294,14 @@ import matplotlib.pyplot as plt  # noqa: E402 (a tutorial imports where it first
 
 V = rng.normal(size=A0.shape)
 A_grad = tg.grad(L)(A0, b0)
-slope = np.sum(A_grad * V)                           # ⟨∇L, V⟩, from one reverse sweep
+slope = np.sum(A_grad * V)  # ⟨∇L, V⟩, from one reverse sweep
 
 ts = np.linspace(-0.5, 0.5, 41 if SMALL else 201)
 along = [L(A0 + t * V, b0).value for t in ts]
 steps = np.logspace(-12, -1, 23 if SMALL else 45)
-errors = np.array([abs((L(A0 + h * V, b0).value - L(A0 - h * V, b0).value) / (2 * h) - slope)
-                   for h in steps]) / abs(slope)
+errors = np.array(
+    [abs((L(A0 + h * V, b0).value - L(A0 - h * V, b0).value) / (2 * h) - slope) for h in steps]
+) / abs(slope)
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
 left.plot(ts, along, label="L(A + tV, b)")
@@ -307,15 +310,18 @@ left.set(xlabel="t", ylabel="loss", title="The gradient predicts the slope")
 left.legend()
 right.loglog(steps, errors, "o-", markersize=3)
 right.axvline(6e-6, color="grey", linestyle=":", label="h ≈ ε^(1/3), check_grads' step")
-right.set(xlabel="step h", ylabel="relative error of the central difference",
-          title="Truncation (slope 2) against rounding (slope −1)")
+right.set(
+    xlabel="step h",
+    ylabel="relative error of the central difference",
+    title="Truncation (slope 2) against rounding (slope −1)",
+)
 right.legend()
 save(fig, OUT, "finite_differences.png")
 
 best = steps[np.argmin(errors)]
 print(f"smallest error {errors.min():.1e} at h = {best:.0e}")
 assert 1e-7 < best < 1e-3 and errors.min() < 1e-9
-truncation = (steps > 1e-3)
+truncation = steps > 1e-3
 assert 1.8 < np.polyfit(np.log(steps[truncation]), np.log(errors[truncation]), 1)[0] < 2.2
 
 # %% [markdown]
@@ -326,7 +332,7 @@ assert 1.8 < np.polyfit(np.log(steps[truncation]), np.log(errors[truncation]), 1
 
 # %%
 tg.check_grads(L, A0, b0)
-tg.check_grads(L, A0, b0, mode="full")     # every Jacobian entry, for small inputs
+tg.check_grads(L, A0, b0, mode="full")  # every Jacobian entry, for small inputs
 print("check_grads: the gradient of L agrees with finite differences")
 
 # %% [markdown]
@@ -335,7 +341,7 @@ print("check_grads: the gradient of L agrees with finite differences")
 
 # %%
 wrong_exp = tg.primitive(np.exp, name="wrong_exp")
-wrong_exp.defvjp(lambda g, ans, x: g)              # should be g * ans
+wrong_exp.defvjp(lambda g, ans, x: g)  # should be g * ans
 
 
 def L_wrong(A, b):

@@ -33,10 +33,10 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+from _tutorial import save, setup
 
 import tinygrad_nca as tg
 from tinygrad_nca.nca.reference import nca_loss_and_grad_reference
-from _tutorial import save, setup
 
 SMALL, OUT = setup("02_nca_gradient_cost")
 rng = np.random.default_rng(0)
@@ -48,6 +48,7 @@ def problem(N, D, d=4, classes=5):
     y = rng.integers(0, classes, size=N)
     A = rng.normal(size=(d, D)) / np.sqrt(D)
     return A, X, y
+
 
 # %% [markdown]
 # ## 1. Same gradient, two routes
@@ -95,6 +96,7 @@ assert 1 <= report.ratio <= 3
 # We can check the D part exactly: growing D adds 2·N·d flops per feature to the projection, and
 # the same to its VJP, and nothing anywhere else.
 
+
 # %%
 def flops(N, D, d, fn=None):
     A, X, y = problem(N, D, d)
@@ -105,8 +107,10 @@ def flops(N, D, d, fn=None):
 
 f_small, b_small = flops(60, 10, 3)
 f_large, b_large = flops(60, 30, 3)
-print(f"D 10 -> 30: forward +{f_large - f_small:,} flops, backward +{b_large - b_small:,}; "
-      f"2·N·d·ΔD = {2 * 60 * 3 * 20:,}")
+print(
+    f"D 10 -> 30: forward +{f_large - f_small:,} flops, backward +{b_large - b_small:,}; "
+    f"2·N·d·ΔD = {2 * 60 * 3 * 20:,}"
+)
 assert f_large - f_small == b_large - b_small == 2 * 60 * 3 * 20
 
 # %% [markdown]
@@ -121,12 +125,13 @@ assert f_large - f_small == b_large - b_small == 2 * 60 * 3 * 20
 # and its backward pass, built from the same operations, costs the same. Both forms give the same
 # number; only the cost differs.
 
+
 # %%
 def nca_loss_subtract_first(A, X, y):
     """f(A) with the distances formed in D-space: X_ij = x_i − x_j first, then A X_ij."""
     N = X.shape[0]
-    differences = X[:, None, :] - X[None, :, :]              # N × N × D, a constant
-    projected = differences @ tg.transpose(A)                # N × N × d: 2·N²·D·d flops
+    differences = X[:, None, :] - X[None, :, :]  # N × N × D, a constant
+    projected = differences @ tg.transpose(A)  # N × N × d: 2·N²·D·d flops
     logits = -tg.sum(projected * projected, axis=2)
     others = ~np.eye(N, dtype=bool)
     same = (y[:, None] == y[None, :]) & others
@@ -136,7 +141,9 @@ def nca_loss_subtract_first(A, X, y):
 A, X, y = problem(40, 12)
 assert np.isclose(nca_loss_subtract_first(A, X, y).value, tg.nca_loss(A, X, y).value, rtol=1e-12)
 
-print(f"{'N':>5} {'D':>5}  {'project first':>15} {'subtract first':>15}   (forward + backward flops)")
+print(
+    f"{'N':>5} {'D':>5}  {'project first':>15} {'subtract first':>15}   (forward + backward flops)"
+)
 for N, D in [(50, 16), (100, 16), (100, 64), (200, 64)]:
     projected_first = sum(flops(N, D, 4))
     subtracted_first = sum(flops(N, D, 4, nca_loss_subtract_first))
@@ -151,6 +158,7 @@ for N, D in [(50, 16), (100, 16), (100, 64), (200, 64)]:
 # fixed), and fit the slope of each line on a log-log plot: slope 2 means time ∝ N², slope 1 time
 # ∝ D. (The paper's formula is a loop in NumPy with D × D outer products, so it is only run on
 # the smaller sizes.)
+
 
 # %%
 def seconds(fn):
@@ -167,11 +175,16 @@ def seconds(fn):
 
 def timings(sizes, vary, fixed, d=4):
     """Seconds of each method at each size; NaN where a method is too slow to run."""
-    limits = {"paper's formula": 400 if vary == "N" else 64, "subtract first": 400 if vary == "N" else 256}
+    limits = {
+        "paper's formula": 400 if vary == "N" else 64,
+        "subtract first": 400 if vary == "N" else 256,
+    }
     methods = {
         "loss only (forward)": lambda A, X, y: tg.nca_loss(A, X, y),
         "loss + gradient (backprop)": lambda A, X, y: tg.value_and_grad(tg.nca_loss)(A, X, y),
-        "subtract first + gradient": lambda A, X, y: tg.value_and_grad(nca_loss_subtract_first)(A, X, y),
+        "subtract first + gradient": lambda A, X, y: tg.value_and_grad(nca_loss_subtract_first)(
+            A, X, y
+        ),
         "paper's formula": nca_loss_and_grad_reference,
     }
     table = {name: [] for name in methods}
@@ -180,8 +193,7 @@ def timings(sizes, vary, fixed, d=4):
         A, X, y = problem(N, D, d)
         for name, fn in methods.items():
             limit = limits.get(name.split(" +")[0], np.inf)
-            table[name].append(seconds(lambda: fn(A, X, y))
-                               if size <= limit else np.nan)
+            table[name].append(seconds(lambda: fn(A, X, y)) if size <= limit else np.nan)
     return {name: np.array(t) for name, t in table.items()}
 
 
@@ -200,8 +212,10 @@ def slope(sizes, times, last=3):
 
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
-for ax, sizes, table, vary, fixed in [(axes[0], N_sizes, by_N, "N", f"D = {N_fixed_D}"),
-                                     (axes[1], D_sizes, by_D, "D", f"N = {D_fixed_N}")]:
+for ax, sizes, table, vary, fixed in [
+    (axes[0], N_sizes, by_N, "N", f"D = {N_fixed_D}"),
+    (axes[1], D_sizes, by_D, "D", f"N = {D_fixed_N}"),
+]:
     for name, times in table.items():
         ax.loglog(sizes, times, "o-", label=f"{name} (slope {slope(sizes, times):.1f})")
     ax.set(xlabel=f"{vary} ({fixed}, d = 4)", ylabel="seconds", title=f"Time against {vary}")
@@ -209,8 +223,10 @@ for ax, sizes, table, vary, fixed in [(axes[0], N_sizes, by_N, "N", f"D = {N_fix
 save(fig, OUT, "time_vs_N_and_D.png")
 
 for vary, sizes, table in [("N", N_sizes, by_N), ("D", D_sizes, by_D)]:
-    print(f"slopes against {vary}: " + ", ".join(f"{name} {slope(sizes, t):.2f}"
-                                                 for name, t in table.items()))
+    print(
+        f"slopes against {vary}: "
+        + ", ".join(f"{name} {slope(sizes, t):.2f}" for name, t in table.items())
+    )
 ratio = by_N["loss + gradient (backprop)"][-1] / by_N["loss only (forward)"][-1]
 print(f"at N = {N_sizes[-1]}: loss + gradient takes {ratio:.1f} × the loss alone")
 

@@ -21,6 +21,7 @@
 import warnings
 
 import numpy as np
+from _tutorial import save, setup
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.exceptions import ConvergenceWarning
@@ -31,7 +32,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import tinygrad_nca as tg
-from _tutorial import save, setup
 
 SMALL, OUT = setup("03_nca_in_practice")
 # NCA stops at max_iter; the embeddings are good well before full convergence.
@@ -41,10 +41,11 @@ MAX_ITER = 10 if SMALL else 50
 
 def split(X, y, seed=0, limit=None):
     """Standardised train/test split (the scaler sees the training part only)."""
-    if limit is not None and len(y) > limit:        # small mode: a stratified subsample
+    if limit is not None and len(y) > limit:  # small mode: a stratified subsample
         X, _, y, _ = train_test_split(X, y, train_size=limit, random_state=seed, stratify=y)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=seed,
-                                                        stratify=y)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.3, random_state=seed, stratify=y
+    )
     scaler = StandardScaler().fit(X_train)
     return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
 
@@ -57,12 +58,15 @@ def embeddings(X_train, X_test, y_train, n_components=2, seed=0):
         "PCA": PCA(n_components=n_components, random_state=seed),
         "LDA": LinearDiscriminantAnalysis(n_components=n_lda),
     }
-    return {name: (m.fit(X_train, y_train).transform(X_train), m.transform(X_test))
-            for name, m in models.items()}
+    return {
+        name: (m.fit(X_train, y_train).transform(X_train), m.transform(X_test))
+        for name, m in models.items()
+    }
 
 
 def knn_accuracy(Z_train, Z_test, y_train, y_test, k=3):
     return KNeighborsClassifier(n_neighbors=k).fit(Z_train, y_train).score(Z_test, y_test)
+
 
 # %% [markdown]
 # ## 1. Wine and digits in two dimensions
@@ -82,9 +86,15 @@ for name in ["wine", "digits"]:
     accuracy = {m: knn_accuracy(*Z[m], y_train, y_test) for m in Z}
     results[name] = accuracy
     print(f"{name}: " + ", ".join(f"{m} {a:.3f}" for m, a in accuracy.items()))
-    fig = tg.plot_embeddings({m: np.vstack(Z[m]) for m in Z}, np.concatenate([y_train, y_test]),
-                             accuracies=accuracy, n_neighbors=3, class_names=info.target_names,
-                             legend_title=info.target, title=f"{name}: 2-D embeddings")
+    fig = tg.plot_embeddings(
+        {m: np.vstack(Z[m]) for m in Z},
+        np.concatenate([y_train, y_test]),
+        accuracies=accuracy,
+        n_neighbors=3,
+        class_names=info.target_names,
+        legend_title=info.target,
+        title=f"{name}: 2-D embeddings",
+    )
     save(fig, OUT, f"{name}_embeddings.png")
 assert results["wine"]["NCA"] > 0.85
 assert results["digits"]["NCA"] > results["digits"]["PCA"] + 0.1
@@ -106,9 +116,15 @@ Z = embeddings(X_train, X_test, y_train)
 rings = {m: knn_accuracy(*Z[m], y_train, y_test) for m in Z}
 results["rings"] = rings
 print("rings: " + ", ".join(f"{m} {a:.3f}" for m, a in rings.items()))
-fig = tg.plot_embeddings({m: np.vstack(Z[m]) for m in Z}, np.concatenate([y_train, y_test]),
-                         accuracies=rings, n_neighbors=3, class_names=info.target_names,
-                         legend_title=info.target, title="concentric rings + 3 noise dimensions")
+fig = tg.plot_embeddings(
+    {m: np.vstack(Z[m]) for m in Z},
+    np.concatenate([y_train, y_test]),
+    accuracies=rings,
+    n_neighbors=3,
+    class_names=info.target_names,
+    legend_title=info.target,
+    title="concentric rings + 3 noise dimensions",
+)
 save(fig, OUT, "rings_embeddings.png")
 assert rings["NCA"] > 0.85 and rings["NCA"] > max(rings["PCA"], rings["LDA"]) + 0.25
 
@@ -120,7 +136,10 @@ assert rings["NCA"] > 0.85 and rings["NCA"] > max(rings["PCA"], rings["LDA"]) + 
 # %%
 nca_rings = tg.NCA(n_components=2, max_iter=MAX_ITER, random_state=0).fit(X_train, y_train)
 weight = np.linalg.norm(nca_rings.components_, axis=0)
-print("column norms of A:", {f: round(float(w), 2) for f, w in zip(info.feature_names, weight, strict=False)})
+print(
+    "column norms of A:",
+    {f: round(float(w), 2) for f, w in zip(info.feature_names, weight, strict=False)},
+)
 assert weight[:2].min() > 2 * weight[2:].max()
 
 # %% [markdown]
@@ -138,12 +157,16 @@ for name in ["iris", "wine", "rings", "digits"]:
     else:
         X, y, _ = tg.load_dataset(name)
     X_train, X_test, y_train, y_test = split(X, y, limit=300 if SMALL else None)
-    if name not in results:            # wine, digits and rings were embedded above
-        results[name] = {m: knn_accuracy(*z, y_train, y_test)
-                         for m, z in embeddings(X_train, X_test, y_train).items()}
+    if name not in results:  # wine, digits and rings were embedded above
+        results[name] = {
+            m: knn_accuracy(*z, y_train, y_test)
+            for m, z in embeddings(X_train, X_test, y_train).items()
+        }
     row = {"raw": knn_accuracy(X_train, X_test, y_train, y_test), **results[name]}
     full = tg.NCA(max_iter=MAX_ITER, random_state=0).fit(X_train, y_train)
-    row["NCA (all)"] = knn_accuracy(full.transform(X_train), full.transform(X_test), y_train, y_test)
+    row["NCA (all)"] = knn_accuracy(
+        full.transform(X_train), full.transform(X_test), y_train, y_test
+    )
     table[name] = row
 
 columns = ["raw", "PCA", "LDA", "NCA", "NCA (all)"]
@@ -165,15 +188,23 @@ assert table["rings"]["NCA (all)"] > table["rings"]["raw"] + 0.1
 
 # %%
 X, y, _ = tg.load_dataset("wine")
-ours = make_pipeline(StandardScaler(), tg.NCA(n_components=2, max_iter=MAX_ITER, random_state=0),
-                     KNeighborsClassifier(n_neighbors=3))
-theirs = make_pipeline(StandardScaler(), SklearnNCA(n_components=2, max_iter=MAX_ITER, random_state=0),
-                       KNeighborsClassifier(n_neighbors=3))
+ours = make_pipeline(
+    StandardScaler(),
+    tg.NCA(n_components=2, max_iter=MAX_ITER, random_state=0),
+    KNeighborsClassifier(n_neighbors=3),
+)
+theirs = make_pipeline(
+    StandardScaler(),
+    SklearnNCA(n_components=2, max_iter=MAX_ITER, random_state=0),
+    KNeighborsClassifier(n_neighbors=3),
+)
 folds = 3 if SMALL else 5
 ours_scores = cross_val_score(ours, X, y, cv=folds)
 theirs_scores = cross_val_score(theirs, X, y, cv=folds)
-print(f"{folds}-fold accuracy: tinygrad_nca {ours_scores.mean():.3f} ± {ours_scores.std():.3f}, "
-      f"scikit-learn {theirs_scores.mean():.3f} ± {theirs_scores.std():.3f}")
+print(
+    f"{folds}-fold accuracy: tinygrad_nca {ours_scores.mean():.3f} ± {ours_scores.std():.3f}, "
+    f"scikit-learn {theirs_scores.mean():.3f} ± {theirs_scores.std():.3f}"
+)
 assert abs(ours_scores.mean() - theirs_scores.mean()) < 0.05
 
 # %% [markdown]
@@ -183,8 +214,11 @@ assert abs(ours_scores.mean() - theirs_scores.mean()) < 0.05
 grid = {"neighborhoodcomponentsanalysis__n_components": [1, 2] if SMALL else [1, 2, 3]}
 search = GridSearchCV(ours, grid, cv=3)
 search.fit(X, y)
-for n, score in zip(search.cv_results_["param_neighborhoodcomponentsanalysis__n_components"],
-                    search.cv_results_["mean_test_score"], strict=False):
+for n, score in zip(
+    search.cv_results_["param_neighborhoodcomponentsanalysis__n_components"],
+    search.cv_results_["mean_test_score"],
+    strict=False,
+):
     print(f"n_components = {n}: mean accuracy {score:.3f}")
 print("best:", search.best_params_)
 

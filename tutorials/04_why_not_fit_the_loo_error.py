@@ -19,10 +19,10 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from _tutorial import save, setup
 
 import tinygrad_nca as tg
 from tinygrad_nca.exercises import knn_loo_exercise, loo_1nn_error, two_feature_data
-from _tutorial import save, setup
 
 SMALL, OUT = setup("04_why_not_fit_the_loo_error")
 
@@ -54,7 +54,7 @@ print("feature standard deviations:", X.std(axis=0).round(2))
 
 # %%
 identity = np.eye(2)
-dropped = np.array([[0.0, 0.0], [0.0, 1.0]])      # forget feature 0, keep feature 1
+dropped = np.array([[0.0, 0.0], [0.0, 1.0]])  # forget feature 0, keep feature 1
 error, gradient = tg.value_and_grad(loo_1nn_error)(identity, X, y)
 print(f"LOO error with A = I (Euclidean):       {float(error):.3f}")
 print(f"LOO error with A = [[0, 0], [0, 1]]:    {float(loo_1nn_error(dropped, X, y)):.3f}")
@@ -70,7 +70,9 @@ assert np.all(gradient == 0)
 
 # %%
 result = knn_loo_exercise(n=40, noise=10.0, seed=0, n_path=101 if SMALL else 401)
-print("finite-difference gradient of the error (step 1e-6):\n", result["finite_difference_gradient"])
+print(
+    "finite-difference gradient of the error (step 1e-6):\n", result["finite_difference_gradient"]
+)
 for step in (1e-6, 1e-3):
     for index in np.ndindex(2, 2):
         nudge = np.zeros((2, 2))
@@ -96,7 +98,7 @@ t, path_error = result["path_t"], result["path_error"]
 path_nca = np.array([1 - float(tg.nca_loss(np.diag([1 - s, 1.0]), X, y).value) / len(y) for s in t])
 levels = np.unique(path_error)
 print(f"{len(levels)} distinct error values along {len(t)} points of the path: {levels.round(3)}")
-assert len(levels) < len(t) / 4          # piecewise constant: few values, many points
+assert len(levels) < len(t) / 4  # piecewise constant: few values, many points
 assert path_error[-1] == 0
 
 # %% [markdown]
@@ -108,26 +110,43 @@ assert path_error[-1] == 0
 # %%
 grid = np.linspace(0.02, 1.0, 12 if SMALL else 40)
 loo_map = np.array([[float(loo_1nn_error(np.diag([a, b]), X, y)) for a in grid] for b in grid])
-nca_map = np.array([[1 - float(tg.nca_loss(np.diag([a, b]), X, y).value) / len(y) for a in grid]
-                    for b in grid])
+nca_map = np.array(
+    [[1 - float(tg.nca_loss(np.diag([a, b]), X, y).value) / len(y) for a in grid] for b in grid]
+)
 
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
 axes[0].scatter(X[:, 0], X[:, 1], c=y, cmap="coolwarm", edgecolor="k", s=30)
-axes[0].set(xlabel="feature 0 (noise, std 10)", ylabel="feature 1 (class + noise 0.1)",
-            title="The data: two classes")
+axes[0].set(
+    xlabel="feature 0 (noise, std 10)",
+    ylabel="feature 1 (class + noise 0.1)",
+    title="The data: two classes",
+)
 axes[1].plot(t, path_error, label="1-NN leave-one-out error", drawstyle="steps-mid")
 axes[1].plot(t, path_nca, label="NCA: 1 − f(A)/N (expected error)")
-axes[1].set(xlabel="t, with A(t) = diag(1 − t, 1)", ylabel="error",
-            title="Along a path: steps against a smooth curve")
+axes[1].set(
+    xlabel="t, with A(t) = diag(1 − t, 1)",
+    ylabel="error",
+    title="Along a path: steps against a smooth curve",
+)
 axes[1].legend(loc="lower left")
 im = axes[2].pcolormesh(grid, grid, loo_map, cmap="viridis", shading="nearest")
 axes[2].contour(grid, grid, nca_map, levels=8, colors="white", linewidths=0.8)
 coarse = slice(None, None, max(1, len(grid) // 8))
-arrows = np.array([[-tg.grad(lambda A: -tg.nca_loss(A, X, y) / len(y))(np.diag([a, b]))
-                    .diagonal() for a in grid[coarse]] for b in grid[coarse]])
+arrows = np.array(
+    [
+        [
+            -tg.grad(lambda A: -tg.nca_loss(A, X, y) / len(y))(np.diag([a, b])).diagonal()
+            for a in grid[coarse]
+        ]
+        for b in grid[coarse]
+    ]
+)
 axes[2].quiver(grid[coarse], grid[coarse], arrows[..., 0], arrows[..., 1], color="white")
-axes[2].set(xlabel="a (weight of feature 0)", ylabel="b (weight of feature 1)",
-            title="LOO error (colour), NCA (contours, arrows)")
+axes[2].set(
+    xlabel="a (weight of feature 0)",
+    ylabel="b (weight of feature 1)",
+    title="LOO error (colour), NCA (contours, arrows)",
+)
 fig.colorbar(im, ax=axes[2], label="LOO error")
 save(fig, OUT, "loo_error_vs_nca.png")
 

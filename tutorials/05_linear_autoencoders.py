@@ -17,14 +17,17 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from _tutorial import draw_graph, save, setup
 from scipy.linalg import subspace_angles
 from sklearn.decomposition import PCA
 
 import tinygrad_nca as tg
 from tinygrad_nca.exercises import parameter_tying_exercise
-from tinygrad_nca.models.autoencoder import (LinearAutoencoder, reconstruction_error,
-                                             tied_reconstruction_error)
-from _tutorial import draw_graph, save, setup
+from tinygrad_nca.models.autoencoder import (
+    LinearAutoencoder,
+    reconstruction_error,
+    tied_reconstruction_error,
+)
 
 SMALL, OUT = setup("05_linear_autoencoders")
 
@@ -83,7 +86,7 @@ sigma = np.linalg.svd(X, compute_uv=False)
 print("singular values of X:", sigma.round(2))
 print(f"{'K':>2} {'autoencoder E':>15} {'Σ_(k>K) σ_k²':>15}")
 errors = []
-for k in ([1, 2, D] if SMALL else range(1, D + 1)):
+for k in [1, 2, D] if SMALL else range(1, D + 1):
     model = LinearAutoencoder(n_components=k, tied=False, random_state=0).fit(X)
     bound = float(np.sum(sigma[k:] ** 2))
     errors.append(model.reconstruction_error_)
@@ -110,7 +113,7 @@ U = rng.normal(size=(D, K))
 tied_loss = tied_reconstruction_error(tg.Tensor(U, requires_grad=True), X)
 dot = tg.to_dot(tied_loss)
 draw_graph(dot, OUT, "tied_graph.png")
-uses_of_U = dot.count("n0 ->")          # n0 is the input U: count the arrows leaving it
+uses_of_U = dot.count("n0 ->")  # n0 is the input U: count the arrows leaving it
 print("arrows leaving U:", uses_of_U)
 assert uses_of_U == 2
 
@@ -125,10 +128,12 @@ assert uses_of_U == 2
 
 # %%
 tying = parameter_tying_exercise(n=30, n_features=5, n_components=2, seed=0)
-print("|Ū − (W̄1ᵀ + W̄2)|_max =", f"{tying['max_abs_difference']:.1e}",
-      "  (rounding error)")
-print("|Ū − W̄2|_max          =", f"{tying['decoder_only_difference']:.2f}",
-      "  (one use alone is not the gradient)")
+print("|Ū − (W̄1ᵀ + W̄2)|_max =", f"{tying['max_abs_difference']:.1e}", "  (rounding error)")
+print(
+    "|Ū − W̄2|_max          =",
+    f"{tying['decoder_only_difference']:.2f}",
+    "  (one use alone is not the gradient)",
+)
 assert tying["max_abs_difference"] < 1e-10 and tying["decoder_only_difference"] > 1e-2
 
 # the same check here, with the engine directly
@@ -162,9 +167,9 @@ print("Q = VᵀU =\n", Q.round(4))
 print(f"rotation angle of Q: {np.degrees(np.arctan2(Q[1, 0], Q[0, 0])):.1f}°")
 assert np.isclose(tied.reconstruction_error_, pca_error, rtol=1e-6)
 assert np.max(angles) < 1e-6
-assert np.allclose(Q.T @ Q, np.eye(2), atol=1e-6)                    # orthogonal
-assert np.allclose(U_fit, V @ Q, atol=1e-6)                           # U = VQ
-assert np.min(np.max(np.abs(Q), axis=1)) < 0.99                       # not a signed permutation
+assert np.allclose(Q.T @ Q, np.eye(2), atol=1e-6)  # orthogonal
+assert np.allclose(U_fit, V @ Q, atol=1e-6)  # U = VQ
+assert np.min(np.max(np.abs(Q), axis=1)) < 0.99  # not a signed permutation
 
 # %% [markdown]
 # The codes show the rotation. PCA's scores XV put the direction of largest variance on the first
@@ -175,23 +180,37 @@ assert np.min(np.max(np.abs(Q), axis=1)) < 0.99                       # not a si
 # %%
 codes_pca, codes_ae = X @ V, X @ U_fit
 assert np.allclose(codes_ae, codes_pca @ Q, atol=1e-6)
-colour = codes_pca[:, 0]                     # colour every point by its first PCA score
+colour = codes_pca[:, 0]  # colour every point by its first PCA score
 
 fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
 limit = np.abs(codes_pca).max() * 1.1
-for ax, codes, title in [(axes[0], codes_pca, "PCA scores XV"),
-                         (axes[1], codes_ae, "tied autoencoder codes XU = XVQ")]:
+for ax, codes, title in [
+    (axes[0], codes_pca, "PCA scores XV"),
+    (axes[1], codes_ae, "tied autoencoder codes XU = XVQ"),
+]:
     ax.scatter(codes[:, 0], codes[:, 1], c=colour, cmap="viridis", s=14)
-    ax.set(xlim=(-limit, limit), ylim=(-limit, limit), aspect="equal", title=title,
-           xlabel="code 1", ylabel="code 2")
-for column in Q.T:                           # where PCA's axes went: the columns of Q
-    axes[1].annotate("", xy=column * limit * 0.8, xytext=(0, 0),
-                     arrowprops=dict(arrowstyle="->", color="crimson", lw=2))
-axes[1].text(0.02, 0.02, "red: PCA's axes, rotated by Q", transform=axes[1].transAxes,
-             color="crimson")
+    ax.set(
+        xlim=(-limit, limit),
+        ylim=(-limit, limit),
+        aspect="equal",
+        title=title,
+        xlabel="code 1",
+        ylabel="code 2",
+    )
+for column in Q.T:  # where PCA's axes went: the columns of Q
+    axes[1].annotate(
+        "",
+        xy=column * limit * 0.8,
+        xytext=(0, 0),
+        arrowprops=dict(arrowstyle="->", color="crimson", lw=2),
+    )
+axes[1].text(
+    0.02, 0.02, "red: PCA's axes, rotated by Q", transform=axes[1].transAxes, color="crimson"
+)
 axes[2].semilogy(np.array(tied.loss_curve_) - pca_error / N + 1e-12)
-axes[2].set(xlabel="L-BFGS iteration", ylabel="E/N − PCA's E/N",
-            title="Training reaches PCA's error")
+axes[2].set(
+    xlabel="L-BFGS iteration", ylabel="E/N − PCA's E/N", title="Training reaches PCA's error"
+)
 save(fig, OUT, "autoencoder_vs_pca.png")
 
 # %% [markdown]

@@ -23,9 +23,9 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from _tutorial import save, setup
 
 from tinygrad_nca.exercises import semicircle, semicircle_autoencoders
-from _tutorial import save, setup
 
 SMALL, OUT = setup("06_nonlinear_autoencoders")
 
@@ -53,8 +53,11 @@ result = semicircle_autoencoders(n=n, hidden=8, seed=0, max_iter=80 if SMALL els
 X = result["X"]
 lam = np.linalg.eigvalsh(np.cov(X, rowvar=False, bias=True))
 print(f"covariance eigenvalues λ1 = {lam[1]:.4f}, λ2 = {lam[0]:.4f}: the best line leaves λ2")
-names = {"linear": "linear", "linear_encoder_mlp_decoder": "linear encoder, MLP decoder",
-         "mlp_encoder_linear_decoder": "MLP encoder, linear decoder"}
+names = {
+    "linear": "linear",
+    "linear_encoder_mlp_decoder": "linear encoder, MLP decoder",
+    "mlp_encoder_linear_decoder": "MLP encoder, linear decoder",
+}
 print(f"{'model':<30} {'E':>10} {'E / λ2':>8}")
 for key, name in names.items():
     print(f"{name:<30} {result[key]:>10.6f} {result[key] / result['pca_error']:>8.4f}")
@@ -68,8 +71,8 @@ for key, name in names.items():
 pca = result["pca_error"]
 assert np.isclose(pca, lam[0])
 assert np.isclose(result["linear"], pca, rtol=1e-4)
-assert result["mlp_encoder_linear_decoder"] > pca * (1 - 1e-4)        # no line beats PCA's
-assert result["linear_encoder_mlp_decoder"] < 0.1 * pca                 # the bent line does
+assert result["mlp_encoder_linear_decoder"] > pca * (1 - 1e-4)  # no line beats PCA's
+assert result["linear_encoder_mlp_decoder"] < 0.1 * pca  # the bent line does
 
 # %% [markdown]
 # ## 2. What the reconstructions look like
@@ -87,8 +90,13 @@ for ax, (key, name) in zip(axes, names.items(), strict=False):
     for x, xh in zip(X, Xhat, strict=False):
         ax.plot([x[0], xh[0]], [x[1], xh[1]], color="grey", lw=0.5)
     ax.scatter(Xhat[:, 0], Xhat[:, 1], c=X[:, 0], cmap="viridis", s=14, label="reconstruction")
-    ax.set(title=f"{name}\nE = {result[key]:.2e}", xlabel="x₁", aspect="equal",
-           xlim=(-1.15, 1.15), ylim=(-0.15, 1.15))
+    ax.set(
+        title=f"{name}\nE = {result[key]:.2e}",
+        xlabel="x₁",
+        aspect="equal",
+        xlim=(-1.15, 1.15),
+        ylim=(-0.15, 1.15),
+    )
 axes[0].set_ylabel("x₂")
 axes[0].legend(loc="lower center")
 save(fig, OUT, "semicircle_reconstructions.png")
@@ -102,7 +110,10 @@ save(fig, OUT, "semicircle_reconstructions.png")
 
 # %%
 fresh = semicircle(n=n, seed=1)
-print("a fresh semicircle sample: λ2 =", f"{np.linalg.eigvalsh(np.cov(fresh, rowvar=False, bias=True))[0]:.4f}")
+print(
+    "a fresh semicircle sample: λ2 =",
+    f"{np.linalg.eigvalsh(np.cov(fresh, rowvar=False, bias=True))[0]:.4f}",
+)
 again = semicircle_autoencoders(n=n, hidden=8, seed=1, max_iter=80 if SMALL else 400)
 assert again["linear_encoder_mlp_decoder"] < 0.1 * again["pca_error"]
 assert again["mlp_encoder_linear_decoder"] > again["pca_error"] * (1 - 1e-4)

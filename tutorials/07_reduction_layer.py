@@ -26,6 +26,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+from _tutorial import save, setup
 from sklearn.datasets import load_wine
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.preprocessing import StandardScaler
@@ -33,7 +34,6 @@ from sklearn.preprocessing import StandardScaler
 import tinygrad_nca as tg
 from tinygrad_nca.exercises import nca_as_reduction_layer
 from tinygrad_nca.models.reduction import LinearReduction, reduction_objective
-from _tutorial import save, setup
 
 SMALL, OUT = setup("07_reduction_layer")
 
@@ -52,12 +52,13 @@ SMALL, OUT = setup("07_reduction_layer")
 # separation). It is written with engine operations only: the class means are a matrix product
 # with the one-hot label matrix.
 
+
 # %%
 def tight_classes(Z, y):
     """Within-class scatter of Z, plus a penalty keeping cov(Z) near the identity."""
     classes = np.unique(y)
-    onehot = (y[:, None] == classes[None, :]).astype(float)          # N × C
-    means = (onehot / onehot.sum(axis=0)).T @ Z                       # C × K: class means
+    onehot = (y[:, None] == classes[None, :]).astype(float)  # N × C
+    means = (onehot / onehot.sum(axis=0)).T @ Z  # C × K: class means
     within = tg.mean(tg.sum((Z - onehot @ means) ** 2, axis=1))
     centred = Z - tg.mean(Z, axis=0, keepdims=True)
     covariance = centred.T @ centred / Z.shape[0]
@@ -68,7 +69,9 @@ X_wine, y_wine = load_wine(return_X_y=True)
 X_wine = StandardScaler().fit_transform(X_wine)
 reduction = LinearReduction(n_components=2, loss=tight_classes, random_state=0).fit(X_wine, y_wine)
 Z_wine = reduction.transform(X_wine)
-print(f"A: {reduction.components_.T.shape}, loss {reduction.loss_:.4f} after {reduction.n_iter_} iterations")
+print(
+    f"A: {reduction.components_.T.shape}, loss {reduction.loss_:.4f} after {reduction.n_iter_} iterations"
+)
 print("feature covariance of Z:\n", np.cov(Z_wine, rowvar=False, bias=True).round(3))
 
 # %% [markdown]
@@ -76,8 +79,9 @@ print("feature covariance of Z:\n", np.cov(Z_wine, rowvar=False, bias=True).roun
 # the reduction layer), and the embedding separates the cultivars about as well as LDA's:
 
 # %%
-tg.check_grads(lambda A: reduction_objective(A, X_wine, tight_classes, y_wine),
-               reduction.components_.T.copy())
+tg.check_grads(
+    lambda A: reduction_objective(A, X_wine, tight_classes, y_wine), reduction.components_.T.copy()
+)
 lda = LinearDiscriminantAnalysis(n_components=2).fit(X_wine, y_wine)
 Z_lda = lda.transform(X_wine)
 
@@ -93,8 +97,10 @@ print(f"nearest-class-mean accuracy: our loss {ours:.3f}, LDA {theirs:.3f}")
 assert ours > 0.95
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
-for ax, Z, title in [(axes[0], Z_wine, "LinearReduction with tight_classes"),
-                     (axes[1], Z_lda, "scikit-learn's LDA")]:
+for ax, Z, title in [
+    (axes[0], Z_wine, "LinearReduction with tight_classes"),
+    (axes[1], Z_lda, "scikit-learn's LDA"),
+]:
     for c, marker in zip(np.unique(y_wine), "osD", strict=False):
         ax.scatter(*Z[y_wine == c].T, marker=marker, s=18, label=f"cultivar {c}")
     ax.set(title=title, xlabel="feature 1", ylabel="feature 2")
@@ -125,18 +131,22 @@ assert np.allclose(A_bar, X_wine.T @ Z_bar, rtol=1e-12, atol=1e-12)
 # shape; its VJP Ā = XᵀZ̄ costs the same 2·N·D·K. Doubling D adds exactly 2·N·K flops per new
 # feature to each sweep, and nothing anywhere else:
 
+
 # %%
 def report(N, D, K=2, seed=0):
     rng = np.random.default_rng(seed)
     X, y = rng.normal(size=(N, D)), rng.integers(0, 3, size=N)
-    return tg.cost_report(lambda A: reduction_objective(A, X, tight_classes, y),
-                          rng.normal(size=(D, K)))
+    return tg.cost_report(
+        lambda A: reduction_objective(A, X, tight_classes, y), rng.normal(size=(D, K))
+    )
 
 
 print(report(50, 20))
 small, large = report(50, 20), report(50, 40)
-print(f"D 20 -> 40: forward +{large.forward_flops - small.forward_flops:,}, backward "
-      f"+{large.backward_flops - small.backward_flops:,}; 2·N·K·ΔD = {2 * 50 * 2 * 20:,}")
+print(
+    f"D 20 -> 40: forward +{large.forward_flops - small.forward_flops:,}, backward "
+    f"+{large.backward_flops - small.backward_flops:,}; 2·N·K·ΔD = {2 * 50 * 2 * 20:,}"
+)
 assert large.forward_flops - small.forward_flops == 2 * 50 * 2 * 20
 assert large.backward_flops - small.backward_flops == 2 * 50 * 2 * 20
 
@@ -146,6 +156,7 @@ assert large.backward_flops - small.backward_flops == 2 * 50 * 2 * 20
 # the two N × D × K products take over it rises with slope about 1 — linear in D. (Measured times
 # are not flop counts: expect a step where X stops fitting in the processor's cache, and some
 # noise on a shared machine.)
+
 
 # %%
 def best_time(fn, repeats=5):
@@ -174,8 +185,11 @@ print(f"slope of log(time) against log(D) over the largest three D: {slope:.2f}"
 fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
 ax.loglog(dims, seconds, "o-", label=f"loss + gradient (slope {slope:.2f} at the end)")
 ax.loglog(dims, seconds[-1] * np.array(dims) / dims[-1], "--", color="grey", label="∝ D")
-ax.set(xlabel="D (number of input features)", ylabel="seconds",
-       title=f"Z = XA + tight_classes loss, N = {N}, K = 2")
+ax.set(
+    xlabel="D (number of input features)",
+    ylabel="seconds",
+    title=f"Z = XA + tight_classes loss, N = {N}, K = 2",
+)
 ax.legend()
 save(fig, OUT, "time_vs_D.png")
 

@@ -19,19 +19,24 @@
 
 # %%
 import numpy as np
+from _tutorial import setup
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 import tinygrad_nca as tg
 from tinygrad_nca import testing
-from _tutorial import setup
 
 SMALL, OUT = setup("08_property_based_gradient_tests")
 EXAMPLES = 15 if SMALL else 60
 # database=None: write nothing to disk; derandomize=True: the same examples on every run;
 # no "explain" phase: its report of covered lines is noise here.
-quick = settings(max_examples=EXAMPLES, database=None, derandomize=True, deadline=None,
-                 phases=[Phase.explicit, Phase.generate, Phase.shrink])
+quick = settings(
+    max_examples=EXAMPLES,
+    database=None,
+    derandomize=True,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],
+)
 
 # %% [markdown]
 # ## 1. A primitive of our own: softplus
@@ -47,6 +52,7 @@ quick = settings(max_examples=EXAMPLES, database=None, derandomize=True, deadlin
 # large x). The VJP is written with engine operations on `ans` (a Tensor), so that it can itself
 # be differentiated: second derivatives come for free.
 
+
 # %%
 @tg.primitive
 def softplus(x):
@@ -57,8 +63,12 @@ softplus.defvjp(lambda g, ans, x: g * (1 - tg.exp(-ans)))
 
 x = np.array([-2.0, 0.0, 3.0])
 print("softplus:", softplus(tg.Tensor(x)).value.round(4))
-print("gradient:", tg.grad(lambda x: tg.sum(softplus(x)))(x).round(4),
-      " σ(x) =", (1 / (1 + np.exp(-x))).round(4))
+print(
+    "gradient:",
+    tg.grad(lambda x: tg.sum(softplus(x)))(x).round(4),
+    " σ(x) =",
+    (1 / (1 + np.exp(-x))).round(4),
+)
 assert np.allclose(tg.grad(lambda x: tg.sum(softplus(x)))(x), 1 / (1 + np.exp(-x)))
 
 # %% [markdown]
@@ -95,6 +105,7 @@ assert {dtype for _, dtype in drawn} == {np.dtype(np.float64), np.dtype(np.float
 # `check_grads(..., order=2)` checks it — softplus″(x) = σ(x)(1 − σ(x)) — against finite
 # differences of the first derivative:
 
+
 # %%
 @quick
 @given(testing.arrays())
@@ -112,13 +123,14 @@ print("second derivative: passed")
 # mirrored. At x = 0 both are ½, so a test at zeros — the most natural hand-picked point —
 # passes:
 
+
 # %%
 @tg.primitive
 def broken_softplus(x):
     return np.logaddexp(0.0, x)
 
 
-broken_softplus.defvjp(lambda g, ans, x: g * tg.exp(-ans))      # should be g * (1 - exp(-ans))
+broken_softplus.defvjp(lambda g, ans, x: g * tg.exp(-ans))  # should be g * (1 - exp(-ans))
 
 
 def broken_loss(x):
@@ -159,7 +171,9 @@ assert "report" in globals(), "the property test must catch the broken VJP"
 
 first, last = failures[0], failures[-1]
 print(f"\nfailing inputs seen: {len(failures)}")
-print(f"first failure:     shape {first.shape}, {first.dtype}, values {np.round(first.ravel(), 3)[:6]}")
+print(
+    f"first failure:     shape {first.shape}, {first.dtype}, values {np.round(first.ravel(), 3)[:6]}"
+)
 print(f"after shrinking:   shape {last.shape}, {last.dtype}, values {last.ravel()}")
 assert last.size <= first.size and last.size == 1
 # the message names the broken rule's value σ(−1) and the true derivative σ(1)
@@ -184,15 +198,17 @@ assert f"{1 / (1 + np.e):.6e}" in str(report) and f"{1 / (1 + np.exp(-1)):.6e}" 
 # The inputs need a *relation* between their shapes (the same D), which a custom strategy
 # expresses: `st.composite` lets us draw N, M and D first and then the two arrays.
 
+
 # %%
 @tg.primitive
 def sq_distances(X, Y):
-    return (X ** 2).sum(1)[:, None] + (Y ** 2).sum(1)[None, :] - 2 * X @ Y.T
+    return (X**2).sum(1)[:, None] + (Y**2).sum(1)[None, :] - 2 * X @ Y.T
 
 
 sq_distances.defvjp(
     lambda g, ans, X, Y: 2 * (tg.sum(g, axis=1, keepdims=True) * X - g @ Y),
-    lambda g, ans, X, Y: 2 * (tg.transpose(tg.sum(g, axis=0, keepdims=True)) * Y - g.T @ X))
+    lambda g, ans, X, Y: 2 * (tg.transpose(tg.sum(g, axis=0, keepdims=True)) * Y - g.T @ X),
+)
 
 
 @st.composite

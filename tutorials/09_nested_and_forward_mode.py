@@ -16,9 +16,9 @@
 import time
 
 import numpy as np
+from _tutorial import save, setup
 
 import tinygrad_nca as tg
-from _tutorial import save, setup
 
 SMALL, OUT = setup("09_nested_and_forward_mode")
 rng = np.random.default_rng(0)
@@ -31,7 +31,7 @@ rng = np.random.default_rng(0)
 # function *closes over* `x`, which the outer `grad` is differentiating.
 
 # %%
-g = lambda x: x * tg.grad(lambda y: x * y)(2.0)      # noqa: E731
+g = lambda x: x * tg.grad(lambda y: x * y)(2.0)  # noqa: E731
 print("g'(1) =", tg.grad(g)(1.0), "  (closed form 2x = 2)")
 assert tg.grad(g)(1.0) == 2.0
 
@@ -62,7 +62,7 @@ assert confusion == 1.0
 # $f^{(n)}(x) = 2^n e^{2x}$:
 
 # %%
-f = lambda x: tg.exp(2 * x)                          # noqa: E731
+f = lambda x: tg.exp(2 * x)  # noqa: E731
 d4 = tg.grad(tg.grad(tg.grad(tg.grad(f))))(0.3)
 print(f"f''''(0.3) = {float(d4):.12f}   closed form 16 e^0.6 = {16 * np.exp(0.6):.12f}")
 assert np.isclose(d4, 16 * np.exp(0.6), rtol=1e-14)
@@ -82,14 +82,14 @@ assert np.isclose(d4, 16 * np.exp(0.6), rtol=1e-14)
 # %%
 n = 4
 M = rng.normal(size=(n, n))
-Q = M @ M.T + n * np.eye(n)                         # symmetric positive definite
+Q = M @ M.T + n * np.eye(n)  # symmetric positive definite
 w0 = rng.normal(size=n)
-loss = lambda w: 0.5 * tg.sum(w * (tg.Tensor(Q) @ w))   # noqa: E731
+loss = lambda w: 0.5 * tg.sum(w * (tg.Tensor(Q) @ w))  # noqa: E731
 
 
 def loss_after_step(eta):
-    w1 = w0 - eta * tg.grad(loss)(w0)               # the inner gradient does not involve eta...
-    return loss(w1)                                  # ...but the step does
+    w1 = w0 - eta * tg.grad(loss)(w0)  # the inner gradient does not involve eta...
+    return loss(w1)  # ...but the step does
 
 
 eta = 0.05
@@ -121,6 +121,7 @@ assert np.allclose(through, expected, rtol=1e-12)
 # - `hvp(h)(x, v)`: one Hessian-vector product, reverse over reverse, never forming the matrix;
 # - `jvp(grad(h))(x, v)`: the same product, forward over reverse.
 
+
 # %%
 def h(x):
     return tg.sum(tg.log(1 + tg.exp(x))) + 0.25 * tg.sum(x * x) ** 2
@@ -133,7 +134,10 @@ H = tg.jacobian(tg.grad(h))(x0)
 v = np.array([1.0, -2.0, 0.5])
 print("jacobian(grad(h)) = closed form:", np.allclose(H, H_closed, rtol=1e-12))
 print("hvp(h)(x, v)      = H v:        ", np.allclose(tg.hvp(h)(x0, v), H_closed @ v, rtol=1e-12))
-print("jvp(grad(h))(x, v) = H v:       ", np.allclose(tg.jvp(tg.grad(h))(x0, v), H_closed @ v, rtol=1e-12))
+print(
+    "jvp(grad(h))(x, v) = H v:       ",
+    np.allclose(tg.jvp(tg.grad(h))(x0, v), H_closed @ v, rtol=1e-12),
+)
 assert np.allclose(H, H_closed, rtol=1e-12)
 assert np.allclose(tg.hvp(h)(x0, v), H_closed @ v, rtol=1e-12)
 assert np.allclose(tg.jvp(tg.grad(h))(x0, v), H_closed @ v, rtol=1e-12)
@@ -170,6 +174,7 @@ assert norms[-1] < 1e-12 and norms[-1] < norms[0]
 # entries as the input.
 #
 # A curve $f(t) = \tanh(t \cdot c)$ for $t \in \mathbb{R}^n$ with $n = 2$ and $m$ outputs shows it:
+
 
 # %%
 def curve(m):

@@ -20,10 +20,10 @@
 import time
 
 import numpy as np
+from _tutorial import save, setup
 
 import tinygrad_nca as tg
 from tinygrad_nca.jit import ConcretizationError, NotTraceableError
-from _tutorial import save, setup
 
 SMALL, OUT = setup("10_what_a_jit_does")
 rng = np.random.default_rng(0)
@@ -50,8 +50,13 @@ eager = tg.value_and_grad(tg.nca_loss)
 step = tg.jit(eager, static_argnums=2)
 value, gradient = step(A, X, y)
 value_eager, gradient_eager = eager(A, X, y)
-print("value:", float(value), " equal to the eager value bit for bit:",
-      float(value) == float(value_eager), np.array_equal(gradient, gradient_eager))
+print(
+    "value:",
+    float(value),
+    " equal to the eager value bit for bit:",
+    float(value) == float(value_eager),
+    np.array_equal(gradient, gradient_eager),
+)
 assert np.array_equal(gradient, gradient_eager) and float(value) == float(value_eager)
 
 # %% [markdown]
@@ -97,7 +102,7 @@ print(h.program(np.linspace(-1, 1, 4)))
 reused = h.program(np.linspace(-1, 1, 4)).counts["out="]
 assert reused > 0
 first = h(np.linspace(-1, 1, 4))
-for _ in range(5):                               # replays do not disturb earlier results
+for _ in range(5):  # replays do not disturb earlier results
     h(rng.standard_normal(4))
 assert np.array_equal(first, h(np.linspace(-1, 1, 4)))
 
@@ -114,7 +119,7 @@ assert np.array_equal(first, h(np.linspace(-1, 1, 4)))
 
 # %%
 bad_abs = tg.Primitive(np.abs, name="bad_abs")
-bad_abs.defvjp(lambda g, ans, x: g * np.sign(x.value))        # outside the engine
+bad_abs.defvjp(lambda g, ans, x: g * np.sign(x.value))  # outside the engine
 f = tg.grad(lambda x: tg.sum(bad_abs(x)))
 print("eager, correct:", f(np.array([1.0, -2.0])))
 try:
@@ -129,6 +134,7 @@ else:
 # compute them with primitives on the raw arrays, so the recorder sees them. Python control flow
 # on a traced value is caught where it can be: turning a traced value into a Python number or
 # bool raises at once. **Values that steer Python control flow must be static.**
+
 
 # %%
 def relu_or_not(x):
@@ -157,7 +163,7 @@ eager_ms, jit_ms = [], []
 for n in sizes:
     A, X, y = problem(n, D=16, d=4)
     step = tg.jit(eager, static_argnums=2)
-    step(A, X, y)                                          # the trace, not timed
+    step(A, X, y)  # the trace, not timed
     runs = {"eager": [], "jit": []}
     for _ in range(5):
         for name, fn in (("eager", eager), ("jit", step)):
@@ -167,9 +173,11 @@ for n in sizes:
             runs[name].append((time.perf_counter() - start) / calls * 1e3)
     eager_ms.append(np.median(runs["eager"]))
     jit_ms.append(np.median(runs["jit"]))
-    print(f"N = {n:5d}: eager {eager_ms[-1]:8.3f} ms   jit {jit_ms[-1]:8.3f} ms   "
-          f"speed-up {eager_ms[-1] / jit_ms[-1]:5.2f}×")
-assert jit_ms[0] < eager_ms[0]            # at the smallest N the replay wins clearly
+    print(
+        f"N = {n:5d}: eager {eager_ms[-1]:8.3f} ms   jit {jit_ms[-1]:8.3f} ms   "
+        f"speed-up {eager_ms[-1] / jit_ms[-1]:5.2f}×"
+    )
+assert jit_ms[0] < eager_ms[0]  # at the smallest N the replay wins clearly
 
 # %%
 import matplotlib.pyplot as plt  # noqa: E402
@@ -208,9 +216,13 @@ for jobs in (1, 2):
     for _ in range(3):
         f(A, X)
     times[jobs] = (time.perf_counter() - start) / 3
-    print(f"n_jobs = {jobs}: {times[jobs] * 1e3:7.1f} ms", "" if jobs == 1 else
-          f"(speed-up {times[1] / times[jobs]:.2f}× on a machine with "
-          f"{tg.blockwise.available_cores()} cores)")
+    print(
+        f"n_jobs = {jobs}: {times[jobs] * 1e3:7.1f} ms",
+        ""
+        if jobs == 1
+        else f"(speed-up {times[1] / times[jobs]:.2f}× on a machine with "
+        f"{tg.blockwise.available_cores()} cores)",
+    )
     if jobs == 1:
         reference = results
-assert np.array_equal(results[1], reference[1])        # the same bits for every n_jobs
+assert np.array_equal(results[1], reference[1])  # the same bits for every n_jobs

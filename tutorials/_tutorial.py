@@ -10,6 +10,7 @@ Every tutorial begins with::
 - ``OUT`` is the folder the figures go to: ``--output DIR``, else ``TINYGRAD_NCA_OUTPUT``, else
   ``tutorials/_output/<name>/`` (a folder git ignores).
 """
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,7 @@ except ImportError:
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-_SMALL = False    # set by setup(); small runs save coarser figures (faster, for the tests)
+_SMALL = False  # set by setup(); small runs save coarser figures (faster, for the tests)
 
 
 def _option(flag):
@@ -47,7 +48,7 @@ def setup(name: str):
     if out is None:
         root = HERE / "_output"
         root.mkdir(exist_ok=True)
-        (root / ".gitignore").write_text("*\n")   # generated figures never get committed
+        (root / ".gitignore").write_text("*\n")  # generated figures never get committed
         out = root / name
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -76,15 +77,17 @@ def draw_graph(dot: str, out_dir: Path, filename: str) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    labels = {m[1]: m[2].replace("\\n", "\n")
-              for m in re.finditer(r'^\s*(n\d+) \[label="(.*?)"', dot, re.M)}
+    labels = {
+        m[1]: m[2].replace("\\n", "\n")
+        for m in re.finditer(r'^\s*(n\d+) \[label="(.*?)"', dot, re.M)
+    }
     edges = [(m[1], m[2]) for m in re.finditer(r"^\s*(n\d+) -> (n\d+)", dot, re.M)]
     inputs = {node: [a for a, b in edges if b == node] for node in labels}
     users = {node: [b for a, b in edges if a == node] for node in labels}
     row = {}
-    for node in labels:                       # to_dot lists every node after its inputs
+    for node in labels:  # to_dot lists every node after its inputs
         row[node] = 1 + max((row[a] for a in inputs[node]), default=-1)
-    for node in reversed(list(labels)):       # then lift each node to just below its first user
+    for node in reversed(list(labels)):  # then lift each node to just below its first user
         if users[node]:
             row[node] = min(row[b] for b in users[node]) - 1
     column = {}
@@ -99,13 +102,24 @@ def draw_graph(dot: str, out_dir: Path, filename: str) -> Path:
     for a, b in set(edges):
         # an edge that leaves sideways starts at the side of its box, clear of the box above
         side = 0.25 * np.sign(column[b] - column[a]) if len(users[a]) > 1 else 0.0
-        ax.annotate("", xy=(column[b], row[b] - 0.22), xytext=(column[a] + side, row[a] + 0.22),
-                    arrowprops=dict(arrowstyle="->", color="grey"))
+        ax.annotate(
+            "",
+            xy=(column[b], row[b] - 0.22),
+            xytext=(column[a] + side, row[a] + 0.22),
+            arrowprops=dict(arrowstyle="->", color="grey"),
+        )
     for node, label in labels.items():
         leaf = label.startswith(("input", "constant"))
-        ax.text(column[node], row[node], label, ha="center", va="center", fontsize=8,
-                family="monospace", bbox=dict(boxstyle="round", fc="#dde6ff" if leaf else "white",
-                                              ec="#334"))
+        ax.text(
+            column[node],
+            row[node],
+            label,
+            ha="center",
+            va="center",
+            fontsize=8,
+            family="monospace",
+            bbox=dict(boxstyle="round", fc="#dde6ff" if leaf else "white", ec="#334"),
+        )
     ax.set_xlim(min(column.values()) - 0.9, max(column.values()) + 0.9)
     ax.set_ylim(-0.6, max(row.values()) + 0.6)
     ax.axis("off")

@@ -4,6 +4,7 @@ Not a test module (pytest does not collect it: no test_ prefix) and never run, o
 checked. Each line is something a user writes; reveal nothing, assert types with
 annotations, so that a wrong declaration in the package makes mypy fail here.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,7 @@ m = tg.Tensor(np.ones((2, 3)))
 a: tg.Tensor = x * 2.0
 b: tg.Tensor = 2.0 * x
 c: tg.Tensor = x + np.ones(3)
-c2: tg.Tensor = np.ones(3) + x       # NumPy defers to the Tensor; its stubs are told so too
+c2: tg.Tensor = np.ones(3) + x  # NumPy defers to the Tensor; its stubs are told so too
 c3: tg.Tensor = np.ones((2, 3)) @ x
 d: tg.Tensor = x - 1
 e: tg.Tensor = 1 - x
@@ -101,4 +102,3 @@ def save_and_load(path: str) -> NeighborhoodComponentsAnalysis:
 def test_my_loss_gradient(v: np.ndarray, w: np.ndarray) -> None:
     tg.check_grads(lambda v: tg.sum(tg.tanh(v) * v), v, order=2)
     tg.check_grads(tg.log, w)
-

@@ -10,4 +10,4 @@ reach them as ``tinygrad_nca.LinearAutoencoder`` / ``tinygrad_nca.LinearReductio
 (loaded on first use) or from their modules.
 """
 
-__all__: list[str] = []     # nothing here: the estimators live in the submodules
+__all__: list[str] = []  # nothing here: the estimators live in the submodules

@@ -1,4 +1,5 @@
 """What both estimators do around the optimiser: check its result and warn as scikit-learn does."""
+
 from __future__ import annotations
 
 import numbers
@@ -19,15 +20,24 @@ def check_common_params(estimator):
     """
     name = type(estimator).__name__
     max_iter, tol = estimator.max_iter, estimator.tol
-    if isinstance(max_iter, (bool, np.bool_)) or not isinstance(max_iter, numbers.Integral) \
-            or max_iter < 1:
+    if (
+        isinstance(max_iter, (bool, np.bool_))
+        or not isinstance(max_iter, numbers.Integral)
+        or max_iter < 1
+    ):
         raise ValueError(f"{name}: max_iter must be an integer >= 1, got {max_iter!r}")
-    if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real) \
-            or not np.isfinite(float(tol)) or tol < 0:
+    if (
+        isinstance(tol, (bool, np.bool_))
+        or not isinstance(tol, numbers.Real)
+        or not np.isfinite(float(tol))
+        or tol < 0
+    ):
         raise ValueError(f"{name}: tol must be a finite number >= 0, got {tol!r}")
     if estimator.optimizer is not None and not callable(estimator.optimizer):
-        raise ValueError(f"{name}: optimizer must be a callable optimizer(fun, x0) or None, "
-                         f"got {estimator.optimizer!r}")
+        raise ValueError(
+            f"{name}: optimizer must be a callable optimizer(fun, x0) or None, "
+            f"got {estimator.optimizer!r}"
+        )
 
 
 def fitted_params(estimator, result, x0):
@@ -41,19 +51,26 @@ def fitted_params(estimator, result, x0):
     """
     name = type(estimator).__name__
     if not result.get("success", True) and not result.get("stopped_by_callback", False):
-        warnings.warn(f"{name} did not converge: {result.get('message')}",
-                      ConvergenceWarning, stacklevel=3)
+        warnings.warn(
+            f"{name} did not converge: {result.get('message')}", ConvergenceWarning, stacklevel=3
+        )
     expected = x0 if isinstance(x0, tuple) else (x0,)
     x = result.x if isinstance(x0, tuple) else (result.x,)
     if not isinstance(x, (tuple, list)) or len(x) != len(expected):
-        raise ValueError(f"{name}: the optimizer returned x of the wrong structure: expected "
-                         f"{len(expected)} array(s) like x0")
+        raise ValueError(
+            f"{name}: the optimizer returned x of the wrong structure: expected "
+            f"{len(expected)} array(s) like x0"
+        )
     x = tuple(np.asarray(a) for a in x)
     if [a.shape for a in x] != [a.shape for a in expected]:
-        raise ValueError(f"{name}: the optimizer returned x of shape(s) {[a.shape for a in x]}, "
-                         f"expected {[a.shape for a in expected]} (those of x0)")
+        raise ValueError(
+            f"{name}: the optimizer returned x of shape(s) {[a.shape for a in x]}, "
+            f"expected {[a.shape for a in expected]} (those of x0)"
+        )
     if not all(np.all(np.isfinite(a)) for a in x):
-        raise ValueError(f"{name}: the optimizer returned weights with NaN or inf "
-                         f"({result.get('message', 'no message')}); lower its learning rate "
-                         "or scale the data")
+        raise ValueError(
+            f"{name}: the optimizer returned weights with NaN or inf "
+            f"({result.get('message', 'no message')}); lower its learning rate "
+            "or scale the data"
+        )
     return x if isinstance(x0, tuple) else x[0]

@@ -19,6 +19,7 @@ PCA's subspace; but E is unchanged by U ↦ UQ for any orthogonal Q, so the
 columns of U are an orthonormal basis of that subspace, not the principal
 directions themselves (U = VQ).
 """
+
 from __future__ import annotations
 
 import numbers
@@ -68,8 +69,8 @@ def reconstruction_error(W1: ArrayLike, W2: ArrayLike, X: ArrayLike) -> Tensor:
     >>> float(reconstruction_error(np.eye(2), np.eye(2), X))   # identity reconstructs exactly
     0.0
     """
-    H = X @ ops.transpose(W1)           # codes, N × K
-    F = H @ ops.transpose(W2)           # reconstructions, N × D
+    H = X @ ops.transpose(W1)  # codes, N × K
+    F = H @ ops.transpose(W2)  # reconstructions, N × D
     return ops.sum((F - X) ** 2)
 
 
@@ -169,9 +170,18 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
     loss_curve_: list[float]
     n_iter_: int
 
-    def __init__(self, n_components: int = 2, *, tied: bool = True, max_iter: int = 2000,
-                 tol: float = 1e-10, random_state: int | np.random.RandomState | None = None,
-                 optimizer: Any = None, verbose: int = 0, jit: bool = True) -> None:
+    def __init__(
+        self,
+        n_components: int = 2,
+        *,
+        tied: bool = True,
+        max_iter: int = 2000,
+        tol: float = 1e-10,
+        random_state: int | np.random.RandomState | None = None,
+        optimizer: Any = None,
+        verbose: int = 0,
+        jit: bool = True,
+    ) -> None:
         self.n_components = n_components
         self.tied = tied
         self.max_iter = max_iter
@@ -226,10 +236,14 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2))
         n_samples, n_features = X.shape
         K = self.n_components
-        if isinstance(K, (bool, np.bool_)) or not isinstance(K, numbers.Integral) \
-                or not 1 <= K <= n_features:
-            raise ValueError(f"n_components must be an integer in [1, n_features={n_features}], "
-                             f"got {K!r}")
+        if (
+            isinstance(K, (bool, np.bool_))
+            or not isinstance(K, numbers.Integral)
+            or not 1 <= K <= n_features
+        ):
+            raise ValueError(
+                f"n_components must be an integer in [1, n_features={n_features}], got {K!r}"
+            )
         if not isinstance(self.tied, (bool, np.bool_)):
             raise ValueError(f"tied must be True or False, got {self.tied!r}")
         check_common_params(self)
@@ -242,8 +256,10 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
             x0 = (rng.normal(scale=scale, size=(n_features, K))).astype(X.dtype)
             fun = lambda U, X: tied_reconstruction_error(U, X) / n_samples
         else:
-            x0 = (rng.normal(scale=scale, size=(K, n_features)).astype(X.dtype),
-                  rng.normal(scale=scale, size=(n_features, K)).astype(X.dtype))
+            x0 = (
+                rng.normal(scale=scale, size=(K, n_features)).astype(X.dtype),
+                rng.normal(scale=scale, size=(n_features, K)).astype(X.dtype),
+            )
             fun = lambda W, X: reconstruction_error(W[0], W[1], X) / n_samples
 
         if self.optimizer is None:
@@ -251,11 +267,18 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
             if self.jit and self.tied:
                 objective = replayed_objective(fun)
             elif self.jit:
-                error = replayed_objective(lambda W1, W2, X: reconstruction_error(W1, W2, X)
-                                           / n_samples, argnums=(0, 1))
-                objective = lambda W, X: error(W[0], W[1], X)       # noqa: E731
-            result = minimize(objective, x0, args=(Xc,), max_iter=self.max_iter, tol=self.tol,
-                              verbose=self.verbose)
+                error = replayed_objective(
+                    lambda W1, W2, X: reconstruction_error(W1, W2, X) / n_samples, argnums=(0, 1)
+                )
+                objective = lambda W, X: error(W[0], W[1], X)  # noqa: E731
+            result = minimize(
+                objective,
+                x0,
+                args=(Xc,),
+                max_iter=self.max_iter,
+                tol=self.tol,
+                verbose=self.verbose,
+            )
         else:
             result = self.optimizer(lambda params: fun(params, Xc), x0)
         weights = fitted_params(self, result, x0)
@@ -265,7 +288,8 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         else:
             self.components_, self.decoder_ = weights
         self.reconstruction_error_ = float(
-            reconstruction_error(self.components_, self.decoder_, Xc))
+            reconstruction_error(self.components_, self.decoder_, Xc)
+        )
         self.loss_curve_ = list(result.get("loss_curve", []))
         self.n_iter_ = int(result.get("nit", 0))
         return self
@@ -324,9 +348,12 @@ class LinearAutoencoder(TransformerMixin, BaseEstimator):
         True
         """
         check_is_fitted(self)
-        H = np.asarray(check_array(H, dtype=[np.float64, np.float32], ensure_2d=False,
-                                   input_name="H"))               # finite numbers; the shape is checked here
+        H = np.asarray(
+            check_array(H, dtype=[np.float64, np.float32], ensure_2d=False, input_name="H")
+        )  # finite numbers; the shape is checked here
         if H.ndim != 2 or H.shape[1] != self.components_.shape[0]:
-            raise ValueError(f"inverse_transform expects codes of shape (n_samples, "
-                             f"{self.components_.shape[0]}), got {H.shape}")
+            raise ValueError(
+                f"inverse_transform expects codes of shape (n_samples, "
+                f"{self.components_.shape[0]}), got {H.shape}"
+            )
         return H @ self.decoder_.T + self.mean_

@@ -18,6 +18,7 @@ NCA itself is this layer with its classifier loss of Z: minus the expected
 number of points that a stochastic nearest-neighbour rule in Z-space gets
 right (see :func:`tinygrad_nca.exercises.nca_classifier_loss`).
 """
+
 from __future__ import annotations
 
 import numbers
@@ -41,8 +42,9 @@ if TYPE_CHECKING:
 __all__ = ["LinearReduction", "reduction_objective"]
 
 
-def reduction_objective(A: ArrayLike, X: ArrayLike, loss: Callable[..., Any],
-                        y: ArrayLike | None = None) -> Tensor:
+def reduction_objective(
+    A: ArrayLike, X: ArrayLike, loss: Callable[..., Any], y: ArrayLike | None = None
+) -> Tensor:
     """L(XA) — or L(XA, y) when labels are given: the objective over A.
 
     Parameters
@@ -138,11 +140,19 @@ class LinearReduction(TransformerMixin, BaseEstimator):
     loss_curve_: list[float]
     n_iter_: int
 
-    def __init__(self, n_components: int = 2, loss: Callable[..., Any] | None = None, *,
-                 max_iter: int = 200, tol: float = 1e-6,
-                 random_state: int | np.random.RandomState | None = None,
-                 init: str | np.ndarray = "random", optimizer: Any = None,
-                 verbose: int = 0, jit: bool = True) -> None:
+    def __init__(
+        self,
+        n_components: int = 2,
+        loss: Callable[..., Any] | None = None,
+        *,
+        max_iter: int = 200,
+        tol: float = 1e-6,
+        random_state: int | np.random.RandomState | None = None,
+        init: str | np.ndarray = "random",
+        optimizer: Any = None,
+        verbose: int = 0,
+        jit: bool = True,
+    ) -> None:
         self.n_components = n_components
         self.loss = loss
         self.max_iter = max_iter
@@ -202,13 +212,16 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         (0.15, 0.0)
         """
         if not callable(self.loss):
-            raise ValueError("loss must be a callable loss(Z) or loss(Z, y) returning a scalar "
-                             f"Tensor, got {self.loss!r}")
+            raise ValueError(
+                "loss must be a callable loss(Z) or loss(Z, y) returning a scalar "
+                f"Tensor, got {self.loss!r}"
+            )
         if y is None:
             X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         else:
-            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
-                                 ensure_min_samples=2, multi_output=True)
+            X, y = validate_data(
+                self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2, multi_output=True
+            )
         K = self.n_components
         if isinstance(K, bool) or not isinstance(K, numbers.Integral) or K < 1:
             raise ValueError(f"n_components must be a positive integer, got {K!r}")
@@ -219,21 +232,27 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         if first.size != 1:
             raise ValueError(f"loss must return a scalar, but returned shape {first.shape}")
         if not np.isfinite(first.value).all():
-            raise ValueError(f"loss is {first.item()} at the initial map (init={self.init!r}): "
-                             "check the loss, the data and init")
+            raise ValueError(
+                f"loss is {first.item()} at the initial map (init={self.init!r}): "
+                "check the loss, the data and init"
+            )
 
         def fun(A):
             return reduction_objective(A, X, self.loss, y)
+
         if self.optimizer is None:
             objective = fun
-            if self.jit:        # X traced, y static (labels decide masks); a loss that
+            if self.jit:  # X traced, y static (labels decide masks); a loss that
                 #                 cannot be traced is evaluated eagerly, with a warning
                 replayed = replayed_objective(
                     lambda A, X, y: reduction_objective(A, X, self.loss, y),
-                    static_argnums=2, fallback=True)
-                objective = lambda A: replayed(A, X, y)             # noqa: E731
-            result = minimize(objective, A0, max_iter=self.max_iter, tol=self.tol,
-                              verbose=self.verbose)
+                    static_argnums=2,
+                    fallback=True,
+                )
+                objective = lambda A: replayed(A, X, y)  # noqa: E731
+            result = minimize(
+                objective, A0, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose
+            )
         else:
             result = self.optimizer(fun, A0)
         A = fitted_params(self, result, A0)
@@ -250,8 +269,10 @@ class LinearReduction(TransformerMixin, BaseEstimator):
             return rng.normal(scale=1 / np.sqrt(n_features), size=(n_features, K)).astype(X.dtype)
         if isinstance(self.init, str) and self.init == "pca":
             if K > min(X.shape):
-                raise ValueError(f"init='pca' needs n_components <= min(n_samples, n_features) "
-                                 f"= {min(X.shape)}, got {K}")
+                raise ValueError(
+                    f"init='pca' needs n_components <= min(n_samples, n_features) "
+                    f"= {min(X.shape)}, got {K}"
+                )
             _, _, Vt = np.linalg.svd(X - X.mean(axis=0), full_matrices=False)
             return Vt[:K].T.astype(X.dtype)
         if isinstance(self.init, str):
@@ -259,13 +280,16 @@ class LinearReduction(TransformerMixin, BaseEstimator):
         try:
             A0 = np.asarray(self.init, dtype=X.dtype)
         except (TypeError, ValueError):
-            raise ValueError(f"init must be 'random', 'pca' or an array of numbers, got "
-                             f"{self.init!r}") from None
+            raise ValueError(
+                f"init must be 'random', 'pca' or an array of numbers, got {self.init!r}"
+            ) from None
         if not np.all(np.isfinite(A0)):
             raise ValueError("init array contains NaN or inf")
         if A0.shape != (n_features, K):
-            raise ValueError(f"init array has shape {A0.shape}; expected (n_features, "
-                             f"n_components) = {(n_features, K)}")
+            raise ValueError(
+                f"init array has shape {A0.shape}; expected (n_features, "
+                f"n_components) = {(n_features, K)}"
+            )
         return A0.copy()
 
     def transform(self, X: npt.ArrayLike) -> np.ndarray:

@@ -9,6 +9,7 @@ done in float32 or in row blocks that fit a memory budget; and for large N the
 solver can be Adam or SGD on stratified mini-batches (:func:`stratified_batches`)
 instead of full-batch L-BFGS.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -23,8 +24,12 @@ from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
-from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                          _fit_context)
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
@@ -48,8 +53,9 @@ __all__ = ["NeighborhoodComponentsAnalysis", "NCA", "stratified_batches"]
 _NCA = TypeVar("_NCA", bound="NeighborhoodComponentsAnalysis")
 
 
-class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                                     BaseEstimator):
+class NeighborhoodComponentsAnalysis(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     r"""Neighbourhood Components Analysis, with the gradient from backpropagation.
 
     NCA (Goldberger et al., 2004) learns a linear map A (n_components ×
@@ -231,27 +237,45 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "objective": [StrOptions({"expected", "log"})],
-        "dtype": [Options(type, {np.float32, np.float64}), StrOptions({"float32", "float64"}),
-                  np.dtype],
+        "dtype": [
+            Options(type, {np.float32, np.float64}),
+            StrOptions({"float32", "float64"}),
+            np.dtype,
+        ],
         "max_memory": [Interval(Real, 0, None, closed="neither"), str, None],
         "solver": [StrOptions({"lbfgs", "adam", "sgd"})],
         "batch_size": [Interval(Integral, 2, None, closed="left"), None],
         "learning_rate": [Interval(Real, 0, None, closed="neither"), None],
-        "n_jobs": [Interval(Integral, None, -1, closed="right"),
-                   Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
         "executor": [concurrent.futures.Executor, None],
         "jit": ["boolean"],
     }
 
-    def __init__(self, n_components: int | None = None, *, init: str | npt.ArrayLike = "auto",
-                 warm_start: bool = False, max_iter: int = 50, tol: float = 1e-5,
-                 callback: Callable[[np.ndarray, int], Any] | None = None, verbose: int = 0,
-                 random_state: int | np.random.RandomState | None = None,
-                 objective: Literal["expected", "log"] = "expected",
-                 dtype: npt.DTypeLike = np.float64, max_memory: int | float | str | None = None,
-                 solver: Literal["lbfgs", "sgd", "adam"] = "lbfgs",
-                 batch_size: int | None = None, learning_rate: float | None = None,
-                 n_jobs: int | None = None, executor: Executor | None = None, jit: bool = True) -> None:
+    def __init__(
+        self,
+        n_components: int | None = None,
+        *,
+        init: str | npt.ArrayLike = "auto",
+        warm_start: bool = False,
+        max_iter: int = 50,
+        tol: float = 1e-5,
+        callback: Callable[[np.ndarray, int], Any] | None = None,
+        verbose: int = 0,
+        random_state: int | np.random.RandomState | None = None,
+        objective: Literal["expected", "log"] = "expected",
+        dtype: npt.DTypeLike = np.float64,
+        max_memory: int | float | str | None = None,
+        solver: Literal["lbfgs", "sgd", "adam"] = "lbfgs",
+        batch_size: int | None = None,
+        learning_rate: float | None = None,
+        n_jobs: int | None = None,
+        executor: Executor | None = None,
+        jit: bool = True,
+    ) -> None:
         self.n_components = n_components
         self.init = init
         self.warm_start = warm_start
@@ -275,10 +299,13 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         parameter that is not an estimator, and an executor (a handle on running
         workers, with locks and queues) can be neither copied nor duplicated."""
         from sklearn.base import clone
+
         if self.executor is None:
             return super().__sklearn_clone__()
-        params = {name: value if name == "executor" else clone(value, safe=False)
-                  for name, value in self.get_params(deep=False).items()}
+        params = {
+            name: value if name == "executor" else clone(value, safe=False)
+            for name, value in self.get_params(deep=False).items()
+        }
         return type(self)(**params)
 
     # ------------------------------------------------------------------ fit
@@ -313,19 +340,24 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         """
         dtype = self._float_dtype()
         X, y = validate_data(self, X, y, ensure_min_samples=2, dtype=dtype)
-        X = np.asarray(X)                 # (validate_data is untyped: tell mypy it is an array)
+        X = np.asarray(X)  # (validate_data is untyped: tell mypy it is an array)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         y = encoder.transform(y)
         self._check_dimensions(X)
         init = self._validated_init(X)
         single_class = len(encoder.classes_) == 1
-        if single_class and isinstance(init, str) and init == "lda" \
-                and not (self.warm_start and hasattr(self, "components_")):
+        if (
+            single_class
+            and isinstance(init, str)
+            and init == "lda"
+            and not (self.warm_start and hasattr(self, "components_"))
+        ):
             # (scikit-learn lets LDA fail on it, with a message about n_components)
             raise ValueError(
                 f"init='lda' needs samples of at least 2 classes, but y has a single class "
-                f"({encoder.classes_[0]!r}); use init='auto', 'pca' or 'identity'.")
+                f"({encoder.classes_[0]!r}); use init='auto', 'pca' or 'identity'."
+            )
         self.random_state_ = check_random_state(self.random_state)
 
         started = time.perf_counter()
@@ -344,14 +376,19 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         self.n_iter_ = int(result.nit)
         self.loss_curve_ = -np.asarray(result.loss_curve, dtype=np.float64)
         if not converged and not self._stopped_by_callback:
-            hint = ("increase max_iter" if self.n_iter_ >= self.max_iter else
-                    "the line search could not improve the objective further, usually "
-                    "because it is already as accurate as the precision (dtype) allows")
-            warnings.warn(f"[{type(self).__name__}] NCA did not converge: {result.message} "
-                          f"({hint}).", ConvergenceWarning, stacklevel=3)
+            hint = (
+                "increase max_iter"
+                if self.n_iter_ >= self.max_iter
+                else "the line search could not improve the objective further, usually "
+                "because it is already as accurate as the precision (dtype) allows"
+            )
+            warnings.warn(
+                f"[{type(self).__name__}] NCA did not converge: {result.message} ({hint}).",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         if self.verbose:
-            print(f"[{type(self).__name__}] Training took "
-                  f"{time.perf_counter() - started:8.2f}s.")
+            print(f"[{type(self).__name__}] Training took {time.perf_counter() - started:8.2f}s.")
         return self
 
     def _keep_initial(self, transformation, n_samples, label):
@@ -372,8 +409,10 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         self.n_iter_ = 0
         self.loss_curve_ = np.array([value])
         if self.verbose:
-            print(f"[{type(self).__name__}] y holds a single class ({label!r}): the objective "
-                  f"is {value:g} whatever the transformation; keeping the initial one.")
+            print(
+                f"[{type(self).__name__}] y holds a single class ({label!r}): the objective "
+                f"is {value:g} whatever the transformation; keeping the initial one."
+            )
 
     def _user_callback(self, A, n_iter):
         """Call the user's callback; True if it asked to stop (raised StopIteration)."""
@@ -390,21 +429,21 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         """L-BFGS-B on −objective; returns (result, converged)."""
         name = type(self).__name__
         objective, tol, max_iter = self.objective, self.tol, self.max_iter
-        last: dict[str, Any] = {}      # the latest evaluation: {"A": array, "value": float}
+        last: dict[str, Any] = {}  # the latest evaluation: {"A": array, "value": float}
         jobs: dict[str, Any] = {"n_jobs": self.n_jobs, "executor": self.executor}
-        state: dict[str, Any] = {"previous": None, "converged": False,
-                                 "clock": time.perf_counter()}
+        state: dict[str, Any] = {"previous": None, "converged": False, "clock": time.perf_counter()}
 
         def objective_of(A, X, y):
             return nca_loss(A, X, y, objective=objective, block_size=block_size, **jobs)
-        if self._jitted():      # the labels decide the masks: static, one program per fit
+
+        if self._jitted():  # the labels decide the masks: static, one program per fit
             objective_of = replayed_objective(objective_of, static_argnums=2)
 
         def loss(A, X, y):
             value = objective_of(A, X, y)
             last["A"], last["value"] = np.array(value_of(A)), float(value.value)
             if state["previous"] is None:
-                state["previous"] = last["value"]          # the objective at the start
+                state["previous"] = last["value"]  # the objective at the start
             return -value
 
         def objective_at(A):
@@ -426,7 +465,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
             # optim.minimize applies it as gtol (and ftol = tol²), so the
             # relative-decrease test is applied here, as SciPy applies it: after
             # the iteration, unless max_iter has been reached.
-            decrease = value - previous     # the fall of the minimised loss, −objective
+            decrease = value - previous  # the fall of the minimised loss, −objective
             scale = max(abs(value), abs(previous), 1.0)
             if n_iter < max_iter and decrease <= tol * scale:
                 state["converged"] = True
@@ -436,8 +475,15 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         if self.verbose:
             header = f"{'Iteration':>10} {'Objective Value':>20} {'Time(s)':>10}"
             print(f"[{name}]\n[{name}] {header}\n[{name}] {'-' * len(header)}")
-        result = minimize(loss, transformation, args=(X, y), method="L-BFGS-B",
-                          max_iter=max_iter, tol=tol, callback=on_iteration)
+        result = minimize(
+            loss,
+            transformation,
+            args=(X, y),
+            method="L-BFGS-B",
+            max_iter=max_iter,
+            tol=tol,
+            callback=on_iteration,
+        )
         return result, bool(result.success) or state["converged"]
 
     def _descend(self, transformation, X, y):
@@ -448,38 +494,53 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         n_samples = X.shape[0]
         batch_size = min(n_samples, 1000 if self.batch_size is None else self.batch_size)
         n_batches = math.ceil(n_samples / batch_size)
-        largest = batch_size + len(np.unique(y))   # stratified batches can be a little larger
-        block_size = self._block_size(min(largest, n_samples), transformation.shape[0],
-                                      X.dtype.itemsize)
+        largest = batch_size + len(np.unique(y))  # stratified batches can be a little larger
+        block_size = self._block_size(
+            min(largest, n_samples), transformation.shape[0], X.dtype.itemsize
+        )
         if self.solver == "adam":
             # Adam moves every entry by about lr per step whatever the gradient's
             # scale, so the default is a fraction of the entries' typical size.
             scale = float(np.sqrt(np.mean(np.square(transformation, dtype=np.float64))))
             default = 0.02 * scale if scale > 0 else 1e-3
-            rule: Adam | SGD = Adam(lr=default if self.learning_rate is None else self.learning_rate)
+            rule: Adam | SGD = Adam(
+                lr=default if self.learning_rate is None else self.learning_rate
+            )
         else:
-            rule = SGD(lr=0.1 if self.learning_rate is None else self.learning_rate,
-                       momentum=0.9)
+            rule = SGD(lr=0.1 if self.learning_rate is None else self.learning_rate, momentum=0.9)
         rng = self.random_state_
         epoch_batches: list[np.ndarray] = []
 
         def batch(step):
-            if step % n_batches == 0:       # a new epoch: a fresh partition of the data
+            if step % n_batches == 0:  # a new epoch: a fresh partition of the data
                 epoch_batches[:] = stratified_batches(y, batch_size, rng)
             index = epoch_batches[step % n_batches]
             return X[index], y[index]
 
         def objective_of(A, Xb, yb):
-            return nca_loss(A, Xb, yb, objective=objective, block_size=block_size,
-                            n_jobs=self.n_jobs, executor=self.executor)
-        if self._jitted():      # labels traced too: one program per batch size
+            return nca_loss(
+                A,
+                Xb,
+                yb,
+                objective=objective,
+                block_size=block_size,
+                n_jobs=self.n_jobs,
+                executor=self.executor,
+            )
+
+        if self._jitted():  # labels traced too: one program per batch size
             objective_of = replayed_objective(objective_of)
 
         def loss(A, Xb, yb):
             return objective_of(A, Xb, yb) * (-1.0 / Xb.shape[0])
 
-        state: dict[str, Any] = {"clock": time.perf_counter(), "losses": [], "converged": False,
-                                 "epochs": [], "first": None}
+        state: dict[str, Any] = {
+            "clock": time.perf_counter(),
+            "losses": [],
+            "converged": False,
+            "epochs": [],
+            "first": None,
+        }
         every = max(1, n_batches // 10) if self.verbose >= 2 else 0
 
         def progress(step, n_steps, value):
@@ -487,8 +548,10 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
                 state["first"] = -value
             state["losses"].append(-value)
             if every and step % n_batches and step % every == 0:
-                print(f"[{name}] {step / n_batches:>10.2f} {-value:>20.6e} "
-                      f"{time.perf_counter() - state['clock']:>10.2f}   (step {step})")
+                print(
+                    f"[{name}] {step / n_batches:>10.2f} {-value:>20.6e} "
+                    f"{time.perf_counter() - state['clock']:>10.2f}   (step {step})"
+                )
                 sys.stdout.flush()
 
         def on_step(A, step):
@@ -512,19 +575,32 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
 
         if self.verbose:
             header = f"{'Epoch':>10} {'Objective Value':>20} {'Time(s)':>10}"
-            print(f"[{name}] {self.solver}: {n_batches} mini-batches of about {batch_size} "
-                  f"points per epoch\n[{name}] {header}\n[{name}] {'-' * len(header)}")
-        result = descend(loss, transformation, rule, n_steps=self.max_iter * n_batches,
-                         batches=batch, callback=on_step, progress=progress)
+            print(
+                f"[{name}] {self.solver}: {n_batches} mini-batches of about {batch_size} "
+                f"points per epoch\n[{name}] {header}\n[{name}] {'-' * len(header)}"
+            )
+        result = descend(
+            loss,
+            transformation,
+            rule,
+            n_steps=self.max_iter * n_batches,
+            batches=batch,
+            callback=on_step,
+            progress=progress,
+        )
         if not result.success:
-            raise ValueError(f"{name} (solver={self.solver!r}): the mini-batch objective became "
-                             f"non-finite ({result.message}); lower learning_rate (it was "
-                             f"{rule.lr}) or standardise the data.")
+            raise ValueError(
+                f"{name} (solver={self.solver!r}): the mini-batch objective became "
+                f"non-finite ({result.message}); lower learning_rate (it was "
+                f"{rule.lr}) or standardise the data."
+            )
         result.nit = len(state["epochs"])
         if not (state["converged"] or self._stopped_by_callback):
-            result.message = (f"reached max_iter={self.max_iter} epochs while the mini-batch "
-                              f"objective still rose by more than tol={self.tol} per epoch "
-                              f"over the last {_N_ITER_NO_CHANGE}")
+            result.message = (
+                f"reached max_iter={self.max_iter} epochs while the mini-batch "
+                f"objective still rose by more than tol={self.tol} per epoch "
+                f"over the last {_N_ITER_NO_CHANGE}"
+            )
         result.loss_curve = [-state["first"]] + [-v for v in state["epochs"]]
         return result, state["converged"]
 
@@ -546,13 +622,18 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
             raise ValueError(
                 f"The preferred dimensionality of the projected space `n_components` "
                 f"({self.n_components}) cannot be greater than the given data dimensionality "
-                f"({n_features})!")
-        if self.warm_start and hasattr(self, "components_") \
-                and self.components_.shape[1] != n_features:
+                f"({n_features})!"
+            )
+        if (
+            self.warm_start
+            and hasattr(self, "components_")
+            and self.components_.shape[1] != n_features
+        ):
             raise ValueError(
                 f"The new inputs dimensionality ({n_features}) does not match the input "
                 f"dimensionality of the previously learned transformation "
-                f"({self.components_.shape[1]}).")
+                f"({self.components_.shape[1]})."
+            )
 
     def _validated_init(self, X):
         init = self.init
@@ -562,17 +643,20 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         if init.shape[1] != X.shape[1]:
             raise ValueError(
                 f"The input dimensionality ({init.shape[1]}) of the given linear transformation "
-                f"`init` must match the dimensionality of the given inputs `X` ({X.shape[1]}).")
+                f"`init` must match the dimensionality of the given inputs `X` ({X.shape[1]})."
+            )
         if init.shape[0] > init.shape[1]:
             raise ValueError(
                 f"The output dimensionality ({init.shape[0]}) of the given linear "
                 f"transformation `init` cannot be greater than its input dimensionality "
-                f"({init.shape[1]}).")
+                f"({init.shape[1]})."
+            )
         if self.n_components is not None and self.n_components != init.shape[0]:
             raise ValueError(
                 f"The preferred dimensionality of the projected space `n_components` "
                 f"({self.n_components}) does not match the output dimensionality of the given "
-                f"linear transformation `init` ({init.shape[0]})!")
+                f"linear transformation `init` ({init.shape[0]})!"
+            )
         return init
 
     def _initialize(self, X, y, init):
@@ -586,7 +670,7 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         if init == "auto":
             n_classes = len(np.unique(y))
             if n_components <= min(n_features, n_classes - 1):
-                init = "lda"            # uses the labels: the most informed start
+                init = "lda"  # uses the labels: the most informed start
             elif n_components < min(n_features, n_samples):
                 init = "pca"
             else:
@@ -598,12 +682,15 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
         started = time.perf_counter()
         if init == "pca":
             from sklearn.decomposition import PCA
+
             if self.verbose:
                 print("Finding principal components... ", end="")
-            transformation = PCA(n_components=n_components,
-                                 random_state=self.random_state_).fit(X).components_
+            transformation = (
+                PCA(n_components=n_components, random_state=self.random_state_).fit(X).components_
+            )
         else:
             from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
             if self.verbose:
                 print("Finding most discriminative components... ", end="")
             lda = LinearDiscriminantAnalysis(n_components=n_components).fit(X, y)
@@ -630,8 +717,9 @@ class NeighborhoodComponentsAnalysis(ClassNamePrefixFeaturesOutMixin, Transforme
                 f"{n_samples} samples and n_components={n_components}: one loss and gradient "
                 f"evaluation needs about {need(1):,.0f} bytes even one row at a time "
                 f"({need(n_samples):,.0f} with the full {n_samples}×{n_samples} matrices). "
-                "Raise max_memory, lower n_components or fit on fewer samples.")
-        low, high = 1, n_samples           # need(low) fits, need(high) does not
+                "Raise max_memory, lower n_components or fit on fewer samples."
+            )
+        low, high = 1, n_samples  # need(low) fits, need(high) does not
         while high - low > 1:
             middle = (low + high) // 2
             low, high = (middle, high) if need(middle) <= budget else (low, middle)
@@ -750,14 +838,14 @@ def _stalled(epoch_values, tol, window=_N_ITER_NO_CHANGE):
     if len(epoch_values) < 2 * window:
         return False
     recent = np.mean(epoch_values[-window:])
-    before = np.mean(epoch_values[-2 * window:-window])
+    before = np.mean(epoch_values[-2 * window : -window])
     return bool(recent - before <= window * tol)
 
 
 # ---------------------------------------------------------------------- mini-batches
-def stratified_batches(y: npt.ArrayLike, batch_size: int,
-                       random_state: int | np.random.RandomState | None = None
-                       ) -> list[np.ndarray]:
+def stratified_batches(
+    y: npt.ArrayLike, batch_size: int, random_state: int | np.random.RandomState | None = None
+) -> list[np.ndarray]:
     """Partition the points into random mini-batches, classes stratified.
 
     One epoch's batches: about ceil(N / batch_size) index arrays that together
@@ -815,21 +903,37 @@ def stratified_batches(y: npt.ArrayLike, batch_size: int,
 # objectives, float32 and float64): about 6.6 N×N entries for the full matrices
 # and 7.9 B×N for a block of B rows, plus a few N×(d+1) arrays and a few kB of
 # graph bookkeeping per block. Rounded up; tests check the bound holds.
-_PER_PAIR = 9          # B × N entries alive at the peak
-_PER_POINT = 24        # N × (d + 1) entries: Z, its norms, their cotangents
-_PER_BLOCK = 512       # bytes of bookkeeping per block (its slice, list entries)
+_PER_PAIR = 9  # B × N entries alive at the peak
+_PER_POINT = 24  # N × (d + 1) entries: Z, its norms, their cotangents
+_PER_BLOCK = 512  # bytes of bookkeeping per block (its slice, list entries)
 
 
 def memory_estimate(n_samples: int, n_components: int, itemsize: int, block_size: int) -> int:
     """Bytes needed by one NCA loss + gradient with row blocks of ``block_size``."""
     blocks = math.ceil(n_samples / block_size)
-    return (itemsize * (_PER_PAIR * block_size * n_samples + _PER_POINT * n_samples
-                        * (n_components + 1)) + _PER_BLOCK * blocks)
+    return (
+        itemsize
+        * (_PER_PAIR * block_size * n_samples + _PER_POINT * n_samples * (n_components + 1))
+        + _PER_BLOCK * blocks
+    )
 
 
-_UNITS = {"": 1, "b": 1, "k": 10 ** 3, "kb": 10 ** 3, "m": 10 ** 6, "mb": 10 ** 6,
-          "g": 10 ** 9, "gb": 10 ** 9, "t": 10 ** 12, "tb": 10 ** 12,
-          "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 
 
 def parse_bytes(size: int | float | str) -> float:
@@ -842,8 +946,10 @@ def parse_bytes(size: int | float | str) -> float:
         match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*", size)
         unit = match.group(2).lower() if match else None
         if match is None or unit not in _UNITS:
-            raise ValueError(f"max_memory={size!r} is not a memory size: give bytes as a number "
-                             "or a string such as '2GB', '500MB' or '1.5GiB'")
+            raise ValueError(
+                f"max_memory={size!r} is not a memory size: give bytes as a number "
+                "or a string such as '2GB', '500MB' or '1.5GiB'"
+            )
         size = float(match.group(1)) * _UNITS[unit]
     size = float(size)
     if not size > 0:

@@ -17,6 +17,7 @@ The file is written to a temporary name in the target directory and moved into
 place with :func:`os.replace` (:func:`tinygrad_nca._atomic.atomic_path`), so an
 interrupted save never leaves a half-written model under the final name.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,9 +51,9 @@ def _what_it_is(start):
     try:
         text = start.decode("utf-8")
     except UnicodeDecodeError as err:
-        if err.start < len(start) - 3:     # not just a character cut off at the end
+        if err.start < len(start) - 3:  # not just a character cut off at the end
             return "it is a binary file of another kind"
-        text = start[:err.start].decode("utf-8")
+        text = start[: err.start].decode("utf-8")
     first_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
     if any(mark in first_line for mark in (",", ";", "\t")):
         return "it is a text file that looks like CSV data"
@@ -61,9 +62,21 @@ def _what_it_is(start):
 
 FORMAT = "tinygrad_nca.NeighborhoodComponentsAnalysis"
 FORMAT_VERSION = 1
-_PLAIN_PARAMS = ("n_components", "warm_start", "max_iter", "tol", "verbose", "random_state",
-                 "objective", "dtype", "max_memory", "init", "solver", "batch_size",
-                 "learning_rate")
+_PLAIN_PARAMS = (
+    "n_components",
+    "warm_start",
+    "max_iter",
+    "tol",
+    "verbose",
+    "random_state",
+    "objective",
+    "dtype",
+    "max_memory",
+    "init",
+    "solver",
+    "batch_size",
+    "learning_rate",
+)
 
 
 def save_model(estimator: Any, path: str | os.PathLike[str]) -> None:
@@ -75,9 +88,9 @@ def save_model(estimator: Any, path: str | os.PathLike[str]) -> None:
         if name == "dtype":
             value = np.dtype(value).name
         elif name == "init" and isinstance(value, np.ndarray):
-            value = None                    # stored as its own array below
+            value = None  # stored as its own array below
         elif name == "random_state" and not (value is None or isinstance(value, (int, np.integer))):
-            value = None                    # a RandomState instance is not a plain value
+            value = None  # a RandomState instance is not a plain value
         plain[name] = value.item() if isinstance(value, np.generic) else value
     arrays = {
         "format": np.array(FORMAT),
@@ -92,7 +105,7 @@ def save_model(estimator: Any, path: str | os.PathLike[str]) -> None:
         arrays["init"] = np.asarray(params["init"], dtype=np.float64)
     if hasattr(estimator, "feature_names_in_"):
         arrays["feature_names_in_"] = np.asarray(estimator.feature_names_in_, dtype=str)
-    state = estimator.random_state_.get_state()          # ('MT19937', keys, pos, has_gauss, gauss)
+    state = estimator.random_state_.get_state()  # ('MT19937', keys, pos, has_gauss, gauss)
     arrays["random_state_keys"] = np.asarray(state[1])
     arrays["random_state_rest"] = np.array([state[2], state[3], state[4]], dtype=np.float64)
 
@@ -113,44 +126,65 @@ def load_model(cls: type[_Estimator], path: str | os.PathLike[str]) -> _Estimato
     with open(path, "rb") as file:
         start = file.read(_SNIFF_BYTES)
     if not start.startswith(_ZIP_MAGIC):
-        raise ValueError(f"{path!r} is not a tinygrad_nca model file (an .npz archive written "
-                         f"by NeighborhoodComponentsAnalysis.save or 'tinygrad-nca fit'): "
-                         f"{_what_it_is(start)}")
+        raise ValueError(
+            f"{path!r} is not a tinygrad_nca model file (an .npz archive written "
+            f"by NeighborhoodComponentsAnalysis.save or 'tinygrad-nca fit'): "
+            f"{_what_it_is(start)}"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             contents = {key: data[key] for key in data.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile):
-        raise ValueError(f"{path!r} is not a tinygrad_nca model file: it starts like a zip "
-                         "archive but cannot be read as an .npz of plain arrays (damaged, "
-                         "or a zip of something else)") from None
-    if not isinstance(contents, dict) or contents.get("format") is None \
-            or str(contents["format"]) != FORMAT:
-        raise ValueError(f"{path!r} is not a tinygrad_nca model file: it has no "
-                         f"'format' entry saying {FORMAT!r}")
+        raise ValueError(
+            f"{path!r} is not a tinygrad_nca model file: it starts like a zip "
+            "archive but cannot be read as an .npz of plain arrays (damaged, "
+            "or a zip of something else)"
+        ) from None
+    if (
+        not isinstance(contents, dict)
+        or contents.get("format") is None
+        or str(contents["format"]) != FORMAT
+    ):
+        raise ValueError(
+            f"{path!r} is not a tinygrad_nca model file: it has no 'format' entry saying {FORMAT!r}"
+        )
     version = int(contents.get("format_version", -1))
     if version > FORMAT_VERSION:
-        raise ValueError(f"{path!r} was written in model format version {version} by a newer "
-                         f"tinygrad_nca; this version reads format {FORMAT_VERSION} and older. "
-                         "Upgrade tinygrad_nca to load it.")
+        raise ValueError(
+            f"{path!r} was written in model format version {version} by a newer "
+            f"tinygrad_nca; this version reads format {FORMAT_VERSION} and older. "
+            "Upgrade tinygrad_nca to load it."
+        )
     if version < 1:
         raise ValueError(f"{path!r} has an invalid format_version ({version})")
-    missing = [key for key in ("params", "components_", "loss_curve_", "n_iter_",
-                               "n_features_in_", "random_state_keys", "random_state_rest")
-               if key not in contents]
+    missing = [
+        key
+        for key in (
+            "params",
+            "components_",
+            "loss_curve_",
+            "n_iter_",
+            "n_features_in_",
+            "random_state_keys",
+            "random_state_rest",
+        )
+        if key not in contents
+    ]
     if missing:
         raise ValueError(f"{path!r} is a damaged model file: missing {', '.join(missing)}")
     try:
         params = json.loads(str(contents["params"]))
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path!r} is a damaged model file: its parameters are not "
-                         f"valid JSON ({err})") from None
+        raise ValueError(
+            f"{path!r} is a damaged model file: its parameters are not valid JSON ({err})"
+        ) from None
     unknown = set(params) - set(_PLAIN_PARAMS)
     if unknown:
         raise ValueError(f"{path!r} has unknown parameters {sorted(unknown)}")
     if "init" in contents:
         params["init"] = contents["init"]
     if params.get("dtype") in ("float32", "float64"):
-        params["dtype"] = np.dtype(params["dtype"]).type     # back to np.float32 / np.float64
+        params["dtype"] = np.dtype(params["dtype"]).type  # back to np.float32 / np.float64
     estimator = cls(**params)
     try:
         estimator._validate_params()
@@ -159,11 +193,17 @@ def load_model(cls: type[_Estimator], path: str | os.PathLike[str]) -> _Estimato
 
     components = contents["components_"]
     n_features = int(contents["n_features_in_"])
-    if components.ndim != 2 or components.shape[1] != n_features \
-            or components.dtype.kind != "f" or not np.all(np.isfinite(components)):
-        raise ValueError(f"{path!r} is a damaged model file: components_ has shape "
-                         f"{components.shape} and dtype {components.dtype}, expected a finite "
-                         f"float (n_components, {n_features}) matrix")
+    if (
+        components.ndim != 2
+        or components.shape[1] != n_features
+        or components.dtype.kind != "f"
+        or not np.all(np.isfinite(components))
+    ):
+        raise ValueError(
+            f"{path!r} is a damaged model file: components_ has shape "
+            f"{components.shape} and dtype {components.dtype}, expected a finite "
+            f"float (n_components, {n_features}) matrix"
+        )
     estimator.components_ = components
     estimator.n_features_in_ = n_features
     estimator.n_iter_ = int(contents["n_iter_"])
@@ -171,14 +211,17 @@ def load_model(cls: type[_Estimator], path: str | os.PathLike[str]) -> _Estimato
     if "feature_names_in_" in contents:
         names = contents["feature_names_in_"].astype(object)
         if names.shape != (n_features,):
-            raise ValueError(f"{path!r} is a damaged model file: {names.shape[0]} feature "
-                             f"names for {n_features} features")
+            raise ValueError(
+                f"{path!r} is a damaged model file: {names.shape[0]} feature "
+                f"names for {n_features} features"
+            )
         estimator.feature_names_in_ = names
     rest = contents["random_state_rest"]
     estimator.random_state_ = np.random.RandomState()
     try:
-        estimator.random_state_.set_state(("MT19937", contents["random_state_keys"], int(rest[0]),
-                                           int(rest[1]), float(rest[2])))
+        estimator.random_state_.set_state(
+            ("MT19937", contents["random_state_keys"], int(rest[0]), int(rest[1]), float(rest[2]))
+        )
     except (ValueError, TypeError, IndexError) as err:
         raise ValueError(f"{path!r} is a damaged model file: bad random state ({err})") from None
     return estimator

@@ -18,6 +18,7 @@ d-space) keeps the forward pass at O(dDN + dN²), and the reverse sweep costs
 about the same — not the O(dD²N²) of the paper's closed-form gradient with
 its D × D outer products (see :mod:`tinygrad_nca.nca.reference`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,22 +29,28 @@ from typing import Literal
 import numpy as np
 
 from .. import ops as tg
-from ..errors import ShapeError
-from ..tensor import ArrayLike, Tensor, as_tensor, primitive, value_of
 from ..blockwise import check_executor, resolve_n_jobs, sum_of_blocks
+from ..errors import ShapeError
 from ..jit import is_traced
+from ..tensor import ArrayLike, Tensor, as_tensor, primitive, value_of
 
 __all__ = ["nca_loss", "encode_labels"]
 
 OBJECTIVES = ("expected", "log")
 DISTANCES = ("gram", "broadcast")
-AUTO_BLOCK_PAIRS = 1 << 21      # pairs (i, j) per row block when block_size is None
+AUTO_BLOCK_PAIRS = 1 << 21  # pairs (i, j) per row block when block_size is None
 
 
-def nca_loss(A: ArrayLike, X: ArrayLike, y: ArrayLike,
-             objective: Literal["expected", "log"] = "expected",
-             distance: Literal["gram", "broadcast"] = "gram", block_size: int | None = None,
-             n_jobs: int | None = None, executor: Executor | None = None) -> Tensor:
+def nca_loss(
+    A: ArrayLike,
+    X: ArrayLike,
+    y: ArrayLike,
+    objective: Literal["expected", "log"] = "expected",
+    distance: Literal["gram", "broadcast"] = "gram",
+    block_size: int | None = None,
+    n_jobs: int | None = None,
+    executor: Executor | None = None,
+) -> Tensor:
     r"""The NCA objective f(A) = Σ_i p_i (or Σ_i log p_i), to be *maximised*.
 
     Parameters
@@ -140,14 +147,16 @@ def nca_loss(A: ArrayLike, X: ArrayLike, y: ArrayLike,
         # the smallest integer type for the codes: comparing uint8 to build the class mask
         # of a block is several times faster than comparing int64
         codes = codes.astype(np.min_scalar_type(int(codes.max(initial=0))))
-    if block_size is not None and (isinstance(block_size, bool)
-                                   or not isinstance(block_size, numbers.Integral)
-                                   or block_size < 1):
+    if block_size is not None and (
+        isinstance(block_size, bool)
+        or not isinstance(block_size, numbers.Integral)
+        or block_size < 1
+    ):
         raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}")
-    resolve_n_jobs(n_jobs)                 # bad values fail here, not only with several blocks
+    resolve_n_jobs(n_jobs)  # bad values fail here, not only with several blocks
     check_executor(executor, n_jobs)
 
-    Z = tg.matmul(X, tg.transpose(A))                        # project first: N × d
+    Z = tg.matmul(X, tg.transpose(A))  # project first: N × d
     n = Z.shape[0]
     # Points without a classmate contribute nothing to either objective (see
     # above), so they are never rows; they remain columns (neighbours).
@@ -157,11 +166,11 @@ def nca_loss(A: ArrayLike, X: ArrayLike, y: ArrayLike,
     if distance == "gram":
         columns = tg.concatenate([Z, tg.reshape(tg.sum(Z * Z, axis=1), (n, 1))], axis=1)
 
-    if block_size is None:      # "broadcast" holds B × N × d entries per block, not B × N
+    if block_size is None:  # "broadcast" holds B × N × d entries per block, not B × N
         per_pair = Z.shape[1] if distance == "broadcast" else 1
         block_size = max(1, AUTO_BLOCK_PAIRS // (n * per_pair))
     blocks = _row_blocks(rows, n, block_size)
-    if not blocks:      # no point has a classmate: the objective is identically 0
+    if not blocks:  # no point has a classmate: the objective is identically 0
         return tg.sum(Z, where=np.zeros(Z.shape, dtype=bool))
     if len(blocks) == 1:
         return _block_objective(Z, columns, blocks[0], codes, objective, distance)
@@ -169,26 +178,27 @@ def nca_loss(A: ArrayLike, X: ArrayLike, y: ArrayLike,
     # as it is computed and its graph dropped: memory of one block, no second
     # forward pass (see sum_of_blocks). A partial of a module-level function,
     # not a closure, so that it pickles for processes and clusters.
-    block_objective = functools.partial(_block_objective, codes=codes, objective=objective,
-                                        distance=distance)
-    return sum_of_blocks(block_objective, Z, columns, blocks=blocks, n_jobs=n_jobs,
-                         executor=executor)
+    block_objective = functools.partial(
+        _block_objective, codes=codes, objective=objective, distance=distance
+    )
+    return sum_of_blocks(
+        block_objective, Z, columns, blocks=blocks, n_jobs=n_jobs, executor=executor
+    )
 
 
 def _block_objective(Z, columns, index, codes, objective, distance):
     """Σ over the rows ``index`` of p_i (or log p_i), against all N columns."""
     n = Z.shape[0]
     row_ids = np.arange(n)[index]
-    diagonal = (np.arange(row_ids.size), row_ids)                   # the entries (i, i)
+    diagonal = (np.arange(row_ids.size), row_ids)  # the entries (i, i)
     others = np.ones((row_ids.size, n), dtype=bool)
-    others[diagonal] = False                                        # j ≠ i
-    same = _same_class(codes, row_ids, objective == "log").value    # j ∈ C_i
-    logits = _logits(Z, columns, index, distance)                   # −d_ij (+ row constant)
+    others[diagonal] = False  # j ≠ i
+    same = _same_class(codes, row_ids, objective == "log").value  # j ∈ C_i
+    logits = _logits(Z, columns, index, distance)  # −d_ij (+ row constant)
     if objective == "expected":
         p = tg.softmax(logits, axis=1, where=others)
         return tg.sum(p, where=same)
-    log_p = (tg.logsumexp(logits, axis=1, where=same)
-             - tg.logsumexp(logits, axis=1, where=others))
+    log_p = tg.logsumexp(logits, axis=1, where=same) - tg.logsumexp(logits, axis=1, where=others)
     return tg.sum(log_p)
 
 
@@ -216,13 +226,13 @@ def _same_class(codes, row_ids, log_objective):
 def _logits(Z, columns, index, distance):
     """Row-wise −d_ij up to a per-row constant (block rows × all columns)."""
     whole = isinstance(index, slice) and index.indices(Z.shape[0]) == (0, Z.shape[0], 1)
-    Zb = Z if whole else Z[index]            # one block of all rows: no gather needed
+    Zb = Z if whole else Z[index]  # one block of all rows: no gather needed
     if distance == "broadcast":
-        diff = tg.expand_dims(Zb, 1) - tg.expand_dims(Z, 0)          # B × N × d
+        diff = tg.expand_dims(Zb, 1) - tg.expand_dims(Z, 0)  # B × N × d
         return -tg.sum(diff * diff, axis=2)
     minus_ones = np.full((Zb.shape[0], 1), -1.0, dtype=Zb.dtype)
-    rows = tg.concatenate([Zb * 2, minus_ones], axis=1)              # [2 z_i, −1]
-    return tg.matmul(rows, tg.transpose(columns))                   # 2 z_iᵀz_j − ‖z_j‖²
+    rows = tg.concatenate([Zb * 2, minus_ones], axis=1)  # [2 z_i, −1]
+    return tg.matmul(rows, tg.transpose(columns))  # 2 z_iᵀz_j − ‖z_j‖²
 
 
 def _row_blocks(rows, n, block_size):
@@ -233,7 +243,7 @@ def _row_blocks(rows, n, block_size):
     size = int(block_size)
     blocks = []
     for start in range(0, rows.size, size):
-        chunk = rows[start:start + size]
+        chunk = rows[start : start + size]
         if chunk[-1] - chunk[0] + 1 == chunk.size:
             blocks.append(slice(int(chunk[0]), int(chunk[-1]) + 1))
         else:
@@ -264,11 +274,11 @@ def _check_shapes(A, X, y):
     if X.ndim != 2:
         raise ShapeError(f"nca_loss: X must be a 2-D (N, D) matrix, got shape {X.shape}")
     if A.shape[1] != X.shape[1]:
-        raise ShapeError(f"nca_loss: A has shape {A.shape} but X has shape {X.shape}: "
-                         f"A needs one column per feature of X ({X.shape[1]})")
+        raise ShapeError(
+            f"nca_loss: A has shape {A.shape} but X has shape {X.shape}: "
+            f"A needs one column per feature of X ({X.shape[1]})"
+        )
     codes = encode_labels(y)
     if codes.shape[0] != X.shape[0]:
-        raise ShapeError(f"nca_loss: y has {codes.shape[0]} labels but X has "
-                         f"{X.shape[0]} rows")
+        raise ShapeError(f"nca_loss: y has {codes.shape[0]} labels but X has {X.shape[0]} rows")
     return codes
-

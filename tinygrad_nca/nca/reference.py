@@ -14,6 +14,7 @@ backpropagation through the projected form avoids. It shares no code with
 as an independent check; the benchmarks and the tutorial use it to show the
 difference in cost.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,9 @@ import numpy as np
 __all__ = ["nca_loss_and_grad_reference"]
 
 
-def nca_loss_and_grad_reference(A: np.ndarray, X: np.ndarray, y: np.ndarray,
-                                objective: str = "expected") -> tuple[float, np.ndarray]:
+def nca_loss_and_grad_reference(
+    A: np.ndarray, X: np.ndarray, y: np.ndarray, objective: str = "expected"
+) -> tuple[float, np.ndarray]:
     """The NCA objective (to maximise) and its gradient by the paper's formula.
 
     Parameters
@@ -51,18 +53,18 @@ def nca_loss_and_grad_reference(A: np.ndarray, X: np.ndarray, y: np.ndarray,
     y = np.asarray(y)
     n = X.shape[0]
     value = 0.0
-    inner = np.zeros((X.shape[1], X.shape[1]))           # the Σ_i ( … ) of the formula
+    inner = np.zeros((X.shape[1], X.shape[1]))  # the Σ_i ( … ) of the formula
     for i in range(n):
-        x_ik = X[i] - X                                   # N × D, row k is x_i − x_k
-        d_ik = np.sum((x_ik @ A.T) ** 2, axis=1)          # ‖A x_ik‖²
+        x_ik = X[i] - X  # N × D, row k is x_i − x_k
+        d_ik = np.sum((x_ik @ A.T) ** 2, axis=1)  # ‖A x_ik‖²
         others = np.arange(n) != i
         same = (y == y[i]) & others
         if not same.any():
-            continue                                      # p_i = 0, and log p_i is left out
+            continue  # p_i = 0, and log p_i is left out
         logits = np.where(others, -d_ik, -np.inf)
         p_ik = np.exp(logits - logits.max())
         p_ik /= p_ik.sum()
-        all_outer = np.einsum("k,ka,kb->ab", p_ik, x_ik, x_ik)        # Σ_k p_ik x_ik x_ikᵀ
+        all_outer = np.einsum("k,ka,kb->ab", p_ik, x_ik, x_ik)  # Σ_k p_ik x_ik x_ikᵀ
         if objective == "expected":
             p_i = p_ik[same].sum()
             same_outer = np.einsum("k,ka,kb->ab", p_ik * same, x_ik, x_ik)
