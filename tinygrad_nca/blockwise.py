@@ -64,9 +64,9 @@ class _SumOfBlocks(Op):
         self, f: Callable[..., Any], blocks: list[Any], n_args: int, gradients: list[np.ndarray]
     ) -> None:
         self.f, self.blocks, self.n_args, self.gradients = f, blocks, n_args, gradients
-        self.name = (
-            f"sum_of_blocks({getattr(f, '__name__', type(f).__name__)}, {len(blocks)} blocks)"
-        )
+        inner = getattr(f, "func", f)  # a functools.partial (nca_loss's) is named by its function
+        name = getattr(inner, "__name__", type(f).__name__)
+        self.name = f"sum_of_blocks({name}, {len(blocks)} blocks)"
 
     def backward(
         self, g: Tensor, node: Tensor, needed: set[int]
