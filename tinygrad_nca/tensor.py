@@ -917,7 +917,8 @@ class Scope:
         tensors it uses). Derivatives must be recorded when the second is not empty."""
         order = topological_order(out, frozenset(id(t) for t in leaves), before=self.start)
         found = closed_over(order, self.start) if self.outer_grad else []
-        found += [t for t in self.captured.values() if id(t) not in {id(f) for f in found}]
+        seen = {id(t) for t in found}
+        found += [t for t in self.captured.values() if id(t) not in seen]
         for leaf in leaves:  # an identity leaf on a traced argument comes from outside too
             if leaf._op is not None and self.outer_grad:
                 found.extend(a for a in leaf._args if isinstance(a, Tensor))
