@@ -68,7 +68,7 @@ def test_nca_program_is_folded_pruned_and_reuses_buffers():
     assert counts["out="] > 0
     text = repr(program)
     assert f"{counts['recorded']} primitive calls recorded" in text
-    assert "s2 = transpose(s0" in text and "matmul(" in text and "softmax(" in text
+    assert "s2 = transpose(s0" in text and "matmul(" in text and "softmax_mass(" in text
     assert (
         len([line for line in text.splitlines() if " = " in line and line.startswith("s")])
         == counts["steps"]

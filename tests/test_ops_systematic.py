@@ -121,6 +121,17 @@ def _softmax(x, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def _softmax_mass(x, start, stop, exclude):
+    """Σ_{start_i ≤ j < stop_i} of softmax(x_i) over j ≠ exclude_i, by explicit loops."""
+    out = np.zeros(x.shape[0], dtype=x.dtype)
+    for i, row in enumerate(x):
+        keep = [j for j in range(row.size) if exclude is None or j != exclude[i]]
+        if keep:
+            p = _softmax(row[keep])
+            out[i] = sum(p[k] for k, j in enumerate(keep) if start[i] <= j < stop[i])
+    return out
+
+
 def _logsumexp(x, axis=None, b=1.0):
     m = np.max(x, axis=axis, keepdims=True)
     return np.log(np.sum(b * np.exp(x - m), axis=axis)) + np.squeeze(m, axis=axis)
@@ -277,6 +288,25 @@ ROWS = [
         reference=lambda x: np.log(_softmax(x, axis=0)),
         exact=False,
         peers=False,
+    ),
+    Row(
+        "softmax_mass",
+        lambda ns, x: ns.softmax_mass(x, start=[0, 1, 0], stop=[2, 4, 0], exclude=[0, 2, 3]),
+        (real,),
+        [(3, 4)],
+        reference=lambda x: _softmax_mass(x, [0, 1, 0], [2, 4, 0], [0, 2, 3]),
+        exact=False,
+        peers=False,
+    ),
+    Row(
+        "softmax_mass",
+        lambda ns, x: ns.softmax_mass(x, start=[1, 1], stop=[3, 3]),
+        (real,),
+        [(2, 3), (2, 5)],
+        reference=lambda x: _softmax_mass(x, [1, 1], [3, 3], None),
+        exact=False,
+        peers=False,
+        id="softmax_mass-shared-range",
     ),
     Row("sort", lambda ns, x: ns.sort(x), (distinct,), VECTORS),
     Row("sort", lambda ns, x: ns.sort(x, axis=0), (distinct,), [(3, 2)], id="sort-axis"),

@@ -193,13 +193,18 @@ _Node: TypeAlias = _S | _C | _Seq  # an argument of a step, as a trace records i
 
 class _Step:
     """One primitive call: ``out = fun(*args, **kwargs)`` (``wrap``: fun returned a
-    NumPy scalar that the engine turned into an array)."""
+    NumPy scalar that the engine turned into an array; ``saved``: the slots of the
+    arrays a ``saves=True`` primitive kept for its VJP, or None)."""
 
-    __slots__ = ("fun", "name", "args", "kwargs", "out", "wrap", "where")
+    __slots__ = ("fun", "name", "args", "kwargs", "out", "wrap", "where", "saved")
 
-    def __init__(self, fun, name, args, kwargs, out, wrap, where):
+    def __init__(self, fun, name, args, kwargs, out, wrap, where, saved=None):
         self.fun, self.name, self.args, self.kwargs = fun, name, args, kwargs
-        self.out, self.wrap, self.where = out, wrap, where
+        self.out, self.wrap, self.where, self.saved = out, wrap, where, saved
+
+    def outputs(self):
+        """The slots this step makes: its result, then what it saved."""
+        return (self.out, *(self.saved or ()))
 
     def nodes(self):
         yield from self.args
@@ -266,14 +271,16 @@ class _Recorder:
         self.held.append(x)
         return _C(x)
 
-    def record(self, prim, raw, kwargs, value, wrapped):
-        """Called by ``Primitive.__call__`` after ``prim.fun(*raw, **kwargs)`` gave ``value``."""
+    def record(self, prim, raw, kwargs, value, wrapped, saved=None):
+        """Called by ``Primitive.__call__`` after ``prim.fun(*raw, **kwargs)`` gave ``value``
+        (and, for a ``saves=True`` primitive, the arrays ``saved`` for its VJP)."""
         args = tuple(self._node(a) for a in raw)
         kw = {k: self._node(v) for k, v in kwargs.items()} if kwargs else {}
-        if id(value) in self.slot_of or id(value) in self.constant_ids:
+        if saved is None and (id(value) in self.slot_of or id(value) in self.constant_ids):
             return  # fun handed back an array it was given: nothing new to compute
         out = self._new_slot(value)
-        self.steps.append(_Step(prim.fun, prim.name, args, kw, out, wrapped, _call_site()))
+        kept = None if saved is None else tuple(self._new_slot(a) for a in saved)
+        self.steps.append(_Step(prim.fun, prim.name, args, kw, out, wrapped, _call_site(), kept))
 
     def traces(self, x: Any) -> bool:
         """Whether ``x`` (an array or Tensor) holds a traced value (a slot)."""
@@ -409,7 +416,7 @@ def _check_same(real, probe, name):
             or a.wrap != b.wrap
             or a.kwargs.keys() != b.kwargs.keys()
             or len(a.args) != len(b.args)
-            or a.out != b.out
+            or a.outputs() != b.outputs()
         ):
             raise NotTraceableError(
                 f"not traceable: {name} ran different operations on other values of the "
@@ -487,9 +494,14 @@ def _ufunc_of(fun):
     return inner if isinstance(inner, np.ufunc) else None
 
 
-# Functions that may write their result into an argument, if asked:
-# fun -> (keyword that asks, position of the argument overwritten).
-_IN_PLACE = {kernels.softmax_vjp: ("overwrite", 0)}
+# Functions that may write their result into an argument, if asked: fun -> (keyword that
+# asks, position of the argument overwritten, which output takes over its buffer: None for
+# the result, k for the k-th saved array of a saves=True primitive).
+_IN_PLACE = {
+    kernels.softmax_vjp: ("overwrite", 0, None),
+    kernels.softmax_mass: ("overwrite", 0, 0),
+    kernels.softmax_mass_vjp: ("overwrite", 2, None),
+}
 
 
 def _engine_made(fun: Callable[..., Any]) -> bool:
@@ -581,11 +593,16 @@ class Program:
             if (
                 all(isinstance(n, _C) for n in itertools.chain(args, kwargs.values()))
                 and step.out in trace.small
+                and step.saved is None
             ):
                 known[step.out] = trace.small[step.out]  # computed once, while tracing
                 self._folded += 1
                 continue
-            steps.append(_Step(step.fun, step.name, args, kwargs, step.out, step.wrap, step.where))
+            steps.append(
+                _Step(
+                    step.fun, step.name, args, kwargs, step.out, step.wrap, step.where, step.saved
+                )
+            )
 
         def sub_out(o):
             if o[0] in (tuple, list):
@@ -607,7 +624,7 @@ class Program:
     def _live(self, steps, out):
         needed, kept = self._output_slots(out), []
         for step in reversed(steps):
-            if step.out in needed:
+            if any(s in needed for s in step.outputs()):
                 kept.append(step)
                 for node in step.nodes():
                     needed.update(_slots_in(node))
@@ -619,6 +636,8 @@ class Program:
             for node in step.nodes():
                 for s in _slots_in(node):
                     last[s] = k
+            for s in step.outputs():  # made but never read (a VJP's saved array in a
+                last.setdefault(s, k)  # forward-only program): freed at once
         for s in self._output_slots(out):
             last[s] = len(steps)  # results live on after the program
         return last
@@ -627,7 +646,8 @@ class Program:
     def _plan_memory(self, steps, trace, last):
         """Give elementwise ufunc steps (and the softmax VJP) a buffer dying at that step."""
         meta, n_in = trace.meta, trace.n_inputs
-        produced = {step.out: step for step in steps}
+        produced = {s: step for step in steps for s in step.outputs()}
+        made_at = {s: k for k, step in enumerate(steps) for s in step.outputs()}
         group: dict[int, list[int]] = {}  # owner key -> slots viewing its memory
         for s, m in enumerate(meta):
             group.setdefault(m.owner, []).append(s)
@@ -645,7 +665,9 @@ class Program:
             if not (_engine_made(produced[s].fun) and meta[s].fresh):
                 continue
             end = max(last.get(m, -1) for m in members)
-            if end == last[s] and end < len(steps):  # (its own name is still alive then)
+            # (its own name is still alive then; and a buffer made by this very step, read by
+            # nobody, is not there to be reused before the step runs)
+            if end == last[s] and made_at[s] < end < len(steps):
                 dies_at.setdefault(end, []).append(s)
         self.reused = []
         for k, step in enumerate(steps):
@@ -655,7 +677,9 @@ class Program:
             target = meta[step.out]
             in_place = _IN_PLACE.get(step.fun)
             if in_place is not None:
-                keyword_, position = in_place
+                keyword_, position, result = in_place
+                if result is not None:  # the buffer becomes a saved array, not the result
+                    target = meta[step.saved[result]]
                 g = step.args[position] if position < len(step.args) else None
                 if (
                     isinstance(g, _S)
@@ -756,10 +780,15 @@ class Program:
                 f"{key}={expr(v)}" for key, v in step.kwargs.items()
             ]
             call = f"{function(step)}({', '.join(parts)})"
-            if step.wrap:
-                call = f"_asarray({call})"
-            line = f"s{step.out} = {call}"
-            body.append(line)
+            if step.saved is None:
+                line = f"s{step.out} = _asarray({call})" if step.wrap else f"s{step.out} = {call}"
+                body.append(line)
+            else:  # fun returns (result, (saved arrays...))
+                kept = "".join(f"s{s}, " for s in step.saved)
+                line = f"s{step.out}, ({kept}) = {call}"
+                body.append(line)
+                if step.wrap:
+                    body.append(f"s{step.out} = _asarray(s{step.out})")
             listing.append(f"{line:<60} # {self.dtypes[step.out]}{list(self.shapes[step.out])}")
             dead = sorted(frees.get(k, []))
             if dead:

@@ -31,6 +31,9 @@ __all__ = [
     "log_softmax",
     "softmax_vjp",
     "dot_along",
+    "column_runs",
+    "softmax_mass",
+    "softmax_mass_vjp",
 ]
 
 
@@ -309,3 +312,98 @@ def dot_along(a, b, axis):
     if axis % a.ndim != a.ndim - 1:
         a, b = np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1)
     return np.expand_dims(np.einsum("...i,...i->...", a, b), axis)
+
+
+# ------------------------------------------------------------------ the mass of a range
+# p_i = Σ_{start_i ≤ j < stop_i} softmax(x_i)_j, the probability a softmax row puts on a range
+# of columns (NCA with the points sorted by class: the classmates of a point are one range).
+# Fused for the reason PyTorch fuses log_softmax with the NLL loss: composed of softmax and a
+# masked sum, the loss and its gradient take about 12 passes over the B × N matrix (the mask
+# is read twice, the cotangent spread, Σ ḡ∘p recomputed); here they take 5, as many as a
+# gradient derived by hand: max, subtract, exp, row sum (forward), one scaling (VJP), since
+# x̄_ij = ḡ_i p_ij ([start_i ≤ j < stop_i] − p_i) needs no Σ ḡ∘p: it is ḡ_i p_i.
+# Consecutive rows with the same range share one slice (a few runs when sorted by class).
+RUNS_FOR_SLICES = 64  # more runs than this: a boolean mask of the ranges is faster
+
+
+def column_runs(start, stop):
+    """The runs of consecutive rows with the same column range: (first row, end row,
+    start, stop) for each.
+
+    >>> column_runs(np.array([0, 0, 2]), np.array([2, 2, 3]))
+    [(0, 2, 0, 2), (2, 3, 2, 3)]
+    """
+    if start.size == 0:
+        return []
+    cuts = np.flatnonzero((start[1:] != start[:-1]) | (stop[1:] != stop[:-1])) + 1
+    firsts = np.concatenate([[0], cuts]).tolist()
+    ends = np.concatenate([cuts, [start.size]]).tolist()
+    return [(a, b, int(start[a]), int(stop[a])) for a, b in zip(firsts, ends, strict=True)]
+
+
+def _in_range(start, stop, n):
+    """The boolean mask start_i ≤ j < stop_i of a (rows, n) matrix."""
+    columns = np.arange(n)
+    return (columns >= start[:, None]) & (columns < stop[:, None])
+
+
+@plain_row_loops
+def softmax_mass(x, start, stop, exclude=None, overwrite=False):
+    """(p, (e, s)): p_i = Σ_{start_i ≤ j < stop_i} softmax(x_i)_j for every row of the
+    matrix x, where column ``exclude[i]`` of row i (if given) takes no part, and what
+    the VJP reuses: e = exp(x − row max) (0 at the excluded entries) and s = Σ_j e_ij.
+    Written into x's buffer if ``overwrite``.
+
+    >>> p, _ = softmax_mass(np.zeros((2, 3)), np.array([0, 1]), np.array([1, 3]))
+    >>> p
+    array([0.33333333, 0.66666667])
+    """
+    fresh = not (overwrite and x.flags.c_contiguous and x.flags.writeable)
+    e = np.array(x, dtype=np.result_type(x.dtype, np.float16)) if fresh else x
+    if exclude is not None:
+        e[np.arange(e.shape[0]), exclude] = -np.inf
+    m = np.max(e, axis=1, keepdims=True, initial=-np.inf)
+    m[~np.isfinite(m)] = 0.0  # an empty or all −inf row: exp gives 0s, not NaN
+    e -= m
+    # The subnormal flush (see flush_tiny), decided on a sample of rows: a fitted NCA
+    # embedding has tiny terms in most rows or none, and a missed row costs speed only.
+    floor = FLUSH_BELOW.get(e.dtype)
+    sample = e[:: 1 + e.shape[0] // 16]  # (−inf entries, left-out ones, need no flush)
+    if floor is not None and np.any((sample < floor) & (sample > -np.inf)):
+        np.putmask(e, e < floor, -np.inf)
+    with np.errstate(over="ignore"):
+        np.exp(e, out=e)
+    s = np.sum(e, axis=1)
+    runs = column_runs(start, stop)
+    if len(runs) > RUNS_FOR_SLICES:
+        inside = np.einsum("ij,ij->i", e, _in_range(start, stop, e.shape[1]))
+    else:
+        inside = np.zeros_like(s)
+        for a, b, lo, hi in runs:
+            inside[a:b] = np.sum(e[a:b, lo:hi], axis=1)
+    return inside / np.where(s > 0, s, 1.0), (e, s)
+
+
+@plain_row_loops
+def softmax_mass_vjp(g, p, e, s, start, stop, overwrite=False):
+    """x̄ = ḡ_i p_ij ([start_i ≤ j < stop_i] − p_i), the VJP of :func:`softmax_mass`
+    from what its forward pass saved (p_ij = e_ij / s_i), written into e's buffer if
+    ``overwrite``.
+
+    >>> p, (e, s) = softmax_mass(np.zeros((1, 2)), np.array([0]), np.array([1]))
+    >>> softmax_mass_vjp(np.ones(1), p, e, s, np.array([0]), np.array([1]))
+    array([[ 0.25, -0.25]])
+    """
+    c = g / np.where(s > 0, s, 1.0)  # ḡ_i / s_i: p_ij ḡ_i = e_ij c_i
+    outside, inside = (-c * p)[:, None], (c * (1 - p))[:, None]
+    out = e if overwrite else np.empty_like(e)
+    runs = column_runs(start, stop)
+    if len(runs) > RUNS_FOR_SLICES:
+        return np.multiply(
+            e, np.where(_in_range(start, stop, e.shape[1]), inside, outside), out=out
+        )
+    for a, b, lo, hi in runs:  # each row block in three column slices
+        np.multiply(e[a:b, :lo], outside[a:b], out=out[a:b, :lo])
+        np.multiply(e[a:b, lo:hi], inside[a:b], out=out[a:b, lo:hi])
+        np.multiply(e[a:b, hi:], outside[a:b], out=out[a:b, hi:])
+    return out

@@ -39,6 +39,7 @@ from .tensor import (
     as_tensor,
     cast,
     current_recorder,
+    is_grad_enabled,
     overwritable,
     primitive,
     value_of,
@@ -60,7 +61,7 @@ __all__ = [
     "matmul", "max", "maximum", "mean", "min", "minimum", "mod", "moveaxis", "multiply",
     "nan_to_num", "negative", "outer", "pad", "power", "prod", "rad2deg", "ravel", "reciprocal",
     "remainder", "repeat", "reshape", "roll", "rollaxis", "rot90", "round", "sign", "sin",
-    "sinc", "sinh", "softmax", "sort", "split", "sqrt", "square", "squeeze", "stack", "std",
+    "sinc", "sinh", "softmax", "softmax_mass", "sort", "split", "sqrt", "square", "squeeze", "stack", "std",
     "subtract", "sum", "swapaxes", "take_along_axis", "tan", "tanh", "tensordot", "tile",
     "trace", "transpose", "tril", "triu", "var", "vsplit", "vstack", "where",
 ]
@@ -3016,6 +3017,107 @@ def log_softmax(x: ArrayLike, axis: int = -1, where: ArrayLike | None = None) ->
     """
     x = _array(x)
     return _log_softmax(x, axis=axis, where=_mask_or_true(where, x, "log_softmax"))
+
+
+_softmax_mass: Primitive = primitive(
+    kernels.softmax_mass, name="softmax_mass", saves=True, flops=lambda ans, x, *a, **k: 5 * x.size
+)
+_softmax_mass_vjp: Primitive = primitive(
+    kernels.softmax_mass_vjp, name="softmax_mass_vjp", flops=lambda ans, *a, **k: ans.size
+)
+
+
+@_softmax_mass.defvjp
+def _softmax_mass_rule(g, ans, x, start, stop, exclude=None, overwrite=False):
+    # x̄_ij = ḡ_i p_ij ([start_i ≤ j < stop_i] − mass_i)
+    if not is_grad_enabled():  # a plain sweep: one pass over what the forward pass kept
+        e, s = ans._saved
+        return _softmax_mass_vjp(g, ans, e, s, start, stop, overwrite=False)
+    # A recorded sweep (its result will be differentiated again): the same formula in
+    # tensor operations of x and of the output, so that their dependence on x is seen.
+    inside = kernels._in_range(start, stop, x.shape[1])
+    p = _softmax(x, axis=1, where=_others(x.shape, exclude))
+    return p * (reshape(g, (-1, 1)) * (inside - reshape(ans, (-1, 1))))
+
+
+def _others(shape, exclude):
+    """The mask j ≠ exclude_i (True if nothing is excluded)."""
+    if exclude is None:
+        return True
+    mask = np.ones(shape, dtype=bool)
+    mask[np.arange(shape[0]), exclude] = False
+    return mask
+
+
+def softmax_mass(
+    x: ArrayLike, start: ArrayLike, stop: ArrayLike, exclude: ArrayLike | None = None
+) -> Tensor:
+    """The probability each row's softmax puts on a range of columns:
+    mass_i = Σ_{start_i ≤ j < stop_i} p_ij, with p_i = softmax(x_i) over the columns
+    j ≠ ``exclude[i]`` (none left out if ``exclude`` is None).
+
+    NCA's p_i, with the points sorted by class (a point's classmates are one range of
+    columns, and the point itself is left out). It is ``sum(softmax(x, axis=1,
+    where=others), axis=1, where=in_range)`` as one operation, fused as PyTorch fuses
+    ``log_softmax`` with the NLL loss: the VJP
+
+        x̄_ij = ḡ_i p_ij ([start_i ≤ j < stop_i] − mass_i)
+
+    needs none of the Σ_j ḡ_ij p_ij of softmax's own VJP (it is ḡ_i mass_i), so the
+    value and gradient take five passes over the matrix (row max, shift, exp, row sum;
+    one scaling in the VJP) where the composition takes about twelve. The forward
+    pass keeps exp(x − max) and its row sums for the VJP (``Primitive(saves=True)``);
+    a recorded sweep (derivatives of derivatives) uses the formula above in tensor
+    operations instead.
+
+    Parameters
+    ----------
+    x : array_like or Tensor of shape (B, N)
+        Logits, one row per softmax.
+    start, stop : array_like of int, shape (B,)
+        Row i's range of columns, 0 ≤ start_i ≤ stop_i ≤ N. Runs of consecutive rows
+        sharing a range are summed as one slice.
+    exclude : array_like of int, shape (B,), optional
+        A column per row that takes no part in the softmax (probability 0).
+
+    Examples
+    --------
+    >>> import numpy as np, tinygrad_nca as tg
+    >>> x = np.zeros((2, 3))
+    >>> tg.softmax_mass(x, start=[0, 1], stop=[2, 3], exclude=[0, 1]).value
+    array([0.5, 0.5])
+    >>> p = tg.softmax(x, axis=1, where=np.array([[0, 1, 1], [1, 0, 1]], dtype=bool)).value
+    >>> p[0, 0:2].sum(), p[1, 1:3].sum()
+    (np.float64(0.5), np.float64(0.5))
+    """
+    x = _array(x)
+    shape = _shape(value_of(x))
+    if len(shape) != 2:
+        raise ShapeError(f"softmax_mass: x must be a (rows, columns) matrix, got shape {shape}")
+    if value_of(x).dtype.kind != "f":
+        raise TypeError(f"softmax_mass: x must hold floats, got dtype {value_of(x).dtype}")
+    rows, n = shape
+    start_, stop_ = (_row_indices(v, rows, name) for v, name in ((start, "start"), (stop, "stop")))
+    if np.any(start_ < 0) or np.any(stop_ > n) or np.any(start_ > stop_):
+        raise ValueError(f"softmax_mass: the ranges must satisfy 0 <= start <= stop <= {n}")
+    exclude_ = None
+    if exclude is not None:
+        exclude_ = _row_indices(exclude, rows, "exclude")
+        if np.any(exclude_ < 0) or np.any(exclude_ >= n):
+            raise ValueError(f"softmax_mass: exclude must hold column indices in [0, {n})")
+    # (overwrite=False spelled out: tg.jit turns it on when x dies here, see jit._IN_PLACE)
+    return _softmax_mass(x, start_, stop_, exclude=exclude_, overwrite=False)
+
+
+def _row_indices(v, rows, name):
+    """One integer per row, as an int64 array (a clear error otherwise)."""
+    a = np.asarray(value_of(v))
+    if a.shape != (rows,) or (a.size and a.dtype.kind not in "iu"):
+        raise ValueError(
+            f"softmax_mass: {name} must be {rows} integers (one per row of x), "
+            f"got {a.dtype} of shape {a.shape}"
+        )
+    return a.astype(np.int64, copy=False)
 
 
 # ------------------------------------------------------------------ Tensor operators

@@ -280,6 +280,7 @@ class Tensor:
         "_args": "The primitive's positional arguments (the node's inputs).",
         "_kwargs": "The primitive's keyword arguments.",
         "_serial": "When the tensor was made: a number that grows with every tensor.",
+        "_saved": "Arrays the primitive's forward rule kept for its VJP (``saves=True``), or None.",
         "__weakref__": None,
     }
     # Make NumPy defer to our reflected operators: ``ndarray + Tensor`` -> Tensor.
@@ -301,6 +302,7 @@ class Tensor:
         self._args = ()
         self._kwargs = {}
         self._serial = _next_serial()
+        self._saved = None
 
     @classmethod
     def _from_op(
@@ -310,7 +312,7 @@ class Tensor:
         out.value, out.grad = value, None
         out.requires_grad = op is not None
         out._op, out._args, out._kwargs = op, args, kwargs
-        out._serial = _next_serial()
+        out._serial, out._saved = _next_serial(), None
         return out
 
     # -- array-like properties ------------------------------------------------
@@ -1048,6 +1050,14 @@ class Primitive(Op):
 
     Create one with :func:`primitive`.
 
+    With ``saves=True`` the forward rule returns ``(value, saved)``: ``saved`` is a
+    tuple of arrays it computed on the way that its VJP can reuse, found as
+    ``ans._saved`` (as JAX's ``custom_vjp`` keeps residuals). They are plain arrays,
+    constants to the engine: a VJP may use them only when its own sweep is not
+    being recorded (``not is_grad_enabled()``); a recorded sweep, whose result will
+    be differentiated again, must write the VJP with tensor operations on the
+    inputs, or the second derivative would miss how the saved arrays depend on them.
+
     >>> import numpy as np, tinygrad_nca as tg
     >>> square = tg.Primitive(np.square, name="square")
     >>> _ = square.defvjp(lambda g, ans, x: 2 * g * x)
@@ -1060,8 +1070,10 @@ class Primitive(Op):
         fun: Callable[..., Any],
         name: str | None = None,
         flops: Callable[..., int] | None = None,
+        saves: bool = False,
     ) -> None:
         self.fun = fun
+        self.saves = saves
         self.name = name or fun.__name__
         self.vjps: dict[int, Callable[..., Any]] = {}
         # one rule for every position: vjp(argnum, g, ans, *args)
@@ -1161,9 +1173,12 @@ class Primitive(Op):
                 )
             raw.append(a)
         out = self.fun(*raw, **kwargs)
+        saved = None
+        if self.saves:
+            out, saved = out
         value = out if isinstance(out, np.ndarray) else np.asarray(out)
         if _state.recorder is not None:  # a jit is tracing: it sees the raw call (jit.py)
-            _state.recorder.record(self, raw, kwargs, value, out is not value)
+            _state.recorder.record(self, raw, kwargs, value, out is not value, saved)
         if _state.op_listeners:
             for listener in _state.op_listeners:
                 listener(self.name, self.flops(value, *raw, **kwargs))
@@ -1174,7 +1189,9 @@ class Primitive(Op):
         if _state.grad_enabled:
             for a in args:
                 if isinstance(a, Tensor) and a.requires_grad:
-                    return Tensor._from_op(value, self, args, kwargs)
+                    node = Tensor._from_op(value, self, args, kwargs)
+                    node._saved = saved
+                    return node
         return Tensor._from_op(value, None, (), {})
 
     def backward(
@@ -1223,17 +1240,26 @@ class Primitive(Op):
 
 @overload
 def primitive(
-    fun: Callable[..., Any], *, name: str | None = None, flops: Callable[..., int] | None = None
+    fun: Callable[..., Any],
+    *,
+    name: str | None = None,
+    flops: Callable[..., int] | None = None,
+    saves: bool = False,
 ) -> Primitive: ...
 @overload
 def primitive(
-    fun: None = None, *, name: str | None = None, flops: Callable[..., int] | None = None
+    fun: None = None,
+    *,
+    name: str | None = None,
+    flops: Callable[..., int] | None = None,
+    saves: bool = False,
 ) -> Callable[[Callable[..., Any]], Primitive]: ...
 def primitive(
     fun: Callable[..., Any] | None = None,
     *,
     name: str | None = None,
     flops: Callable[..., int] | None = None,
+    saves: bool = False,
 ) -> Primitive | Callable[[Callable[..., Any]], Primitive]:
     """Declare a primitive: ``fun`` takes and returns NumPy arrays.
 
@@ -1246,8 +1272,8 @@ def primitive(
     array([ 3., 12.])
     """
     if fun is None:
-        return lambda f: Primitive(f, name=name, flops=flops)
-    return Primitive(fun, name=name, flops=flops)
+        return lambda f: Primitive(f, name=name, flops=flops, saves=saves)
+    return Primitive(fun, name=name, flops=flops, saves=saves)
 
 
 # The one operation the sweep itself needs (_cast_like), so it lives with the sweep;

@@ -158,6 +158,17 @@ def nca_loss(
 
     Z = tg.matmul(X, tg.transpose(A))  # project first: N × d
     n = Z.shape[0]
+    # f and its gradient do not depend on the order of the points. Sorted by class, the
+    # classmates of a point are one range of columns, and p_i is the softmax mass of that
+    # range (tg.softmax_mass: no N × N masks, and its VJP one pass). The log objective keeps
+    # the masked log-sum-exp form, which stays finite when p_i underflows.
+    by_class = objective == "expected" and not traced_labels
+    ranges = None
+    if by_class:
+        order = np.argsort(codes, kind="stable")
+        if np.any(order != np.arange(n)):
+            Z, codes = Z[order], codes[order]
+        ranges = (np.searchsorted(codes, codes, "left"), np.searchsorted(codes, codes, "right"))
     # Points without a classmate contribute nothing to either objective (see
     # above), so they are never rows; they remain columns (neighbours).
     rows = np.arange(n) if traced_labels else np.flatnonzero(np.bincount(codes)[codes] >= 2)
@@ -173,17 +184,32 @@ def nca_loss(
     if not blocks:  # no point has a classmate: the objective is identically 0
         return tg.sum(Z, where=np.zeros(Z.shape, dtype=bool))
     if len(blocks) == 1:
+        if by_class:
+            return _block_mass(Z, columns, blocks[0], ranges, distance)
         return _block_objective(Z, columns, blocks[0], codes, objective, distance)
     # The loss is a sum over row blocks, so each block is differentiated as soon
     # as it is computed and its graph dropped: memory of one block, no second
     # forward pass (see sum_of_blocks). A partial of a module-level function,
     # not a closure, so that it pickles for processes and clusters.
-    block_objective = functools.partial(
-        _block_objective, codes=codes, objective=objective, distance=distance
+    block_objective = (
+        functools.partial(_block_mass, ranges=ranges, distance=distance)
+        if by_class
+        else functools.partial(
+            _block_objective, codes=codes, objective=objective, distance=distance
+        )
     )
     return sum_of_blocks(
         block_objective, Z, columns, blocks=blocks, n_jobs=n_jobs, executor=executor
     )
+
+
+def _block_mass(Z, columns, index, ranges, distance):
+    """Σ over the rows ``index`` of p_i, the points sorted by class: the classmates of
+    point i are the columns ``ranges[0][i] ≤ j < ranges[1][i]`` (i itself left out)."""
+    row_ids = np.arange(Z.shape[0])[index]
+    logits = _logits(Z, columns, index, distance)  # −d_ij (+ row constant)
+    start, stop = ranges[0][row_ids], ranges[1][row_ids]
+    return tg.sum(tg.softmax_mass(logits, start, stop, exclude=row_ids))
 
 
 def _block_objective(Z, columns, index, codes, objective, distance):
