@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "ROW_BUFFER",
     "LARGE",
+    "row_buffer",
     "plain_row_loops",
     "matmul",
     "kept_shape",
@@ -53,25 +54,39 @@ def kept_shape(shape, axis):
 # NumPy hands a ufunc whose operand is broadcast along short rows (x − m, m of shape (B, 1),
 # or a broadcast node's view) to its buffered iterator when a row is shorter than about half
 # its buffer of 8192 elements: 2–3× slower per element than a plain loop (measured: 1.3 against
-# 0.45 ns per element for rows of 1000–4096; rows of 5000 or more are not affected). With a
-# buffer of 1024, rows longer than ~512 take the plain loop. Set only around large operations
-# (a few microseconds each time), never for the user's whole process.
+# 0.45 ns per element for rows of 1000–4096; rows of 5000 or more are not affected). A buffer
+# of a quarter of a row or less (ROW_BUFFER at most, 128 at least) gives rows of every length
+# the plain loop: x − m then x·m, in ns per element with NumPy's 8192 / 1024 / a quarter row,
+# 1.01 / 1.03 / 0.81 for rows of 250, 1.02 / 0.98 / 0.65 for 500, 1.01 / 0.63 / 0.62 for
+# 1000 (benchmarks/ufunc_buffer.py). Set only around large operations (a few microseconds
+# each time), never for the user's whole process.
 ROW_BUFFER = 1024
 LARGE = 1 << 15
+
+
+def row_buffer(x):
+    """The ufunc buffer size for a large array with rows of x.shape[-1] elements.
+
+    >>> row_buffer(np.zeros((2, 500))), row_buffer(np.zeros((2, 8000)))
+    (128, 1024)
+    """
+    quarter = max(1, x.shape[-1] // 4) if x.ndim else 1
+    return int(min(ROW_BUFFER, max(128, 1 << (quarter.bit_length() - 1))))
 
 
 def plain_row_loops(fun):
     """``fun`` run with NumPy's ufunc buffer at ``ROW_BUFFER`` when an operand is large.
 
     >>> import numpy as np
-    >>> plain_row_loops(lambda x: np.getbufsize())(np.zeros(1 << 16)) == ROW_BUFFER
+    >>> plain_row_loops(lambda x: np.getbufsize())(np.zeros((2, 1 << 15))) == ROW_BUFFER
     True
     """
 
     def run(x, *args, **kwargs):
-        if getattr(x, "size", 0) < LARGE and not (args and getattr(args[0], "size", 0) >= LARGE):
+        large = x if getattr(x, "size", 0) >= LARGE else args[0] if args else None
+        if getattr(large, "size", 0) < LARGE:
             return fun(x, *args, **kwargs)
-        previous = np.setbufsize(ROW_BUFFER)
+        previous = np.setbufsize(row_buffer(large))
         try:
             return fun(x, *args, **kwargs)
         finally:

@@ -1412,11 +1412,21 @@ _getitem = primitive(lambda x, index: x[index], name="getitem", flops=lambda *a,
 @primitive(name="scatter_add")
 def _scatter_add(g, index, shape):
     out = np.zeros(shape, dtype=g.dtype)
-    if _basic(index):
-        out[index] = g  # slices and integers select each entry once
+    if _basic(index) or _distinct_rows(index, shape):
+        out[index] = g  # each entry selected once: an assignment, many times faster
     else:
         np.add.at(out, index, g)  # repeated integer indices must add up
     return out
+
+
+def _distinct_rows(index, shape):
+    """Whether ``index`` is one integer array picking rows with no repeat (a permutation
+    of the points, as nca_loss's sort by class)."""
+    if not (isinstance(index, np.ndarray) and index.ndim == 1 and index.dtype.kind in "iu"):
+        return False
+    if index.size == 0 or len(shape) == 0:
+        return index.size == 0
+    return bool(np.bincount(index % shape[0], minlength=shape[0]).max() <= 1)
 
 
 _getitem.defvjp(lambda g, ans, x, index: _scatter_add(g, index, x.shape))
