@@ -33,6 +33,7 @@ __all__ = [
     "softmax_vjp",
     "dot_along",
     "column_runs",
+    "range_layout",
     "softmax_mass",
     "softmax_mass_vjp",
 ]
@@ -339,6 +340,7 @@ def dot_along(a, b, axis):
 # x̄_ij = ḡ_i p_ij ([start_i ≤ j < stop_i] − p_i) needs no Σ ḡ∘p: it is ḡ_i p_i.
 # Consecutive rows with the same range share one slice (a few runs when sorted by class).
 RUNS_FOR_SLICES = 64  # more runs than this: a boolean mask of the ranges is faster
+SLICES_FROM = 1 << 14  # and below this many entries: fewer, larger NumPy calls win
 
 
 def column_runs(start, stop):
@@ -356,18 +358,29 @@ def column_runs(start, stop):
     return [(a, b, int(start[a]), int(stop[a])) for a, b in zip(firsts, ends, strict=True)]
 
 
-def _in_range(start, stop, n):
-    """The boolean mask start_i ≤ j < stop_i of a (rows, n) matrix."""
+def range_layout(start, stop, n):
+    """How the kernels below find the ranges start_i ≤ j < stop_i of a (rows, n) matrix:
+    a list of runs (see column_runs) to take as slices, or, for a small matrix or many
+    runs, the boolean mask of the ranges.
+
+    >>> range_layout(np.array([0, 0]), np.array([1, 1]), 2)
+    array([[ True, False],
+           [ True, False]])
+    """
+    runs = column_runs(start, stop)
+    if len(runs) <= RUNS_FOR_SLICES and start.size * n >= SLICES_FROM:
+        return runs
     columns = np.arange(n)
     return (columns >= start[:, None]) & (columns < stop[:, None])
 
 
 @plain_row_loops
-def softmax_mass(x, start, stop, exclude=None, overwrite=False):
+def softmax_mass(x, start, stop, exclude=None, overwrite=False, layout=None):
     """(p, (e, s)): p_i = Σ_{start_i ≤ j < stop_i} softmax(x_i)_j for every row of the
     matrix x, where column ``exclude[i]`` of row i (if given) takes no part, and what
     the VJP reuses: e = exp(x − row max) (0 at the excluded entries) and s = Σ_j e_ij.
-    Written into x's buffer if ``overwrite``.
+    Written into x's buffer if ``overwrite``; ``layout``: ``range_layout(start, stop,
+    n)`` if the caller has it.
 
     >>> p, _ = softmax_mass(np.zeros((2, 3)), np.array([0, 1]), np.array([1, 3]))
     >>> p
@@ -380,27 +393,36 @@ def softmax_mass(x, start, stop, exclude=None, overwrite=False):
     m = np.max(e, axis=1, keepdims=True, initial=-np.inf)
     m[~np.isfinite(m)] = 0.0  # an empty or all −inf row: exp gives 0s, not NaN
     e -= m
-    # The subnormal flush (see flush_tiny), decided on a sample of rows: a fitted NCA
-    # embedding has tiny terms in most rows or none, and a missed row costs speed only.
-    floor = FLUSH_BELOW.get(e.dtype)
-    sample = e[:: 1 + e.shape[0] // 16]  # (−inf entries, left-out ones, need no flush)
-    if floor is not None and np.any((sample < floor) & (sample > -np.inf)):
-        np.putmask(e, e < floor, -np.inf)
+    _flush_sampled(e)
     with np.errstate(over="ignore"):
         np.exp(e, out=e)
     s = np.sum(e, axis=1)
-    runs = column_runs(start, stop)
-    if len(runs) > RUNS_FOR_SLICES:
-        inside = np.einsum("ij,ij->i", e, _in_range(start, stop, e.shape[1]))
+    layout = range_layout(start, stop, e.shape[1]) if layout is None else layout
+    if isinstance(layout, np.ndarray):
+        inside = np.sum(e * layout, axis=1)
     else:
         inside = np.zeros_like(s)
-        for a, b, lo, hi in runs:
+        for a, b, lo, hi in layout:
             inside[a:b] = np.sum(e[a:b, lo:hi], axis=1)
     return inside / np.where(s > 0, s, 1.0), (e, s)
 
 
+def _flush_sampled(t):
+    """The subnormal flush of flush_tiny on t = x − max, decided on a sample of rows: a
+    fitted NCA embedding has tiny terms in most rows or none, and a row missed costs speed
+    only. A small matrix is flushed outright (cheaper than deciding)."""
+    floor = FLUSH_BELOW.get(t.dtype)
+    if floor is None:
+        return
+    if t.size >= SLICES_FROM:
+        sample = t[:: 1 + t.shape[0] // 16]  # (−inf entries, left-out ones, need no flush)
+        if not np.any((sample < floor) & (sample > -np.inf)):
+            return
+    np.putmask(t, t < floor, -np.inf)
+
+
 @plain_row_loops
-def softmax_mass_vjp(g, p, e, s, start, stop, overwrite=False):
+def softmax_mass_vjp(g, p, e, s, start, stop, overwrite=False, layout=None):
     """x̄ = ḡ_i p_ij ([start_i ≤ j < stop_i] − p_i), the VJP of :func:`softmax_mass`
     from what its forward pass saved (p_ij = e_ij / s_i), written into e's buffer if
     ``overwrite``.
@@ -412,12 +434,10 @@ def softmax_mass_vjp(g, p, e, s, start, stop, overwrite=False):
     c = g / np.where(s > 0, s, 1.0)  # ḡ_i / s_i: p_ij ḡ_i = e_ij c_i
     outside, inside = (-c * p)[:, None], (c * (1 - p))[:, None]
     out = e if overwrite else np.empty_like(e)
-    runs = column_runs(start, stop)
-    if len(runs) > RUNS_FOR_SLICES:
-        return np.multiply(
-            e, np.where(_in_range(start, stop, e.shape[1]), inside, outside), out=out
-        )
-    for a, b, lo, hi in runs:  # each row block in three column slices
+    layout = range_layout(start, stop, e.shape[1]) if layout is None else layout
+    if isinstance(layout, np.ndarray):
+        return np.multiply(e, np.where(layout, inside, outside), out=out)
+    for a, b, lo, hi in layout:  # each row block in three column slices
         np.multiply(e[a:b, :lo], outside[a:b], out=out[a:b, :lo])
         np.multiply(e[a:b, lo:hi], inside[a:b], out=out[a:b, lo:hi])
         np.multiply(e[a:b, hi:], outside[a:b], out=out[a:b, hi:])

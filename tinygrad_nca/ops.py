@@ -3038,14 +3038,15 @@ _softmax_mass_vjp: Primitive = primitive(
 
 
 @_softmax_mass.defvjp
-def _softmax_mass_rule(g, ans, x, start, stop, exclude=None, overwrite=False):
+def _softmax_mass_rule(g, ans, x, start, stop, exclude=None, overwrite=False, layout=None):
     # x̄_ij = ḡ_i p_ij ([start_i ≤ j < stop_i] − mass_i)
     if not is_grad_enabled():  # a plain sweep: one pass over what the forward pass kept
         e, s = ans._saved
-        return _softmax_mass_vjp(g, ans, e, s, start, stop, overwrite=False)
+        return _softmax_mass_vjp(g, ans, e, s, start, stop, overwrite=False, layout=layout)
     # A recorded sweep (its result will be differentiated again): the same formula in
     # tensor operations of x and of the output, so that their dependence on x is seen.
-    inside = kernels._in_range(start, stop, x.shape[1])
+    columns = np.arange(x.shape[1])
+    inside = (columns >= start[:, None]) & (columns < stop[:, None])
     p = _softmax(x, axis=1, where=_others(x.shape, exclude))
     return p * (reshape(g, (-1, 1)) * (inside - reshape(ans, (-1, 1))))
 
@@ -3116,7 +3117,8 @@ def softmax_mass(
         if np.any(exclude_ < 0) or np.any(exclude_ >= n):
             raise ValueError(f"softmax_mass: exclude must hold column indices in [0, {n})")
     # (overwrite=False spelled out: tg.jit turns it on when x dies here, see jit._IN_PLACE)
-    return _softmax_mass(x, start_, stop_, exclude=exclude_, overwrite=False)
+    layout = kernels.range_layout(start_, stop_, n)  # (found once, for the forward and VJP)
+    return _softmax_mass(x, start_, stop_, exclude=exclude_, overwrite=False, layout=layout)
 
 
 def _row_indices(v, rows, name):
