@@ -8,6 +8,11 @@ estimators are fitted with their default settings on the whole data, timed in al
 standardise → NCA → 1-NN. Prints a Markdown table with the ratio of fit times
 (tinygrad_nca / scikit-learn) and both accuracies; issue 12's target is a ratio ≤ 1.0 with the
 same accuracy.
+
+Our estimator replays its objective with tg.jit, and fits share their programs: the first fit
+on data of given shapes and labels traces the program (two traces, a probe and a check
+replay), later fits on the same data replay it. The table gives both: the first fit (what a
+cross-validation pays for every fold, whose labels differ) and the median of the repeats.
 """
 
 from __future__ import annotations
@@ -73,10 +78,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # ConvergenceWarnings of both, at max_iter=50
     print(
-        "| data | N × D | d | tinygrad_nca fit | scikit-learn fit | ratio | 1-NN accuracy "
-        "(ours / scikit-learn, 5-fold) |"
+        "| data | N × D | d | tinygrad_nca first fit | tinygrad_nca fit | scikit-learn fit | "
+        "ratio (first) | ratio | 1-NN accuracy (ours / scikit-learn, 5-fold) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in args.datasets.split(","):
         X, y = load(name)
         for d in (2, X.shape[1]):
@@ -87,11 +92,13 @@ def main(argv=None):
             for _ in range(args.repeats):
                 for label, make in makers.items():
                     times[label].append(fit_seconds(make, X, y))
+            first = times["tinygrad_nca"][0]  # (the warm-up had other shapes: this one traced)
             ours, theirs = (float(np.median(times[label])) for label in makers)
             acc = [accuracy(make, X, y) for make in makers.values()]
             print(
-                f"| {name} | {X.shape[0]} × {X.shape[1]} | {d} | {ours * 1e3:.0f} ms | "
-                f"{theirs * 1e3:.0f} ms | {ours / theirs:.2f} | {acc[0]:.4f} / {acc[1]:.4f} |",
+                f"| {name} | {X.shape[0]} × {X.shape[1]} | {d} | {first * 1e3:.0f} ms | "
+                f"{ours * 1e3:.0f} ms | {theirs * 1e3:.0f} ms | {first / theirs:.2f} | "
+                f"{ours / theirs:.2f} | {acc[0]:.4f} / {acc[1]:.4f} |",
                 flush=True,
             )
 

@@ -8,6 +8,7 @@ wherever the same NumPy calls run.
 from __future__ import annotations
 
 import concurrent.futures
+import importlib
 import sys
 from pathlib import Path
 
@@ -393,3 +394,33 @@ def test_reduction_layer_with_an_untraceable_loss_falls_back_with_a_warning():
         fitted = tg.LinearReduction(1, loss, max_iter=10, random_state=0).fit(X, y)
     eager = tg.LinearReduction(1, loss, max_iter=10, random_state=0, jit=False).fit(X, y)
     np.testing.assert_array_equal(fitted.components_, eager.components_)
+
+
+def test_the_programs_used_last_are_kept_and_older_ones_traced_again(monkeypatch):
+    monkeypatch.setattr(importlib.import_module("tinygrad_nca.jit"), "MAX_PROGRAMS", 3)
+    f = tg.jit(lambda x: tg.exp(x))
+    for n in (1, 2, 3, 1, 4):  # 1 used again before 4 arrives: 2 is the one dropped
+        np.testing.assert_allclose(f(np.zeros(n)).value, np.ones(n))
+    assert f.traces == 4 and len(f.programs) == 3
+    f(np.zeros(1))
+    assert f.traces == 4  # kept
+    f(np.zeros(2))
+    assert f.traces == 5 and len(f.programs) == 3  # dropped, traced again
+
+
+def test_fits_on_data_met_before_replay_the_program_an_earlier_fit_traced():
+    from tinygrad_nca.nca.estimator import _replayed_nca
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.repeat([0, 1], 20)
+    first = tg.NeighborhoodComponentsAnalysis(n_components=2, random_state=0).fit(X, y)
+    step = _replayed_nca("expected", first._block_size(40, 2, 8)).step
+    traces = step.traces
+    second = tg.NeighborhoodComponentsAnalysis(n_components=2, random_state=0, tol=1e-3)
+    second.fit(X, y)
+    assert step.traces == traces  # no new trace
+    eager = tg.NeighborhoodComponentsAnalysis(n_components=2, random_state=0, jit=False)
+    np.testing.assert_allclose(first.components_, eager.fit(X, y).components_, atol=1e-8)
+    y_other = np.tile([0, 1], 20)  # other labels: other masks, a new program
+    tg.NeighborhoodComponentsAnalysis(n_components=2, random_state=0).fit(X, y_other)
+    assert step.traces == traces + 1

@@ -348,3 +348,21 @@ def test_a_non_finite_loss_at_x0_is_not_blamed_on_the_learning_rate():
     with np.errstate(invalid="ignore"):
         res = optim.sgd(lambda w: tg.sum(tg.log(w)), np.array([-1.0]), n_steps=3)
     assert not res.success and "at x0" in res.message and res.nit == 0
+
+
+def test_jac_true_takes_the_gradient_fun_returns():
+    """fun returning (value, gradient), as SciPy's jac=True: the same minimum as the engine
+    differentiating the same function, and the gradient given is the one used."""
+    M = np.array([[3.0, 1.0], [1.0, 2.0]])
+    b = np.array([1.0, -1.0])
+
+    def value_and_gradient(p):  # ½ pᵀMp − bᵀp, gradient by hand: Mp − b
+        return 0.5 * p @ M @ p - b @ p, M @ p - b
+
+    given = optim.minimize(value_and_gradient, np.zeros(2), jac=True, tol=1e-10)
+    engine = optim.minimize(lambda p: 0.5 * tg.sum(p * (M @ p)) - tg.sum(b * p), np.zeros(2))
+    np.testing.assert_allclose(given.x, np.linalg.solve(M, b), atol=1e-8)
+    np.testing.assert_allclose(given.x, engine.x, atol=1e-6)
+    # a wrong gradient is followed, not recomputed: the answer moves
+    wrong = optim.minimize(lambda p: (value_and_gradient(p)[0], M @ p), np.zeros(2), jac=True)
+    assert np.abs(wrong.x - given.x).max() > 0.1

@@ -79,6 +79,7 @@ tracing only, as in JAX.
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import keyword
@@ -514,6 +515,9 @@ def _engine_made(fun: Callable[..., Any]) -> bool:
     return module.split(".")[0] in ("numpy", "tinygrad_nca")
 
 
+# How many programs (keys) a jitted function keeps, the ones used last.
+MAX_PROGRAMS = 32
+
 # The largest result of a step folded into a constant: a program keeps its constants for as
 # long as it lives, and recomputing a large one (an N × N mask cast to floats) is cheap
 # next to the work around it, while keeping it would cost its memory for good.
@@ -891,7 +895,9 @@ class Jitted:
         if not all(isinstance(i, int) and not isinstance(i, bool) for i in nums):
             raise TypeError(f"static_argnums must be ints, got {static_argnums!r}")
         self.f, self.static_argnums = f, nums
-        self.programs, self.traces = {}, 0
+        # the programs by key, the one used last at the end (at most MAX_PROGRAMS kept)
+        self.programs: collections.OrderedDict[Any, Program] = collections.OrderedDict()
+        self.traces = 0
         self._lock = threading.Lock()
         self.__name__ = getattr(f, "__name__", type(f).__name__)
         self.__doc__ = getattr(f, "__doc__", None)
@@ -948,6 +954,10 @@ class Jitted:
         program = self.programs.get(key)
         if program is None:
             program = self._make(args, kwargs, traced, key)
+        else:
+            with self._lock:  # (another thread may have dropped it meanwhile)
+                if key in self.programs:
+                    self.programs.move_to_end(key)
         return program, traced
 
     def _make(self, args, kwargs, traced, key):
@@ -971,6 +981,8 @@ class Jitted:
                 )
         with self._lock:
             self.programs[key] = program
+            while len(self.programs) > MAX_PROGRAMS:  # a program holds its constants
+                self.programs.popitem(last=False)
             self.traces += 1
         return program
 
@@ -1027,7 +1039,9 @@ def jit(f=None, *, static_argnums=()):
     Jitted
         Call it like ``f``. A new key — other shapes or dtypes of the traced
         arrays, other static values — traces a new program automatically;
-        ``.program(*args)`` shows the program for some arguments.
+        ``.program(*args)`` shows the program for some arguments. The
+        ``MAX_PROGRAMS`` (32) programs used last are kept, each with its
+        constants; an older key is traced again when it comes back.
 
     Raises
     ------

@@ -90,6 +90,17 @@ def _value_and_grad_fn(fun, n_arrays, is_tuple):
     return evaluate
 
 
+def _given_gradient_fn(fun, is_tuple):
+    """(params, *args) -> (float value, list of gradient arrays), from a ``fun`` that
+    returns both."""
+
+    def evaluate(arrays, args):
+        value, grads = fun(_pack(arrays, is_tuple), *args)
+        return float(value_of(value)), [value_of(g) for g in (grads if is_tuple else [grads])]
+
+    return evaluate
+
+
 # ------------------------------------------------------------------ SciPy driver
 class _Stop(Exception):
     """Raised by our callback wrapper when the user's callback asks to stop."""
@@ -113,6 +124,7 @@ def minimize(
     tol: float = 1e-5,
     callback: Callable[[Any, int], Any] | None = None,
     verbose: int = 0,
+    jac: bool = False,
 ) -> OptimizeResult:
     """Minimise ``fun(params, *args)`` with SciPy, gradients from the engine.
 
@@ -147,6 +159,11 @@ def minimize(
         ``StopIteration``, SciPy's convention) stops early.
     verbose : int
         ``1`` prints a table: iteration, objective, seconds since the start.
+    jac : bool
+        As SciPy's ``jac=True``: ``fun`` returns ``(value, gradient)`` itself,
+        the gradient in the structure of ``params`` (a replayed
+        ``tg.jit(tg.value_and_grad(f))`` does), and the engine does not
+        differentiate it again.
 
     Returns
     -------
@@ -190,7 +207,9 @@ def minimize(
     shapes = [a.shape for a in arrays]
     dtypes = [a.dtype for a in arrays]
     splits = np.cumsum([a.size for a in arrays])[:-1]
-    evaluate = _value_and_grad_fn(fun, len(arrays), is_tuple)
+    evaluate = (
+        _given_gradient_fn(fun, is_tuple) if jac else _value_and_grad_fn(fun, len(arrays), is_tuple)
+    )
 
     def unflatten(theta):
         return [

@@ -13,6 +13,7 @@ instead of full-batch L-BFGS.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import math
 import re
 import sys
@@ -37,7 +38,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ..jit import replayed_objective
+from ..jit import ReplayedObjective, replayed_objective
 from ..optim import SGD, Adam, descend, minimize
 from ..tensor import value_of
 from .io import load_model, save_model
@@ -436,15 +437,25 @@ class NeighborhoodComponentsAnalysis(
         def objective_of(A, X, y):
             return nca_loss(A, X, y, objective=objective, block_size=block_size, **jobs)
 
-        if self._jitted():  # the labels decide the masks: static, one program per fit
-            objective_of = replayed_objective(objective_of, static_argnums=2)
+        def noted(A, value):
+            last["A"], last["value"] = np.array(value_of(A)), value
+            if state["previous"] is None:
+                state["previous"] = value  # the objective at the start
 
         def loss(A, X, y):
             value = objective_of(A, X, y)
-            last["A"], last["value"] = np.array(value_of(A)), float(value.value)
-            if state["previous"] is None:
-                state["previous"] = last["value"]  # the objective at the start
+            noted(A, float(value.value))
             return -value
+
+        jitted = self._jitted()
+        if jitted:  # value and gradient from one replay, handed to SciPy as they are
+            replayed = _replayed_nca(objective, block_size)
+            objective_of = replayed
+
+            def loss(A, X, y):  # noqa: F811 (the replayed form of the loss above)
+                value, (gradient,) = replayed.step(A, X, y)
+                noted(A, float(value))
+                return -value, -gradient
 
         def objective_at(A):
             if "A" in last and np.array_equal(last["A"], A):
@@ -483,6 +494,7 @@ class NeighborhoodComponentsAnalysis(
             max_iter=max_iter,
             tol=tol,
             callback=on_iteration,
+            jac=jitted,
         )
         return result, bool(result.success) or state["converged"]
 
@@ -955,3 +967,17 @@ def parse_bytes(size: int | float | str) -> float:
     if not size > 0:
         raise ValueError(f"max_memory must be positive, got {size}")
     return size
+
+
+@functools.lru_cache(maxsize=8)
+def _replayed_nca(
+    objective: Literal["expected", "log"], block_size: int | None
+) -> ReplayedObjective:
+    """The replayed NCA objective for L-BFGS fits, one per (objective, block_size) and
+    shared by every fit: a fit on data of shapes and labels met before (a grid search
+    over other settings, a repeated fit) replays the program an earlier fit traced."""
+
+    def nca_objective(A, X, y):
+        return nca_loss(A, X, y, objective=objective, block_size=block_size)
+
+    return replayed_objective(nca_objective, static_argnums=2)
