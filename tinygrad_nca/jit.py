@@ -331,15 +331,21 @@ class _Meta:
         self.fresh = self.base_none and flags.c_contiguous and flags.writeable and flags.owndata
 
 
-def _call_site() -> str:
-    """Where the primitive was called from: the first frames above Primitive.__call__."""
+def _call_site() -> tuple[tuple[str, int, str], ...]:
+    """Where the primitive was called from: the first frames above Primitive.__call__,
+    as (file, line, function) (made text by _site only for an error message: every
+    recorded step notes one)."""
     frame: FrameType | None = sys._getframe(3)
-    places: list[str] = []
+    places: list[tuple[str, int, str]] = []
     while frame is not None and len(places) < 3:
-        code = frame.f_code
-        places.append(f"{os.path.basename(code.co_filename)}:{frame.f_lineno} in {code.co_name}")
+        places.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
         frame = frame.f_back
-    return " < ".join(places)
+    return tuple(places)
+
+
+def _site(step: _Step) -> str:
+    """A step's call site as text: ``loss.py:12 in f < …``."""
+    return " < ".join(f"{os.path.basename(f)}:{line} in {name}" for f, line, name in step.where)
 
 
 def _trace(f, args, traced, kwargs):
@@ -421,8 +427,8 @@ def _check_same(real, probe, name):
         ):
             raise NotTraceableError(
                 f"not traceable: {name} ran different operations on other values of the "
-                f"same shapes: step {k} is {a.name} (at {a.where}) on your arguments but "
-                f"{b.name} (at {b.where}) on the probe: the choice was {_ADVICE}"
+                f"same shapes: step {k} is {a.name} (at {_site(a)}) on your arguments but "
+                f"{b.name} (at {_site(b)}) on the probe: the choice was {_ADVICE}"
             )
         labelled = [
             (f"argument {i}", x, y) for i, (x, y) in enumerate(zip(a.args, b.args, strict=True))
@@ -432,7 +438,7 @@ def _check_same(real, probe, name):
             if not _same_node(x, y):
                 shown = _describe(x.value) if isinstance(x, _C) else "a traced value"
                 raise NotTraceableError(
-                    f"not traceable: {name}: the op {a.name} (at {a.where}) received, as its "
+                    f"not traceable: {name}: the op {a.name} (at {_site(a)}) received, as its "
                     f"{label}, {shown} that depends on the input values (it differs on probe "
                     f"arguments of the same shapes): it was {_ADVICE}"
                 )
@@ -442,7 +448,7 @@ def _check_same(real, probe, name):
         raise NotTraceableError(
             f"not traceable: {name} ran a different number of operations on other values of "
             f"the same shapes ({len(real.steps)} and {len(probe.steps)}; the first extra one is "
-            f"{extra.name} at {extra.where}): the choice was {_ADVICE}"
+            f"{extra.name} at {_site(extra)}): the choice was {_ADVICE}"
         )
     if not _same_output(real.out, probe.out):
         raise NotTraceableError(
@@ -529,6 +535,14 @@ def _owner(array):
     while isinstance(base, np.ndarray) and base.base is not None:
         base = base.base
     return base
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str, filename: str) -> Any:
+    """Python's bytecode for a program's source. Programs of the same function for keys
+    that differ only in their constants' values (a fit on other labels of the same sizes)
+    have the same source: compiling it is a large share of a first call's time."""
+    return compile(source, filename, "exec")
 
 
 class Program:
@@ -802,7 +816,7 @@ class Program:
         body.append(f"return ({''.join(f's{s}, ' for s in results)})")
         params = ", ".join(f"s{i}" for i in range(self.n_inputs))
         source = f"def program({params}):\n" + "".join(f"    {line}\n" for line in body)
-        exec(compile(source, f"<tg.jit program of {self.name}>", "exec"), namespace)
+        exec(_compiled(source, f"<tg.jit program of {self.name}>"), namespace)
         self.source, self.listing, self._run = source, listing, namespace["program"]
 
     def __call__(self, *arrays):
@@ -950,15 +964,17 @@ class Jitted:
         return self._find(args, kwargs)[0]
 
     def _find(self, args, kwargs):
+        """(program, positions of the traced arguments, the results of its check replay
+        on these arguments if it was traced just now, else None)."""
         key, traced = self._split(args, kwargs)
-        program = self.programs.get(key)
+        program, replayed = self.programs.get(key), None
         if program is None:
-            program = self._make(args, kwargs, traced, key)
+            program, replayed = self._make(args, kwargs, traced, key)
         else:
             with self._lock:  # (another thread may have dropped it meanwhile)
                 if key in self.programs:
                     self.programs.move_to_end(key)
-        return program, traced
+        return program, traced, replayed
 
     def _make(self, args, kwargs, traced, key):
         name = self.__name__
@@ -984,7 +1000,7 @@ class Jitted:
             while len(self.programs) > MAX_PROGRAMS:  # a program holds its constants
                 self.programs.popitem(last=False)
             self.traces += 1
-        return program
+        return program, replayed
 
     def _probe(self, args, traced, kwargs):
         """The trace on probe arguments: first with every sign flipped; if ``f`` refuses
@@ -1011,7 +1027,9 @@ class Jitted:
             # inside another trace (it records our operations), or someone checks or
             # counts every operation: run the function itself
             return self.f(*args, **kwargs)
-        program, traced = self._find(args, kwargs)
+        program, traced, replayed = self._find(args, kwargs)
+        if replayed is not None:  # traced just now: its check replay ran on these arguments
+            return program._build(program.out, replayed)
         return program(*[args[i].value if isinstance(args[i], Tensor) else args[i] for i in traced])
 
     def __repr__(self):
