@@ -13,8 +13,10 @@
 # 2. see what makes it smaller: constants folded at trace time, dead code dropped, and a memory
 #    plan that frees every array after its last use and writes into dying buffers;
 # 3. see why the first call traces *twice* — and what the jit refuses;
-# 4. time the replay against the eager engine at several N;
-# 5. and, briefly, the other way to go faster at large N: threads (`nca_loss(..., n_jobs=...)`).
+# 4. see what a replay cannot remove — NumPy's passes over memory — and what fusing two
+#    operations into one primitive does about it;
+# 5. time the replay against the eager engine at several N;
+# 6. and, briefly, the other way to go faster at large N: threads (`nca_loss(..., n_jobs=...)`).
 
 # %%
 import time
@@ -62,8 +64,8 @@ assert np.array_equal(gradient, gradient_eager) and float(value) == float(value_
 # %% [markdown]
 # The program for this key: one line per NumPy call, `slot = function(slots, constants)`. Slots
 # `s0` and `s1` are `A` and `X`; every other slot is the output of a call. The forward pass
-# (projection, logits, softmax) comes first, then the reverse sweep (the softmax VJP and the
-# matrix products that carry the cotangent back to `A`).
+# (projection, the points sorted by class, logits, `softmax_mass`) comes first, then the reverse
+# sweep (`softmax_mass_vjp` and the matrix products that carry the cotangent back to `A`).
 
 # %%
 program = step.program(A, X, y)
@@ -73,8 +75,8 @@ print(program)
 # ## 2. What makes the program smaller
 #
 # **Constant folding.** A call whose inputs are all constants gives the same result on every
-# replay, so it is computed once, while tracing. Here the cotangent of Σ p·[same class] is
-# folded: the output cotangent is the constant 1 and the class mask is a constant.
+# replay, so it is computed once, while tracing. Here the cotangent of the final sum is
+# folded: the output cotangent is the constant 1, and so is its broadcast to every row.
 #
 # **Dead code.** A call whose result nobody reads is dropped. `grad` alone does not need the
 # forward *value*, so the final sum disappears:
@@ -91,7 +93,8 @@ assert only_grad.counts["dead"] >= 1 and only_grad.counts["steps"] < counts["ste
 # **The memory plan.** Each slot is deleted right after its last use (the generated code says
 # `del s12`), so the program holds no more arrays than the eager engine does. And an
 # elementwise NumPy ufunc whose input dies at that very step writes into it (`out=`) instead of
-# allocating a new array; the softmax VJP overwrites its dying cotangent the same way. A buffer
+# allocating a new array; `softmax_mass` writes its exponentials into the dying logits, and its
+# VJP writes the gradient into those exponentials, the same way (`overwrite=True`). A buffer
 # is reused only if an engine step made it — never an argument, a constant or a result — and no
 # live view of it remains. The lines with `out=` above are those; here they are on the second
 # derivative of a small function, where there are more:
@@ -149,7 +152,61 @@ else:
     raise AssertionError("float() of a traced value should have been refused")
 
 # %% [markdown]
-# ## 4. Replay against the eager engine
+# ## 4. What a replay cannot remove: passes over memory
+#
+# A replay removes the engine's Python, not NumPy's work. At large N that work is passes over
+# the N × N matrices, and their number depends on how the loss is written. NCA's
+# p_i = Σ_{j ∈ C_i} p_ij written as a softmax followed by a masked sum takes about twelve: the
+# softmax (mask the diagonal, row max, shift, exp, row sum, divide), the masked sum (read the
+# class mask), and in the reverse sweep the sum's VJP (spread ḡ over the mask), the softmax
+# VJP (Σ_j ḡ_ij p_ij, subtract, multiply). A gradient derived by hand needs five, because it
+# knows that Σ_j ḡ_ij p_ij is ḡ_i p_i — a number the forward pass already has — and that with
+# the points sorted by class, the classmates of a point are one range of columns, not a mask.
+#
+# `tg.softmax_mass(x, start, stop, exclude)` is that pair as one primitive, as PyTorch fuses
+# `log_softmax` with the NLL loss: its forward pass keeps exp(x − max) and the row sums
+# (`Primitive(saves=True)`), and its VJP x̄_ij = ḡ_i p_ij([start_i ≤ j < stop_i] − p_i) is one
+# scaling of those exponentials. Both forms give the same numbers; the fused one does less.
+
+# %%
+n = 400 if SMALL else 2000
+codes = np.sort(rng.integers(0, 10, n))  # class labels, sorted
+start, stop = np.searchsorted(codes, codes, "left"), np.searchsorted(codes, codes, "right")
+rows = np.arange(n)
+others = ~np.eye(n, dtype=bool)  # j ≠ i
+same = (codes[:, None] == codes[None, :]) & others  # j ∈ C_i
+logits = rng.standard_normal((n, n))
+
+
+def composed(x):
+    return tg.sum(tg.softmax(x, axis=1, where=others), where=same)
+
+
+def fused(x):
+    return tg.sum(tg.softmax_mass(x, start, stop, exclude=rows))
+
+
+forms = {
+    name: tg.jit(tg.value_and_grad(f)) for name, f in (("composed", composed), ("fused", fused))
+}
+results = {name: step(logits) for name, step in forms.items()}
+np.testing.assert_allclose(results["fused"][0], results["composed"][0], rtol=1e-13)
+np.testing.assert_allclose(results["fused"][1], results["composed"][1], rtol=1e-10, atol=1e-15)
+seconds = {name: [] for name in forms}
+for _ in range(5):
+    for name, step in forms.items():
+        start_time = time.perf_counter()
+        step(logits)
+        seconds[name].append(time.perf_counter() - start_time)
+for name, step in forms.items():
+    calls = [
+        line.split(" = ")[1].removeprefix("_asarray(") for line in step.program(logits).listing
+    ]
+    listed = [call.split("(")[0] for call in calls]
+    print(f"{name:8s} {np.median(seconds[name]) * 1e3:6.1f} ms  steps: {', '.join(listed)}")
+
+# %% [markdown]
+# ## 5. Replay against the eager engine
 #
 # The replay runs the same NumPy calls; what it saves is the engine's Python around them, a
 # fixed cost per operation. So the gain is largest for small N, and it fades as the O(N²)
@@ -196,7 +253,7 @@ fig.tight_layout()
 save(fig, OUT, "jit_against_eager.png")
 
 # %% [markdown]
-# ## 5. Large N: threads
+# ## 6. Large N: threads
 #
 # Where the arithmetic dominates, the jit has little left to save; the other lever is more
 # cores. `nca_loss(..., n_jobs=k)` computes row blocks of the N × N matrices on k threads (NumPy
