@@ -65,7 +65,9 @@ def test_nca_program_is_folded_pruned_and_reuses_buffers():
     program = tg.jit(tg.value_and_grad(tg.nca_loss), static_argnums=2).program(A, X, y)
     counts = program.counts
     assert counts["folded"] > 0  # the cotangent of Σ p·same is a constant
-    assert counts["steps"] == counts["recorded"] - counts["folded"] - counts["dead"]
+    assert counts["steps"] == (
+        counts["recorded"] - counts["folded"] - counts["merged"] - counts["dead"]
+    )
     assert counts["out="] > 0
     text = repr(program)
     assert f"{counts['recorded']} primitive calls recorded" in text
@@ -424,3 +426,22 @@ def test_fits_on_data_met_before_replay_the_program_an_earlier_fit_traced():
     y_other = np.tile([0, 1], 20)  # other labels: other masks, a new program
     tg.NeighborhoodComponentsAnalysis(n_components=2, random_state=0).fit(X, y_other)
     assert step.traces == traces + 1
+
+
+def test_repeated_calls_are_merged_and_views_of_them_stay_safe():
+    def f(x):
+        a, b = tg.exp(x), tg.exp(x)  # the same call twice: one is dropped
+        view = b[1:3]  # a view of the dropped result, so now of the kept one
+        doubled = a * 2.0  # a ufunc step where a may die: it must not overwrite the view
+        return tg.sum(doubled) + tg.sum(view * view)
+
+    x = np.linspace(-1.0, 1.0, 5)
+    jitted = tg.jit(f)
+    program = jitted.program(x)
+    assert program.counts["merged"] == 1
+    assert program.source.count("exp(") == 1
+    for values in (x, -2 * x, x + 0.5):
+        np.testing.assert_array_equal(jitted(values).value, f(values).value)
+    g = tg.jit(tg.grad(f))  # and the gradient: the VJP of view * view repeats a product too
+    for values in (x, -2 * x):
+        np.testing.assert_allclose(g(values), tg.grad(f)(values), rtol=1e-15)

@@ -58,6 +58,8 @@ Making the program smaller
   codes are constants of a fit) is computed once, at trace time — unless its
   result is larger than ``FOLD_BYTES`` (1 MiB): the program would hold it for
   good, so it is recomputed on every replay instead.
+* *Common subexpressions*: a step calling the same function with the same
+  arguments as an earlier step is dropped; its readers read the earlier result.
 * *Dead code*: a step whose result nobody reads (a forward value the gradient
   does not need, a cotangent of a constant) is dropped.
 * *Memory plan*: every slot is freed (its name deleted) right after its last
@@ -210,6 +212,19 @@ class _Step:
     def nodes(self):
         yield from self.args
         yield from self.kwargs.values()
+
+
+def _signature(node):
+    """What identifies an argument of a call, for finding repeated calls: its slot, or
+    its constant (a Python scalar by type and value, anything else by identity)."""
+    if isinstance(node, _S):
+        return ("slot", node.index)
+    if isinstance(node, _Seq):
+        return ("seq", node.kind, tuple(_signature(i) for i in node.items))
+    value = node.value
+    if value is None or type(value) in (bool, int, float, str):
+        return ("value", type(value), value)
+    return ("object", id(value))
 
 
 def _slots_in(node):
@@ -555,7 +570,8 @@ class Program:
     ----------
     counts : dict
         ``recorded`` (primitive calls seen while tracing), ``folded`` (steps with
-        constant inputs, computed at trace time), ``dead`` (steps whose result
+        constant inputs, computed at trace time), ``merged`` (repeats of an earlier
+        call with the same arguments), ``dead`` (steps whose result
         nobody reads), ``steps`` (what runs), ``out=`` and ``overwrite`` (steps
         writing into a dead buffer instead of allocating one).
 
@@ -576,11 +592,13 @@ class Program:
         self.shapes = [m.shape for m in trace.meta]
         self.dtypes = [m.dtype for m in trace.meta]
         steps, out = self._fold(trace)
+        steps, out, merged = self._merge(steps, out, trace.meta)
         steps = self._live(steps, out)
         self.counts = {
             "recorded": len(trace.steps),
             "folded": self._folded,
-            "dead": len(trace.steps) - self._folded - len(steps),
+            "merged": merged,
+            "dead": len(trace.steps) - self._folded - merged - len(steps),
             "steps": len(steps),
             "out=": 0,
             "overwrite": 0,
@@ -630,6 +648,55 @@ class Program:
             return (o[0], sub(o[1]))
 
         return steps, sub_out(trace.out)
+
+    def _merge(self, steps, out, meta):
+        """Common subexpressions: a step calling the same function with the same arguments
+        as an earlier one computes the same array (primitives are pure functions), so it
+        is dropped and its readers read the earlier result (the VJP of x·x, say, forms
+        ḡ·x twice). Returns (steps, out, how many were dropped)."""
+        first: dict[Any, int] = {}  # signature of a call -> the slot that holds its result
+        renamed: dict[int, int] = {}  # dropped slot -> the slot read instead
+        kept = []
+
+        def sub(node):
+            if isinstance(node, _S):
+                return _S(renamed.get(node.index, node.index))
+            if isinstance(node, _Seq):
+                return _Seq(node.kind, [sub(i) for i in node.items])
+            return node
+
+        for step in steps:
+            step.args = tuple(sub(a) for a in step.args)
+            step.kwargs = {k: sub(v) for k, v in step.kwargs.items()}
+            if step.saved is not None:  # (several results: left as they are)
+                kept.append(step)
+                continue
+            key = (
+                id(step.fun),
+                step.wrap,
+                tuple(_signature(a) for a in step.args),
+                tuple((k, _signature(v)) for k, v in step.kwargs.items()),
+            )
+            earlier = first.get(key)
+            if earlier is None:
+                first[key] = step.out
+                kept.append(step)
+                continue
+            renamed[step.out] = earlier
+            # views of the dropped array now view the earlier one: one memory group
+            dropped_owner = meta[step.out].owner
+            for m in meta:
+                if m.owner == dropped_owner:
+                    m.owner = meta[earlier].owner
+
+        def sub_out(o):
+            if o[0] in (tuple, list):
+                return (o[0], [sub_out(i) for i in o[1]])
+            if o[0] is dict:
+                return (dict, {k: sub_out(v) for k, v in o[1].items()})
+            return (o[0], sub(o[1]))
+
+        return kept, sub_out(out), len(steps) - len(kept)
 
     @staticmethod
     def _output_slots(out):
@@ -846,7 +913,8 @@ class Program:
         c = self.counts
         lines = [
             f"program of {self.name}: {c['recorded']} primitive calls recorded, "
-            f"{c['folded']} folded into constants, {c['dead']} dead -> {c['steps']} steps; "
+            f"{c['folded']} folded into constants, {c['merged']} merged, {c['dead']} dead "
+            f"-> {c['steps']} steps; "
             f"buffers reused: {c['out=']} by out=, {c['overwrite']} by overwrite",
             "inputs: "
             + ", ".join(

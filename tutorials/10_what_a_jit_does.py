@@ -78,12 +78,17 @@ print(program)
 # replay, so it is computed once, while tracing. Here the cotangent of the final sum is
 # folded: the output cotangent is the constant 1, and so is its broadcast to every row.
 #
+# **Common subexpressions.** A call with the same function and the same arguments as an
+# earlier one computes the same array (primitives are pure), so it is dropped and its readers
+# read the earlier result: the VJP of Z·Z forms ḡ·Z twice, once per factor.
+#
 # **Dead code.** A call whose result nobody reads is dropped. `grad` alone does not need the
 # forward *value*, so the final sum disappears:
 
 # %%
 counts = program.counts
 print("value_and_grad:", counts)
+assert counts["merged"] >= 1
 only_grad = tg.jit(tg.grad(tg.nca_loss), static_argnums=2).program(A, X, y)
 print("grad alone:    ", only_grad.counts)
 assert counts["folded"] > 0
