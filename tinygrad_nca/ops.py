@@ -61,9 +61,9 @@ __all__ = [
     "matmul", "max", "maximum", "mean", "min", "minimum", "mod", "moveaxis", "multiply",
     "nan_to_num", "negative", "outer", "pad", "power", "prod", "rad2deg", "ravel", "reciprocal",
     "remainder", "repeat", "reshape", "roll", "rollaxis", "rot90", "round", "sign", "sin",
-    "sinc", "sinh", "softmax", "softmax_mass", "sort", "split", "sqrt", "square", "squeeze", "stack", "std",
-    "subtract", "sum", "swapaxes", "take_along_axis", "tan", "tanh", "tensordot", "tile",
-    "trace", "transpose", "tril", "triu", "var", "vsplit", "vstack", "where",
+    "sinc", "sinh", "softmax", "softmax_mass", "sort", "split", "sqrt", "square", "squeeze",
+    "stack", "std", "subtract", "sum", "swapaxes", "take_along_axis", "tan", "tanh",
+    "tensordot", "tile", "trace", "transpose", "tril", "triu", "var", "vsplit", "vstack", "where",
 ]
 # fmt: on
 
@@ -3040,8 +3040,8 @@ _softmax_mass_vjp: Primitive = primitive(
 @_softmax_mass.defvjp
 def _softmax_mass_rule(g, ans, x, start, stop, exclude=None, overwrite=False, layout=None):
     # x̄_ij = ḡ_i p_ij ([start_i ≤ j < stop_i] − mass_i)
-    if not is_grad_enabled():  # a plain sweep: one pass over what the forward pass kept
-        e, s = ans._saved
+    if not is_grad_enabled() and ans._saved is not None:
+        e, s = ans._saved  # a plain sweep: one pass over what the forward pass kept
         return _softmax_mass_vjp(g, ans, e, s, start, stop, overwrite=False, layout=layout)
     # A recorded sweep (its result will be differentiated again): the same formula in
     # tensor operations of x and of the output, so that their dependence on x is seen.
