@@ -17,6 +17,14 @@ through these operations. Projecting first (Z = X Aᵀ, then everything in
 d-space) keeps the forward pass at O(dDN + dN²), and the reverse sweep costs
 about the same — not the O(dD²N²) of the paper's closed-form gradient with
 its D × D outer products (see :mod:`tinygrad_nca.nca.reference`).
+
+For the "expected" objective the points are sorted by class first, so that
+the classmates of a point are one range of columns, and p_i is
+:func:`~tinygrad_nca.softmax_mass` of that range: a softmax and a masked sum
+fused into one primitive of the op table, whose VJP (written there, beside
+softmax's) needs one pass over the N × N matrix instead of five. The sum is
+the same function of A as the composition; the "log" objective and traced
+labels use the composition itself.
 """
 
 from __future__ import annotations
