@@ -22,7 +22,7 @@ For the "expected" objective the points are sorted by class first, so that
 the classmates of a point are one range of columns, and p_i is
 :func:`~tinygrad_nca.softmax_mass` of that range: a softmax and a masked sum
 fused into one primitive of the op table, whose VJP (written there, beside
-softmax's) needs one pass over the N × N matrix instead of five. The sum is
+softmax's) needs one pass over the N × N matrix instead of four. The sum is
 the same function of A as the composition; the "log" objective and traced
 labels use the composition itself.
 """
