@@ -227,6 +227,15 @@ def _signature(node):
     return ("object", id(value))
 
 
+def _map_output(out, sub):
+    """The template of f's result (see _Recorder.output) with ``sub`` applied to each node."""
+    if out[0] in (tuple, list):
+        return (out[0], [_map_output(o, sub) for o in out[1]])
+    if out[0] is dict:
+        return (dict, {k: _map_output(v, sub) for k, v in out[1].items()})
+    return (out[0], sub(out[1]))
+
+
 def _slots_in(node):
     if isinstance(node, _S):
         yield node.index
@@ -640,14 +649,7 @@ class Program:
                 )
             )
 
-        def sub_out(o):
-            if o[0] in (tuple, list):
-                return (o[0], [sub_out(i) for i in o[1]])
-            if o[0] is dict:
-                return (dict, {k: sub_out(v) for k, v in o[1].items()})
-            return (o[0], sub(o[1]))
-
-        return steps, sub_out(trace.out)
+        return steps, _map_output(trace.out, sub)
 
     def _merge(self, steps, out, meta):
         """Common subexpressions: a step calling the same function with the same arguments
@@ -689,14 +691,7 @@ class Program:
                 if m.owner == dropped_owner:
                     m.owner = meta[earlier].owner
 
-        def sub_out(o):
-            if o[0] in (tuple, list):
-                return (o[0], [sub_out(i) for i in o[1]])
-            if o[0] is dict:
-                return (dict, {k: sub_out(v) for k, v in o[1].items()})
-            return (o[0], sub(o[1]))
-
-        return kept, sub_out(out), len(steps) - len(kept)
+        return kept, _map_output(out, sub), len(steps) - len(kept)
 
     @staticmethod
     def _output_slots(out):
