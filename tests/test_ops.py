@@ -250,6 +250,16 @@ def test_getitem_repeated_index_accumulates():
     np.testing.assert_array_equal(g, [7.0, 0.0, 3.0])
 
 
+@given(st.permutations(range(6)), st.booleans())
+def test_getitem_of_distinct_rows_sends_each_row_its_cotangent(order, negative):
+    """A permutation of the rows (nca_loss's sort by class), negative indices too: each row's
+    cotangent is the one of the position it went to, the inverse permutation."""
+    index = np.array(order) - (6 if negative else 0)
+    weights = np.arange(12.0).reshape(6, 2)
+    g = tg.grad(lambda x: tg.sum(x[index] * weights))(np.zeros((6, 2)))
+    np.testing.assert_array_equal(g[np.array(order)], weights)
+
+
 @given(data=st.data())
 def test_concatenate(data):
     dtype = data.draw(DTYPES)
