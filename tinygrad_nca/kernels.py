@@ -34,6 +34,7 @@ __all__ = [
     "dot_along",
     "column_runs",
     "range_layout",
+    "in_range",
     "softmax_mass",
     "softmax_mass_vjp",
 ]
@@ -370,6 +371,15 @@ def range_layout(start, stop, n):
     runs = column_runs(start, stop)
     if len(runs) <= RUNS_FOR_SLICES and start.size * n >= SLICES_FROM:
         return runs
+    return in_range(start, stop, n)
+
+
+def in_range(start, stop, n):
+    """The boolean mask start_i ≤ j < stop_i of a (rows, n) matrix.
+
+    >>> in_range(np.array([1]), np.array([3]), 4)
+    array([[False,  True,  True, False]])
+    """
     columns = np.arange(n)
     return (columns >= start[:, None]) & (columns < stop[:, None])
 

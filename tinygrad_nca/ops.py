@@ -3045,8 +3045,7 @@ def _softmax_mass_rule(g, ans, x, start, stop, exclude=None, overwrite=False, la
         return _softmax_mass_vjp(g, ans, e, s, start, stop, overwrite=False, layout=layout)
     # A recorded sweep (its result will be differentiated again): the same formula in
     # tensor operations of x and of the output, so that their dependence on x is seen.
-    columns = np.arange(x.shape[1])
-    inside = (columns >= start[:, None]) & (columns < stop[:, None])
+    inside = kernels.in_range(start, stop, x.shape[1])
     p = _softmax(x, axis=1, where=_others(x.shape, exclude))
     return p * (reshape(g, (-1, 1)) * (inside - reshape(ans, (-1, 1))))
 

@@ -434,7 +434,12 @@ class NeighborhoodComponentsAnalysis(
         jobs: dict[str, Any] = {"n_jobs": self.n_jobs, "executor": self.executor}
         state: dict[str, Any] = {"previous": None, "converged": False, "clock": time.perf_counter()}
 
+        # value and gradient from one replay, handed to SciPy as they are
+        replayed = _replayed_nca(objective, block_size) if self._jitted() else None
+
         def objective_of(A, X, y):
+            if replayed is not None:
+                return replayed(A, X, y)
             return nca_loss(A, X, y, objective=objective, block_size=block_size, **jobs)
 
         def noted(A, value):
@@ -443,19 +448,13 @@ class NeighborhoodComponentsAnalysis(
                 state["previous"] = value  # the objective at the start
 
         def loss(A, X, y):
-            value = objective_of(A, X, y)
-            noted(A, float(value.value))
-            return -value
-
-        jitted = self._jitted()
-        if jitted:  # value and gradient from one replay, handed to SciPy as they are
-            replayed = _replayed_nca(objective, block_size)
-            objective_of = replayed
-
-            def loss(A, X, y):  # noqa: F811 (the replayed form of the loss above)
+            if replayed is not None:
                 value, (gradient,) = replayed.step(A, X, y)
                 noted(A, float(value))
                 return -value, -gradient
+            value = objective_of(A, X, y)
+            noted(A, float(value.value))
+            return -value
 
         def objective_at(A):
             if "A" in last and np.array_equal(last["A"], A):
@@ -494,7 +493,7 @@ class NeighborhoodComponentsAnalysis(
             max_iter=max_iter,
             tol=tol,
             callback=on_iteration,
-            jac=jitted,
+            jac=replayed is not None,
         )
         return result, bool(result.success) or state["converged"]
 
